@@ -1,0 +1,1 @@
+//! Assets (files and built artifacts) used as resource inputs.

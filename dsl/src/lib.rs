@@ -1,0 +1,31 @@
+//! `iac-dsl`: describe cloud infrastructure as typed Rust, then preview and deploy it.
+//!
+//! A stack author declares resources on a [`Stack`] with typed argument builders from a
+//! provider crate; every [`Output`] used as another resource's [`Input`] becomes a graph
+//! edge. The engine compares the declared graph with the recorded state (`iac-state`),
+//! computes a plan without calling any cloud API, and carries it out through the
+//! [`Provider`] interface, journaling every mutating step so that a crash loses nothing.
+//!
+//! Invariants: this crate never calls a cloud API itself (providers do), never opens SQLite
+//! directly (`iac-state` does), and only its `cli` module prints.
+
+pub mod asset;
+pub mod graph;
+pub mod output;
+pub mod provider;
+pub mod resource;
+pub mod stack;
+pub mod value;
+
+pub use output::{Input, Output};
+pub use provider::{
+    CreateRequest, CreateResponse, DeleteRequest, DiffRequest, DiffResponse, ErrorKind,
+    InvokeRequest, LookupRequest, Provider, ProviderError, ReadRequest, ReadResponse,
+    ResourceContext, UpdateRequest, UpdateResponse,
+};
+pub use resource::{
+    CustomTimeouts, DataSourceArgs, Expr, FieldErrors, Handle, IntoProp, Props, ResourceArgs,
+    ResourceOptions, ResourceRef,
+};
+pub use stack::{DeclarationError, DeclarationErrors, ProviderRef, Stack, StackId};
+pub use value::Value;

@@ -1,0 +1,418 @@
+//! `Stack`: the declared resources, data sources, providers and outputs of one stack.
+//!
+//! Declaring is pure and synchronous: nothing here calls a provider or opens state.
+//! Problems found while declaring (duplicate names, invalid arguments, unknown providers)
+//! are collected and reported all at once by [`Stack::validate`], together with the
+//! graph's own checks (references to resources not in the stack, cycles).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::output::{Node, Output};
+use crate::provider::Provider;
+use crate::resource::{DataSourceArgs, ResourceArgs, ResourceOptions, ResourceRef};
+
+/// A stack's identity: the project (the program) and the stack name (an environment such
+/// as `prod-001`). One state file holds many stacks.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StackId {
+    /// The project.
+    pub project: String,
+    /// The stack name.
+    pub name: String,
+}
+
+/// A handle to a provider registered on a stack, for [`ResourceOptions::provider`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderRef {
+    name: Arc<str>,
+}
+
+impl ProviderRef {
+    /// The provider's name in the stack (and in state), e.g. `aws-primary`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Whether a node is a managed resource or a read-only data source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    /// A managed resource: created, updated and deleted by the engine.
+    Resource,
+    /// A data source: read during preview, never changed.
+    Data,
+}
+
+/// One declared resource or data source, as the engine sees it.
+#[derive(Clone)]
+pub struct Declared {
+    /// Its handle (name and type).
+    pub reference: ResourceRef,
+    /// Resource or data source.
+    pub kind: NodeKind,
+    pub(crate) inputs: Arc<Node>,
+    pub(crate) options: ResourceOptions,
+    /// The provider's name, resolved at declaration when possible.
+    pub(crate) provider: Option<String>,
+}
+
+impl Declared {
+    /// Logical name.
+    pub fn name(&self) -> &str {
+        self.reference.name()
+    }
+
+    /// Every resource it depends on: those whose outputs its inputs read, plus `depends_on`.
+    pub fn dependencies(&self) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        self.inputs.collect_resources(&mut names);
+        let mut deps: BTreeSet<String> = names.into_iter().map(|n| n.to_string()).collect();
+        deps.extend(self.options.depends_on.iter().map(|r| r.name().to_string()));
+        deps
+    }
+}
+
+/// A problem with a declaration, found before state is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeclarationError {
+    /// Two resources share a logical name.
+    DuplicateName {
+        /// The name.
+        name: String,
+    },
+    /// An argument is invalid.
+    InvalidArgument {
+        /// The resource.
+        resource: String,
+        /// Its type.
+        type_token: String,
+        /// The field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A resource reads or depends on a resource that is not in this stack.
+    UnknownReference {
+        /// The resource that refers.
+        resource: String,
+        /// The name it refers to.
+        missing: String,
+    },
+    /// Resources depend on each other in a circle.
+    Cycle {
+        /// Every name on the cycle, in order.
+        names: Vec<String>,
+    },
+    /// No provider, or an unknown one, for a resource.
+    Provider {
+        /// The resource.
+        resource: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A stack output is declared twice.
+    DuplicateOutput {
+        /// The output name.
+        name: String,
+    },
+}
+
+impl fmt::Display for DeclarationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeclarationError::DuplicateName { name } => {
+                write!(f, "resource name `{name}` is declared more than once")
+            }
+            DeclarationError::InvalidArgument {
+                resource,
+                type_token,
+                field,
+                message,
+            } => write!(f, "{resource} ({type_token}): invalid `{field}`: {message}"),
+            DeclarationError::UnknownReference { resource, missing } => write!(
+                f,
+                "{resource} refers to `{missing}`, which is not declared in this stack"
+            ),
+            DeclarationError::Cycle { names } => {
+                let mut ring = names.clone();
+                if let Some(first) = names.first() {
+                    ring.push(first.clone());
+                }
+                write!(f, "dependency cycle: {}", ring.join(" -> "))
+            }
+            DeclarationError::Provider { resource, message } => write!(f, "{resource}: {message}"),
+            DeclarationError::DuplicateOutput { name } => {
+                write!(f, "stack output `{name}` is declared more than once")
+            }
+        }
+    }
+}
+
+/// Every problem found in a stack's declarations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclarationErrors(pub Vec<DeclarationError>);
+
+impl fmt::Display for DeclarationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the stack declaration has {} problem(s):", self.0.len())?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DeclarationErrors {}
+
+/// The resources, data sources, providers and outputs of one stack.
+pub struct Stack {
+    id: StackId,
+    prefix: Vec<String>,
+    pub(crate) nodes: Vec<Declared>,
+    index: HashMap<String, usize>,
+    pub(crate) providers: BTreeMap<String, Arc<dyn Provider>>,
+    provider_order: Vec<String>,
+    pub(crate) outputs: Vec<(String, Arc<Node>)>,
+    errors: Vec<DeclarationError>,
+}
+
+impl fmt::Debug for Stack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stack")
+            .field("id", &self.id)
+            .field("resources", &self.nodes.len())
+            .field("providers", &self.providers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Stack {
+    /// An empty stack of `project` named `name` (e.g. `Stack::new("payment-dr", "prod-001")`).
+    pub fn new(project: &str, name: &str) -> Self {
+        Stack {
+            id: StackId {
+                project: project.to_string(),
+                name: name.to_string(),
+            },
+            prefix: Vec::new(),
+            nodes: Vec::new(),
+            index: HashMap::new(),
+            providers: BTreeMap::new(),
+            provider_order: Vec::new(),
+            outputs: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// The stack's identity.
+    pub fn id(&self) -> &StackId {
+        &self.id
+    }
+
+    /// Registers a provider under `name` (e.g. `aws-primary`), returning the handle that
+    /// resource options name it with. The first provider of a package is the default for
+    /// resources of that package that name none.
+    pub fn provider(&mut self, name: &str, provider: impl Provider) -> ProviderRef {
+        self.provider_arc(name, Arc::new(provider))
+    }
+
+    /// Like [`Stack::provider`] for a provider shared with other stacks.
+    pub fn provider_arc(&mut self, name: &str, provider: Arc<dyn Provider>) -> ProviderRef {
+        if self.providers.insert(name.to_string(), provider).is_some() {
+            self.errors.push(DeclarationError::Provider {
+                resource: format!("provider `{name}`"),
+                message: "a provider of this name is registered twice".into(),
+            });
+        } else {
+            self.provider_order.push(name.to_string());
+        }
+        ProviderRef {
+            name: Arc::from(name),
+        }
+    }
+
+    /// Declares a resource named `name` with default options.
+    pub fn add<A: ResourceArgs>(&mut self, name: &str, args: A) -> A::Handle {
+        self.add_with(name, args, ResourceOptions::default())
+    }
+
+    /// Declares a resource named `name` with `options`.
+    pub fn add_with<A: ResourceArgs>(&mut self, name: &str, args: A, options: ResourceOptions) -> A::Handle {
+        let full = self.full_name(name);
+        let reference = ResourceRef::new(&full, args.type_token());
+        let mut field_errors = crate::resource::FieldErrors::default();
+        args.validate(&mut field_errors);
+        for (field, message) in field_errors.into_vec() {
+            self.errors.push(DeclarationError::InvalidArgument {
+                resource: full.clone(),
+                type_token: args.type_token().to_string(),
+                field,
+                message,
+            });
+        }
+        let options = options.merge_defaults(args.default_options());
+        let inputs = args.props().into_node();
+        self.insert(Declared {
+            reference: reference.clone(),
+            kind: NodeKind::Resource,
+            inputs,
+            provider: options.provider.clone(),
+            options,
+        });
+        A::Handle::from(reference)
+    }
+
+    /// Declares a data source, read during preview, with the provider `provider` (or the
+    /// package's default).
+    pub fn data<D: DataSourceArgs>(&mut self, name: &str, args: D, provider: Option<&ProviderRef>) -> D::Handle {
+        let full = self.full_name(name);
+        let reference = ResourceRef::new(&full, args.token());
+        self.insert(Declared {
+            reference: reference.clone(),
+            kind: NodeKind::Data,
+            inputs: args.props().into_node(),
+            options: ResourceOptions::default(),
+            provider: provider.map(|p| p.name().to_string()),
+        });
+        D::Handle::from(reference)
+    }
+
+    /// Declares resources under a name prefix: inside `build`, `stack.add("vpc", ..)` is
+    /// named `prefix/vpc`. Components nest.
+    pub fn component<R>(&mut self, prefix: &str, build: impl FnOnce(&mut Stack) -> R) -> R {
+        self.prefix.push(prefix.to_string());
+        let result = build(self);
+        self.prefix.pop();
+        result
+    }
+
+    /// Exports `value` as the stack output `name` (`outputs` prints them).
+    pub fn export<T: Serialize>(&mut self, name: &str, value: impl Into<crate::Input<T>>) {
+        let node = value.into().to_node();
+        if self.outputs.iter().any(|(n, _)| n == name) {
+            self.errors.push(DeclarationError::DuplicateOutput {
+                name: name.to_string(),
+            });
+            return;
+        }
+        self.outputs.push((name.to_string(), node));
+    }
+
+    /// Exports an output as the stack output `name`.
+    pub fn export_output<T>(&mut self, name: &str, value: &Output<T>) {
+        if self.outputs.iter().any(|(n, _)| n == name) {
+            self.errors.push(DeclarationError::DuplicateOutput {
+                name: name.to_string(),
+            });
+            return;
+        }
+        self.outputs.push((name.to_string(), value.node.clone()));
+    }
+
+    /// The declared resources and data sources, in declaration order.
+    pub fn declared(&self) -> &[Declared] {
+        &self.nodes
+    }
+
+    /// The names of the stack outputs, in declaration order.
+    pub fn output_names(&self) -> Vec<&str> {
+        self.outputs.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// Checks the whole declaration: duplicate names, invalid arguments, providers,
+    /// references to undeclared resources and cycles. Every problem is reported at once.
+    pub fn validate(&self) -> Result<(), DeclarationErrors> {
+        let mut errors = self.errors.clone();
+        for node in &self.nodes {
+            for dep in node.dependencies() {
+                if !self.index.contains_key(&dep) {
+                    errors.push(DeclarationError::UnknownReference {
+                        resource: node.name().to_string(),
+                        missing: dep,
+                    });
+                }
+            }
+            if let Err(message) = self.provider_name_for(node.reference.type_token(), node.provider.as_deref()) {
+                errors.push(DeclarationError::Provider {
+                    resource: node.name().to_string(),
+                    message,
+                });
+            }
+        }
+        for (output, node) in &self.outputs {
+            let mut names = BTreeSet::new();
+            node.collect_resources(&mut names);
+            for name in names {
+                if !self.index.contains_key(name.as_ref()) {
+                    errors.push(DeclarationError::UnknownReference {
+                        resource: format!("stack output `{output}`"),
+                        missing: name.to_string(),
+                    });
+                }
+            }
+        }
+        let graph = crate::graph::Graph::from_edges(
+            self.nodes.iter().map(|n| n.name().to_string()),
+            self.nodes.iter().flat_map(|n| {
+                n.dependencies()
+                    .into_iter()
+                    .filter(|d| self.index.contains_key(d))
+                    .map(move |d| (d, n.name().to_string()))
+            }),
+        );
+        for cycle in graph.cycles() {
+            errors.push(DeclarationError::Cycle { names: cycle });
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(DeclarationErrors(errors))
+        }
+    }
+
+    /// The provider named for a resource of `type_token`, or the default of its package.
+    pub(crate) fn provider_name_for(&self, type_token: &str, named: Option<&str>) -> Result<String, String> {
+        let package = type_token.split(':').next().unwrap_or_default();
+        if let Some(name) = named {
+            return match self.providers.get(name) {
+                Some(p) if p.package() == package => Ok(name.to_string()),
+                Some(p) => Err(format!(
+                    "provider `{name}` handles package `{}`, not `{package}` of type {type_token}",
+                    p.package()
+                )),
+                None => Err(format!("provider `{name}` is not registered on the stack")),
+            };
+        }
+        self.provider_order
+            .iter()
+            .find(|name| self.providers.get(*name).is_some_and(|p| p.package() == package))
+            .cloned()
+            .ok_or_else(|| format!("no provider for package `{package}` (type {type_token}) is registered on the stack"))
+    }
+
+    fn full_name(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.prefix.join("/"))
+        }
+    }
+
+    fn insert(&mut self, declared: Declared) {
+        let name = declared.name().to_string();
+        if self.index.contains_key(&name) {
+            self.errors.push(DeclarationError::DuplicateName { name });
+            return;
+        }
+        self.index.insert(name, self.nodes.len());
+        self.nodes.push(declared);
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&Declared> {
+        self.index.get(name).map(|&i| &self.nodes[i])
+    }
+}

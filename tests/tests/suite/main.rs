@@ -1,0 +1,4 @@
+//! The integration suite: one test binary (so the AWS SDK is linked once) whose modules
+//! test the providers and the stack against the moto emulator.
+
+mod emulator;
