@@ -2,3 +2,4 @@
 //! test the providers and the stack against the moto emulator.
 
 mod emulator;
+mod aws;

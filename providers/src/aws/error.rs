@@ -1,0 +1,100 @@
+//! Turning SDK errors into [`ProviderError`]s that keep the service's code and message and
+//! say what kind of failure it was.
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use iac_dsl::{ErrorKind, ProviderError};
+
+/// Converts an SDK error from `operation` (e.g. `CreateVpc`).
+pub fn sdk_error<E, R>(operation: &str, err: SdkError<E, R>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let code = err.code().map(str::to_string);
+    let kind = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            ErrorKind::Transient
+        }
+        SdkError::ServiceError(_) => classify(code.as_deref()),
+        _ => ErrorKind::Service,
+    };
+    let message = err
+        .message()
+        .map(str::to_string)
+        .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
+    ProviderError {
+        kind,
+        operation: operation.to_string(),
+        code,
+        message,
+        ..Default::default()
+    }
+}
+
+/// Whether an error code means "not found", "throttled" or another service refusal.
+fn classify(code: Option<&str>) -> ErrorKind {
+    let Some(code) = code else {
+        return ErrorKind::Service;
+    };
+    if code.contains("NotFound") || code.starts_with("NoSuch") {
+        ErrorKind::NotFound
+    } else if matches!(
+        code,
+        "Throttling"
+            | "ThrottlingException"
+            | "ThrottledException"
+            | "RequestLimitExceeded"
+            | "TooManyRequestsException"
+            | "PriorRequestNotComplete"
+            | "SlowDown"
+            | "RequestThrottled"
+            | "ServiceUnavailable"
+            | "InternalError"
+            | "InternalFailure"
+    ) {
+        ErrorKind::Transient
+    } else {
+        ErrorKind::Service
+    }
+}
+
+/// Adds the operation name to an SDK result: `client.create_vpc()...send().await.op("CreateVpc")?`.
+pub trait ErrorContext<T> {
+    /// Converts the error with [`sdk_error`].
+    fn op(self, operation: &str) -> Result<T, ProviderError>;
+}
+
+impl<T, E, R> ErrorContext<T> for Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn op(self, operation: &str) -> Result<T, ProviderError> {
+        self.map_err(|e| sdk_error(operation, e))
+    }
+}
+
+/// `Ok(None)` for a not-found error, so that `read` can report a deleted object.
+pub(crate) fn none_if_not_found<T>(result: Result<T, ProviderError>) -> Result<Option<T>, ProviderError> {
+    match result {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_classified() {
+        assert_eq!(classify(Some("InvalidVpcID.NotFound")), ErrorKind::NotFound);
+        assert_eq!(classify(Some("NoSuchBucket")), ErrorKind::NotFound);
+        assert_eq!(classify(Some("RequestLimitExceeded")), ErrorKind::Transient);
+        assert_eq!(classify(Some("InvalidParameterValue")), ErrorKind::Service);
+        assert_eq!(classify(None), ErrorKind::Service);
+    }
+}

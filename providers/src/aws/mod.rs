@@ -1,0 +1,313 @@
+//! AWS resources on the official SDK: one module per service, one file per resource type.
+//!
+//! [`Aws`] is a provider for one account and region. Its SDK configuration is loaded on
+//! first use (never while declaring), from the standard sources: credentials, and the
+//! endpoint from `AWS_ENDPOINT_URL` or the profile, so a local emulator needs no special
+//! code path. Tests hand in a ready configuration with [`Aws::from_config`].
+
+pub mod ec2;
+
+mod error;
+mod registry;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use iac_dsl::{
+    CreateRequest, CreateResponse, DeleteRequest, DiffRequest, DiffResponse, InvokeRequest,
+    LookupRequest, Provider, ProviderError, ReadRequest, ReadResponse, ResourceContext,
+    UpdateRequest, UpdateResponse, Value,
+};
+use tokio::sync::OnceCell;
+
+pub use error::{ErrorContext, sdk_error};
+pub(crate) use registry::{DataSourceImpl, ResourceImpl, create_once, decode};
+
+/// Tag key recording the stack that owns an object.
+pub const TAG_STACK: &str = "iac:stack";
+/// Tag key recording the object's logical name in its stack.
+pub const TAG_NAME: &str = "iac:name";
+/// Tag key recording the idempotency token of the create that made the object.
+pub const TAG_TOKEN: &str = "iac:token";
+
+/// How many attempts the SDK makes for calls that are safe to repeat.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// An AWS provider: one account and region, with default tags for everything it creates.
+#[derive(Clone)]
+pub struct Aws {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    region: String,
+    default_tags: BTreeMap<String, String>,
+    preset: Option<SdkConfig>,
+    loaded: OnceCell<SdkConfig>,
+}
+
+impl std::fmt::Debug for Aws {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aws")
+            .field("region", &self.inner.region)
+            .field("default_tags", &self.inner.default_tags)
+            .finish()
+    }
+}
+
+impl Aws {
+    /// A provider for `region`, configured from the environment when first used.
+    pub fn region(region: impl Into<String>) -> Aws {
+        Aws::build(region.into(), None)
+    }
+
+    /// A provider using a ready SDK configuration (its region included), for tests and
+    /// for programs that build their own configuration.
+    pub fn from_config(config: SdkConfig) -> Aws {
+        let region = config
+            .region()
+            .map(|r| r.as_ref().to_string())
+            .unwrap_or_default();
+        Aws::build(region, Some(config))
+    }
+
+    fn build(region: String, preset: Option<SdkConfig>) -> Aws {
+        Aws {
+            inner: Arc::new(Inner {
+                region,
+                default_tags: BTreeMap::new(),
+                preset,
+                loaded: OnceCell::new(),
+            }),
+        }
+    }
+
+    /// Adds tags applied to every taggable object this provider creates (like Terraform's
+    /// `default_tags`). A resource's own tags win over these.
+    pub fn with_default_tags<I, K, V>(self, tags: I) -> Aws
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut default_tags = self.inner.default_tags.clone();
+        default_tags.extend(tags.into_iter().map(|(k, v)| (k.into(), v.into())));
+        Aws {
+            inner: Arc::new(Inner {
+                region: self.inner.region.clone(),
+                default_tags,
+                preset: self.inner.preset.clone(),
+                loaded: OnceCell::new(),
+            }),
+        }
+    }
+
+    /// The region this provider manages.
+    pub fn region_name(&self) -> &str {
+        &self.inner.region
+    }
+
+    /// The default tags.
+    pub fn default_tags(&self) -> &BTreeMap<String, String> {
+        &self.inner.default_tags
+    }
+
+    /// The SDK configuration, loaded on first use.
+    pub async fn sdk_config(&self) -> &SdkConfig {
+        if let Some(preset) = &self.inner.preset {
+            return preset;
+        }
+        self.inner
+            .loaded
+            .get_or_init(|| async {
+                aws_config::defaults(BehaviorVersion::latest())
+                    .region(Region::new(self.inner.region.clone()))
+                    .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+                    .load()
+                    .await
+            })
+            .await
+    }
+
+    /// The tags for an object: default tags, then the resource's own, then the engine's
+    /// tags that let [`Provider::lookup`] find it again (stack, logical name and, on
+    /// create, the idempotency token).
+    pub fn tags_for(
+        &self,
+        ctx: &ResourceContext,
+        own: &BTreeMap<String, String>,
+        token: Option<&str>,
+    ) -> BTreeMap<String, String> {
+        let mut tags = self.inner.default_tags.clone();
+        tags.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+        tags.insert(TAG_STACK.to_string(), ctx.stack.clone());
+        tags.insert(TAG_NAME.to_string(), ctx.name.clone());
+        if let Some(token) = token {
+            tags.insert(TAG_TOKEN.to_string(), token.to_string());
+        }
+        tags
+    }
+
+    /// The resource's own tags among those found on an object: without the engine's tags
+    /// and without default tags that still have their default value.
+    pub fn own_tags(&self, found: BTreeMap<String, String>) -> BTreeMap<String, String> {
+        found
+            .into_iter()
+            .filter(|(k, v)| {
+                !k.starts_with("iac:") && self.inner.default_tags.get(k) != Some(v)
+            })
+            .collect()
+    }
+
+    /// Clients for each service. Calls through them retry throttling and transient errors.
+    pub async fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(self.sdk_config().await)
+    }
+
+    /// An EC2 client that never retries by itself, for create calls that are not
+    /// idempotent: [`create_once`] retries them after looking the object up.
+    pub async fn ec2_once(&self) -> aws_sdk_ec2::Client {
+        let conf = aws_sdk_ec2::config::Builder::from(self.sdk_config().await)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        aws_sdk_ec2::Client::from_conf(conf)
+    }
+
+    /// An S3 client; path-style addressing when a custom endpoint (an emulator) is set.
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        let config = self.sdk_config().await;
+        let conf = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// An IAM client.
+    pub async fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(self.sdk_config().await)
+    }
+
+    /// A KMS client.
+    pub async fn kms(&self) -> aws_sdk_kms::Client {
+        aws_sdk_kms::Client::new(self.sdk_config().await)
+    }
+
+    /// A KMS client without automatic retries (CreateKey is not idempotent).
+    pub async fn kms_once(&self) -> aws_sdk_kms::Client {
+        let conf = aws_sdk_kms::config::Builder::from(self.sdk_config().await)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        aws_sdk_kms::Client::from_conf(conf)
+    }
+
+    /// A Secrets Manager client.
+    pub async fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(self.sdk_config().await)
+    }
+
+    /// An RDS client.
+    pub async fn rds(&self) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::new(self.sdk_config().await)
+    }
+
+    /// A Lambda client.
+    pub async fn lambda(&self) -> aws_sdk_lambda::Client {
+        aws_sdk_lambda::Client::new(self.sdk_config().await)
+    }
+
+    /// An API Gateway client.
+    pub async fn apigateway(&self) -> aws_sdk_apigateway::Client {
+        aws_sdk_apigateway::Client::new(self.sdk_config().await)
+    }
+
+    /// An API Gateway client without automatic retries (CreateRestApi is not idempotent).
+    pub async fn apigateway_once(&self) -> aws_sdk_apigateway::Client {
+        let conf = aws_sdk_apigateway::config::Builder::from(self.sdk_config().await)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        aws_sdk_apigateway::Client::from_conf(conf)
+    }
+
+    /// An ACM client.
+    pub async fn acm(&self) -> aws_sdk_acm::Client {
+        aws_sdk_acm::Client::new(self.sdk_config().await)
+    }
+
+    /// A Route 53 client.
+    pub async fn route53(&self) -> aws_sdk_route53::Client {
+        aws_sdk_route53::Client::new(self.sdk_config().await)
+    }
+
+    /// A CloudWatch client.
+    pub async fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(self.sdk_config().await)
+    }
+
+    /// An SNS client.
+    pub async fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(self.sdk_config().await)
+    }
+
+    fn resource(&self, type_token: &str) -> Result<&'static dyn ResourceImpl, ProviderError> {
+        registry::resource(type_token).ok_or_else(|| ProviderError::unsupported(type_token))
+    }
+}
+
+#[async_trait]
+impl Provider for Aws {
+    fn package(&self) -> &str {
+        "aws"
+    }
+
+    fn diff(&self, req: &DiffRequest<'_>) -> Result<DiffResponse, ProviderError> {
+        let imp = self.resource(&req.ctx.type_token)?;
+        let mut response = DiffResponse::replacing(req.changed_keys, imp.force_new());
+        response.delete_before_replace = imp.delete_before_replace();
+        Ok(response)
+    }
+
+    fn check(&self, ctx: &ResourceContext, inputs: &Value) -> Vec<(String, String)> {
+        match self.resource(&ctx.type_token) {
+            Ok(imp) => imp.check(inputs),
+            Err(e) => vec![("type".to_string(), e.message)],
+        }
+    }
+
+    async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
+        let imp = self.resource(&req.ctx.type_token)?;
+        let invalid = imp.check(&req.inputs);
+        if !invalid.is_empty() {
+            return Err(ProviderError::validation(invalid));
+        }
+        imp.create(self, req).await
+    }
+
+    async fn read(&self, req: ReadRequest) -> Result<Option<ReadResponse>, ProviderError> {
+        self.resource(&req.ctx.type_token)?.read(self, req).await
+    }
+
+    async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
+        let imp = self.resource(&req.ctx.type_token)?;
+        let invalid = imp.check(&req.new_inputs);
+        if !invalid.is_empty() {
+            return Err(ProviderError::validation(invalid));
+        }
+        imp.update(self, req).await
+    }
+
+    async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
+        self.resource(&req.ctx.type_token)?.delete(self, req).await
+    }
+
+    async fn lookup(&self, req: LookupRequest) -> Result<Option<ReadResponse>, ProviderError> {
+        self.resource(&req.ctx.type_token)?.lookup(self, req).await
+    }
+
+    async fn invoke(&self, req: InvokeRequest) -> Result<Value, ProviderError> {
+        let imp = registry::data_source(&req.token).ok_or_else(|| ProviderError::unsupported(&req.token))?;
+        imp.invoke(self, req.args).await
+    }
+}

@@ -1,0 +1,1 @@
+//! Locally generated values (filled in by the random provider work).

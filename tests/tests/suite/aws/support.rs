@@ -1,0 +1,99 @@
+//! Shorthands for calling a provider directly, as the engine would.
+
+use iac_dsl::{
+    CreateRequest, CreateResponse, DeleteRequest, LookupRequest, Provider, ProviderError,
+    ReadRequest, ReadResponse, ResourceContext, UpdateRequest, Value,
+};
+use iac_providers::aws::Aws;
+use iac_tests::Moto;
+
+/// An AWS provider for `region` pointed at the shared emulator.
+pub fn aws(region: &str) -> Aws {
+    Aws::from_config(Moto::shared().sdk_config(region)).with_default_tags([("ManagedBy", "iac-tests")])
+}
+
+/// The context of a test resource of `type_token` named `name`.
+pub fn ctx(type_token: &str, name: &str) -> ResourceContext {
+    ResourceContext {
+        stack: "tests/suite".into(),
+        name: name.into(),
+        type_token: type_token.into(),
+    }
+}
+
+/// Creates with a fresh token.
+pub async fn create(p: &impl Provider, ctx: &ResourceContext, inputs: Value) -> Result<(CreateResponse, String), ProviderError> {
+    let token = iac_tests::unique("tok");
+    let created = p
+        .create(CreateRequest {
+            ctx: ctx.clone(),
+            inputs,
+            token: token.clone(),
+            timeout: None,
+        })
+        .await?;
+    Ok((created, token))
+}
+
+/// Reads by id.
+pub async fn read(p: &impl Provider, ctx: &ResourceContext, id: &str) -> Option<ReadResponse> {
+    p.read(ReadRequest {
+        ctx: ctx.clone(),
+        id: id.into(),
+        ..Default::default()
+    })
+    .await
+    .expect("read succeeds")
+}
+
+/// Updates from `old` to `new` inputs.
+pub async fn update(p: &impl Provider, ctx: &ResourceContext, id: &str, old: Value, new: Value, old_outputs: Value) -> Value {
+    let changed = changed_keys(&old, &new);
+    p.update(UpdateRequest {
+        ctx: ctx.clone(),
+        id: id.into(),
+        old_inputs: old,
+        new_inputs: new,
+        old_outputs,
+        changed_keys: changed,
+        timeout: None,
+    })
+    .await
+    .expect("update succeeds")
+    .outputs
+}
+
+/// Deletes by id.
+pub async fn delete(p: &impl Provider, ctx: &ResourceContext, id: &str, inputs: Value, outputs: Value) {
+    p.delete(DeleteRequest {
+        ctx: ctx.clone(),
+        id: id.into(),
+        inputs,
+        outputs,
+        timeout: None,
+    })
+    .await
+    .expect("delete succeeds")
+}
+
+/// Looks up by token.
+pub async fn lookup(p: &impl Provider, ctx: &ResourceContext, token: &str, inputs: Value) -> Option<ReadResponse> {
+    p.lookup(LookupRequest {
+        ctx: ctx.clone(),
+        token: token.into(),
+        inputs,
+    })
+    .await
+    .expect("lookup succeeds")
+}
+
+/// The top-level keys whose values differ.
+pub fn changed_keys(old: &Value, new: &Value) -> Vec<String> {
+    let (Some(a), Some(b)) = (old.as_object(), new.as_object()) else {
+        return Vec::new();
+    };
+    let mut keys: Vec<String> = a.keys().chain(b.keys()).filter(|k| a.get(*k) != b.get(*k)).cloned().collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
