@@ -5,7 +5,18 @@
 //! endpoint from `AWS_ENDPOINT_URL` or the profile, so a local emulator needs no special
 //! code path. Tests hand in a ready configuration with [`Aws::from_config`].
 
+pub mod acm;
+pub mod apigateway;
+pub mod cloudwatch;
 pub mod ec2;
+pub mod iam;
+pub mod kms;
+pub mod lambda;
+pub mod rds;
+pub mod route53;
+pub mod s3;
+pub mod secretsmanager;
+pub mod sns;
 
 mod error;
 mod registry;

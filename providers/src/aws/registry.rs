@@ -71,12 +71,38 @@ pub(crate) trait DataSourceImpl: Send + Sync + 'static {
 
 /// Every resource type of the AWS provider.
 fn resources() -> impl Iterator<Item = &'static dyn ResourceImpl> {
-    [super::ec2::RESOURCES].into_iter().flatten().copied()
+    [
+        super::acm::RESOURCES,
+        super::apigateway::RESOURCES,
+        super::cloudwatch::RESOURCES,
+        super::ec2::RESOURCES,
+        super::iam::RESOURCES,
+        super::kms::RESOURCES,
+        super::lambda::RESOURCES,
+        super::rds::RESOURCES,
+        super::route53::RESOURCES,
+        super::s3::RESOURCES,
+        super::secretsmanager::RESOURCES,
+        super::sns::RESOURCES,
+    ].into_iter().flatten().copied()
 }
 
 /// Every data source of the AWS provider.
 fn data_sources() -> impl Iterator<Item = &'static dyn DataSourceImpl> {
-    [super::ec2::DATA_SOURCES].into_iter().flatten().copied()
+    [
+        super::acm::DATA_SOURCES,
+        super::apigateway::DATA_SOURCES,
+        super::cloudwatch::DATA_SOURCES,
+        super::ec2::DATA_SOURCES,
+        super::iam::DATA_SOURCES,
+        super::kms::DATA_SOURCES,
+        super::lambda::DATA_SOURCES,
+        super::rds::DATA_SOURCES,
+        super::route53::DATA_SOURCES,
+        super::s3::DATA_SOURCES,
+        super::secretsmanager::DATA_SOURCES,
+        super::sns::DATA_SOURCES,
+    ].into_iter().flatten().copied()
 }
 
 pub(super) fn resource(type_token: &str) -> Option<&'static dyn ResourceImpl> {

@@ -1,0 +1,1 @@
+//! acm against the emulator.

@@ -1,0 +1,1 @@
+//! apigateway against the emulator.

@@ -1,0 +1,1 @@
+//! iam against the emulator.

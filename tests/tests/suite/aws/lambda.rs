@@ -1,0 +1,1 @@
+//! lambda against the emulator.

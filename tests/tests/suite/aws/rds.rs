@@ -1,0 +1,1 @@
+//! rds against the emulator.

@@ -1,0 +1,1 @@
+//! secretsmanager against the emulator.
