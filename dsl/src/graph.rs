@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
@@ -17,7 +17,7 @@ pub struct Graph {
 
 impl Graph {
     /// Builds the graph from node names and `(dependency, dependent)` edges. Edges naming
-    /// unknown nodes add them.
+    /// unknown nodes add them; repeated edges are kept once.
     pub fn from_edges<N, E>(nodes: N, edges: E) -> Graph
     where
         N: IntoIterator<Item = String>,
@@ -27,10 +27,15 @@ impl Graph {
         for n in nodes {
             g.node(n);
         }
+        // `update_edge` scans a node's edges, which is quadratic for a wide fan; dedupe
+        // with a set instead.
+        let mut seen = std::collections::HashSet::new();
         for (from, to) in edges {
             let a = g.node(from);
             let b = g.node(to);
-            g.graph.update_edge(a, b, ());
+            if seen.insert((a, b)) {
+                g.graph.add_edge(a, b, ());
+            }
         }
         g
     }
@@ -48,11 +53,11 @@ impl Graph {
     /// smallest name so the report is stable.
     pub fn cycles(&self) -> Vec<Vec<String>> {
         let mut cycles = Vec::new();
-        for scc in tarjan_scc(&self.graph) {
-            let looped = scc.len() > 1
-                || scc
-                    .first()
-                    .is_some_and(|&n| self.graph.contains_edge(n, n));
+        // Kosaraju walks iteratively; petgraph's Tarjan recurses and overflows the stack on
+        // long chains.
+        for scc in kosaraju_scc(&self.graph) {
+            let looped =
+                scc.len() > 1 || scc.first().is_some_and(|&n| self.graph.contains_edge(n, n));
             if !looped {
                 continue;
             }
@@ -83,7 +88,8 @@ impl Graph {
                 .min_by_key(|&t| &self.graph[t])
                 .expect("a cycle member has a successor in its component");
             if let Some(&at) = seen.get(&next) {
-                let cycle: Vec<String> = path[at..].iter().map(|&n| self.graph[n].clone()).collect();
+                let cycle: Vec<String> =
+                    path[at..].iter().map(|&n| self.graph[n].clone()).collect();
                 // Rotate so the smallest name comes first.
                 let min = cycle
                     .iter()
@@ -148,7 +154,10 @@ mod tests {
         );
         assert_eq!(
             graph.cycles(),
-            vec![vec!["a".to_string(), "b".into(), "c".into()], vec!["d".to_string()]]
+            vec![
+                vec!["a".to_string(), "b".into(), "c".into()],
+                vec!["d".to_string()]
+            ]
         );
     }
 

@@ -235,7 +235,11 @@ impl Output<String> {
                 match values.next() {
                     Some(Value::String(s)) => out.push_str(s),
                     Some(other) => out.push_str(&other.to_string()),
-                    None => return Err(format!("template `{template}` has more {{}} than arguments")),
+                    None => {
+                        return Err(format!(
+                            "template `{template}` has more {{}} than arguments"
+                        ));
+                    }
                 }
                 rest = &rest[at + 2..];
             }
@@ -363,13 +367,21 @@ mod tests {
     }
 
     fn resolver(pairs: &[(&str, Value)]) -> Known {
-        Known(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+        Known(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
     }
 
     #[test]
     fn field_is_unknown_until_its_resource_has_outputs() {
         let id: Output<String> = Output::field("vpc", "id");
-        assert_eq!(id.node.eval(&resolver(&[])).unwrap(), json!({"$unknown": "vpc.id"}));
+        assert_eq!(
+            id.node.eval(&resolver(&[])).unwrap(),
+            json!({"$unknown": "vpc.id"})
+        );
         let r = resolver(&[("vpc", json!({"id": "vpc-1"}))]);
         assert_eq!(id.node.eval(&r).unwrap(), json!("vpc-1"));
     }

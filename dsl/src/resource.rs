@@ -100,11 +100,16 @@ impl FieldErrors {
     }
 
     /// Runs `check` on `input` when its value is known now, recording its error.
-    pub fn check<T>(&mut self, field: &str, input: &Input<T>, check: impl FnOnce(&T) -> Result<(), String>) {
-        if let Some(v) = input.known() {
-            if let Err(message) = check(v) {
-                self.add(field, message);
-            }
+    pub fn check<T>(
+        &mut self,
+        field: &str,
+        input: &Input<T>,
+        check: impl FnOnce(&T) -> Result<(), String>,
+    ) {
+        if let Some(v) = input.known()
+            && let Err(message) = check(v)
+        {
+            self.add(field, message);
         }
     }
 
@@ -203,13 +208,17 @@ impl<T: Serialize> IntoProp for &Option<Input<T>> {
 
 impl<T: Serialize> IntoProp for &Vec<Input<T>> {
     fn into_expr(self) -> Expr {
-        Expr(Arc::new(Node::List(self.iter().map(Input::to_node).collect())))
+        Expr(Arc::new(Node::List(
+            self.iter().map(Input::to_node).collect(),
+        )))
     }
 }
 
 impl IntoProp for Vec<Props> {
     fn into_expr(self) -> Expr {
-        Expr(Arc::new(Node::List(self.into_iter().map(Props::into_node).collect())))
+        Expr(Arc::new(Node::List(
+            self.into_iter().map(Props::into_node).collect(),
+        )))
     }
 }
 

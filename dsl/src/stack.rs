@@ -17,13 +17,7 @@ use crate::resource::{DataSourceArgs, ResourceArgs, ResourceOptions, ResourceRef
 
 /// A stack's identity: the project (the program) and the stack name (an environment such
 /// as `prod-001`). One state file holds many stacks.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct StackId {
-    /// The project.
-    pub project: String,
-    /// The stack name.
-    pub name: String,
-}
+pub use iac_state::StackId;
 
 /// A handle to a provider registered on a stack, for [`ResourceOptions::provider`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,6 +207,29 @@ impl Stack {
         &self.id
     }
 
+    /// The same declarations under another stack name (for `--stack`).
+    pub fn renamed(mut self, name: &str) -> Self {
+        self.id.name = name.to_string();
+        self
+    }
+
+    /// The declared dependency graph in Graphviz DOT.
+    pub fn to_dot(&self) -> String {
+        self.graph().to_dot(&self.id.to_string())
+    }
+
+    fn graph(&self) -> crate::graph::Graph {
+        crate::graph::Graph::from_edges(
+            self.nodes.iter().map(|n| n.name().to_string()),
+            self.nodes.iter().flat_map(|n| {
+                n.dependencies()
+                    .into_iter()
+                    .filter(|d| self.index.contains_key(d))
+                    .map(move |d| (d, n.name().to_string()))
+            }),
+        )
+    }
+
     /// Registers a provider under `name` (e.g. `aws-primary`), returning the handle that
     /// resource options name it with. The first provider of a package is the default for
     /// resources of that package that name none.
@@ -241,7 +258,12 @@ impl Stack {
     }
 
     /// Declares a resource named `name` with `options`.
-    pub fn add_with<A: ResourceArgs>(&mut self, name: &str, args: A, options: ResourceOptions) -> A::Handle {
+    pub fn add_with<A: ResourceArgs>(
+        &mut self,
+        name: &str,
+        args: A,
+        options: ResourceOptions,
+    ) -> A::Handle {
         let full = self.full_name(name);
         let reference = ResourceRef::new(&full, args.type_token());
         let mut field_errors = crate::resource::FieldErrors::default();
@@ -268,7 +290,12 @@ impl Stack {
 
     /// Declares a data source, read during preview, with the provider `provider` (or the
     /// package's default).
-    pub fn data<D: DataSourceArgs>(&mut self, name: &str, args: D, provider: Option<&ProviderRef>) -> D::Handle {
+    pub fn data<D: DataSourceArgs>(
+        &mut self,
+        name: &str,
+        args: D,
+        provider: Option<&ProviderRef>,
+    ) -> D::Handle {
         let full = self.full_name(name);
         let reference = ResourceRef::new(&full, args.token());
         self.insert(Declared {
@@ -336,7 +363,9 @@ impl Stack {
                     });
                 }
             }
-            if let Err(message) = self.provider_name_for(node.reference.type_token(), node.provider.as_deref()) {
+            if let Err(message) =
+                self.provider_name_for(node.reference.type_token(), node.provider.as_deref())
+            {
                 errors.push(DeclarationError::Provider {
                     resource: node.name().to_string(),
                     message,
@@ -355,16 +384,7 @@ impl Stack {
                 }
             }
         }
-        let graph = crate::graph::Graph::from_edges(
-            self.nodes.iter().map(|n| n.name().to_string()),
-            self.nodes.iter().flat_map(|n| {
-                n.dependencies()
-                    .into_iter()
-                    .filter(|d| self.index.contains_key(d))
-                    .map(move |d| (d, n.name().to_string()))
-            }),
-        );
-        for cycle in graph.cycles() {
+        for cycle in self.graph().cycles() {
             errors.push(DeclarationError::Cycle { names: cycle });
         }
         if errors.is_empty() {
@@ -375,7 +395,11 @@ impl Stack {
     }
 
     /// The provider named for a resource of `type_token`, or the default of its package.
-    pub(crate) fn provider_name_for(&self, type_token: &str, named: Option<&str>) -> Result<String, String> {
+    pub(crate) fn provider_name_for(
+        &self,
+        type_token: &str,
+        named: Option<&str>,
+    ) -> Result<String, String> {
         let package = type_token.split(':').next().unwrap_or_default();
         if let Some(name) = named {
             return match self.providers.get(name) {
@@ -404,6 +428,14 @@ impl Stack {
 
     fn insert(&mut self, declared: Declared) {
         let name = declared.name().to_string();
+        if let Some(message) = invalid_name(&name) {
+            self.errors.push(DeclarationError::InvalidArgument {
+                resource: name.clone(),
+                type_token: declared.reference.type_token().to_string(),
+                field: "name".into(),
+                message,
+            });
+        }
         if self.index.contains_key(&name) {
             self.errors.push(DeclarationError::DuplicateName { name });
             return;
@@ -414,5 +446,19 @@ impl Stack {
 
     pub(crate) fn get(&self, name: &str) -> Option<&Declared> {
         self.index.get(name).map(|&i| &self.nodes[i])
+    }
+}
+
+/// Logical names are printable, without `#` (reserved for the engine's own rows) and
+/// without surrounding spaces.
+fn invalid_name(name: &str) -> Option<String> {
+    if name.is_empty() || name.ends_with('/') {
+        Some("a resource name cannot be empty".into())
+    } else if name.contains('#') {
+        Some("`#` is reserved for the engine and cannot appear in a resource name".into())
+    } else if name.trim() != name || name.chars().any(char::is_control) {
+        Some("a resource name cannot contain control characters or surrounding spaces".into())
+    } else {
+        None
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Map;
 pub use serde_json::Value;
 
 /// Marker key of a secret value: `{"$secret": <value>}`.
-pub const SECRET_KEY: &str = "$secret";
+pub const SECRET_KEY: &str = iac_state::SECRET_KEY;
 
 /// Marker key of a value not known until apply: `{"$unknown": "<source>"}`.
 pub const UNKNOWN_KEY: &str = "$unknown";
@@ -50,9 +50,7 @@ pub fn unknown_source(value: &Value) -> Option<&str> {
 /// Whether `value` holds an unknown marker anywhere inside it.
 pub fn contains_unknown(value: &Value) -> bool {
     match value {
-        Value::Object(map) => {
-            unknown_source(value).is_some() || map.values().any(contains_unknown)
-        }
+        Value::Object(map) => unknown_source(value).is_some() || map.values().any(contains_unknown),
         Value::Array(items) => items.iter().any(contains_unknown),
         _ => false,
     }
@@ -95,6 +93,24 @@ pub fn redact(value: &Value) -> Value {
     }
 }
 
+/// `outputs` with every top-level field whose input of the same name is secret marked
+/// secret too: a provider that echoes a secret input into its outputs (many do) cannot leak
+/// it into state or displays.
+pub fn mark_echoed_secrets(inputs: &Value, outputs: Value) -> Value {
+    let (Some(ins), Value::Object(mut outs)) = (inputs.as_object(), outputs.clone()) else {
+        return outputs;
+    };
+    for (key, input) in ins {
+        if contains_secret(input)
+            && let Some(out) = outs.get_mut(key)
+            && !is_secret(out)
+        {
+            *out = secret(out.take());
+        }
+    }
+    Value::Object(outs)
+}
+
 /// The value at a dotted `path` (`"endpoint"`, `"tags.Name"`, `"names.0"`), looking through
 /// secret markers; a secret found on the way keeps the result secret.
 pub fn get_path(value: &Value, path: &str) -> Option<Value> {
@@ -133,7 +149,10 @@ mod tests {
     #[test]
     fn reveal_and_redact_reach_nested_secrets() {
         let v = json!({"user": "admin", "auth": {"password": secret(json!("hunter2"))}, "list": [secret(json!(1))]});
-        assert_eq!(reveal(&v), json!({"user": "admin", "auth": {"password": "hunter2"}, "list": [1]}));
+        assert_eq!(
+            reveal(&v),
+            json!({"user": "admin", "auth": {"password": "hunter2"}, "list": [1]})
+        );
         let shown = redact(&v).to_string();
         assert!(!shown.contains("hunter2"));
         assert!(shown.contains(REDACTED));

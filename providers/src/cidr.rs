@@ -56,17 +56,34 @@ mod tests {
 
     #[test]
     fn cidrsubnet_matches_terraform() {
-        assert_eq!(cidrsubnet("10.0.0.0/16", 4, 0).unwrap().to_string(), "10.0.0.0/20");
-        assert_eq!(cidrsubnet("10.0.0.0/16", 4, 10).unwrap().to_string(), "10.0.160.0/20");
-        assert_eq!(cidrsubnet("10.1.0.0/16", 4, 2).unwrap().to_string(), "10.1.32.0/20");
+        assert_eq!(
+            cidrsubnet("10.0.0.0/16", 4, 0).unwrap().to_string(),
+            "10.0.0.0/20"
+        );
+        assert_eq!(
+            cidrsubnet("10.0.0.0/16", 4, 10).unwrap().to_string(),
+            "10.0.160.0/20"
+        );
+        assert_eq!(
+            cidrsubnet("10.1.0.0/16", 4, 2).unwrap().to_string(),
+            "10.1.32.0/20"
+        );
         assert!(cidrsubnet("10.0.0.0/16", 4, 16).is_err());
     }
 
     #[test]
     fn host_bits_and_prefix_limits() {
-        assert!(parse_network("10.0.0.1/16").unwrap_err().contains("host bits"));
+        assert!(
+            parse_network("10.0.0.1/16")
+                .unwrap_err()
+                .contains("host bits")
+        );
         assert!(parse_network("10.0.0/16").is_err());
-        assert!(check_prefix("10.0.0.0/8", 16, 28).unwrap_err().contains("/16 to /28"));
+        assert!(
+            check_prefix("10.0.0.0/8", 16, 28)
+                .unwrap_err()
+                .contains("/16 to /28")
+        );
         assert!(check_prefix("10.0.0.0/16", 16, 28).is_ok());
     }
 }

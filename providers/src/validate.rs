@@ -4,7 +4,12 @@
 use iac_dsl::{FieldErrors, Input};
 
 /// Records `check(value)`'s error for `field` when `input` is known now.
-pub fn known<T>(errors: &mut FieldErrors, field: &str, input: &Input<T>, check: impl FnOnce(&T) -> Result<(), String>) {
+pub fn known<T>(
+    errors: &mut FieldErrors,
+    field: &str,
+    input: &Input<T>,
+    check: impl FnOnce(&T) -> Result<(), String>,
+) {
     errors.check(field, input, check);
 }
 

@@ -109,15 +109,20 @@ impl Moto {
 
 /// An SDK configuration for `region` pointed at `endpoint` with the suite's credentials.
 pub fn sdk_config_for(endpoint: &str, region: &str) -> aws_config::SdkConfig {
-    let credentials =
-        aws_credential_types::Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "iac-tests");
+    let credentials = aws_credential_types::Credentials::new(
+        ACCESS_KEY_ID,
+        SECRET_ACCESS_KEY,
+        None,
+        None,
+        "iac-tests",
+    );
     aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_string()))
         .endpoint_url(endpoint)
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            credentials,
-        ))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        )
         .build()
 }
 

@@ -77,7 +77,9 @@ where
 }
 
 /// `Ok(None)` for a not-found error, so that `read` can report a deleted object.
-pub(crate) fn none_if_not_found<T>(result: Result<T, ProviderError>) -> Result<Option<T>, ProviderError> {
+pub(crate) fn none_if_not_found<T>(
+    result: Result<T, ProviderError>,
+) -> Result<Option<T>, ProviderError> {
     match result {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.kind == ErrorKind::NotFound => Ok(None),

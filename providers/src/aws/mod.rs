@@ -167,9 +167,7 @@ impl Aws {
     pub fn own_tags(&self, found: BTreeMap<String, String>) -> BTreeMap<String, String> {
         found
             .into_iter()
-            .filter(|(k, v)| {
-                !k.starts_with("iac:") && self.inner.default_tags.get(k) != Some(v)
-            })
+            .filter(|(k, v)| !k.starts_with("iac:") && self.inner.default_tags.get(k) != Some(v))
             .collect()
     }
 
@@ -318,7 +316,8 @@ impl Provider for Aws {
     }
 
     async fn invoke(&self, req: InvokeRequest) -> Result<Value, ProviderError> {
-        let imp = registry::data_source(&req.token).ok_or_else(|| ProviderError::unsupported(&req.token))?;
+        let imp = registry::data_source(&req.token)
+            .ok_or_else(|| ProviderError::unsupported(&req.token))?;
         imp.invoke(self, req.args).await
     }
 }

@@ -39,7 +39,11 @@ pub(crate) trait ResourceImpl: Send + Sync + 'static {
     async fn create(&self, aws: &Aws, req: CreateRequest) -> Result<CreateResponse, ProviderError>;
 
     /// Reads the object; `None` when it is gone.
-    async fn read(&self, aws: &Aws, req: ReadRequest) -> Result<Option<ReadResponse>, ProviderError>;
+    async fn read(
+        &self,
+        aws: &Aws,
+        req: ReadRequest,
+    ) -> Result<Option<ReadResponse>, ProviderError>;
 
     /// Updates the object in place. Types whose every input forces replacement keep the
     /// default, which the engine never calls.
@@ -56,7 +60,11 @@ pub(crate) trait ResourceImpl: Send + Sync + 'static {
     async fn delete(&self, aws: &Aws, req: DeleteRequest) -> Result<(), ProviderError>;
 
     /// Finds the object an interrupted create made, by token, name or tag.
-    async fn lookup(&self, aws: &Aws, req: LookupRequest) -> Result<Option<ReadResponse>, ProviderError>;
+    async fn lookup(
+        &self,
+        aws: &Aws,
+        req: LookupRequest,
+    ) -> Result<Option<ReadResponse>, ProviderError>;
 }
 
 /// One AWS data source.
@@ -84,7 +92,10 @@ fn resources() -> impl Iterator<Item = &'static dyn ResourceImpl> {
         super::s3::RESOURCES,
         super::secretsmanager::RESOURCES,
         super::sns::RESOURCES,
-    ].into_iter().flatten().copied()
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
 }
 
 /// Every data source of the AWS provider.
@@ -102,7 +113,10 @@ fn data_sources() -> impl Iterator<Item = &'static dyn DataSourceImpl> {
         super::s3::DATA_SOURCES,
         super::secretsmanager::DATA_SOURCES,
         super::sns::DATA_SOURCES,
-    ].into_iter().flatten().copied()
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
 }
 
 pub(super) fn resource(type_token: &str) -> Option<&'static dyn ResourceImpl> {
@@ -124,7 +138,10 @@ pub(crate) fn decode<T: DeserializeOwned>(inputs: &Value) -> Result<T, ProviderE
 /// retry) so that a lost answer never makes a second object: after a transient failure it
 /// looks the object up (by its token tag) and adopts it when found, and only otherwise
 /// tries again, with backoff.
-pub(crate) async fn create_once<T, C, CF, L, LF>(mut create: C, mut lookup: L) -> Result<T, ProviderError>
+pub(crate) async fn create_once<T, C, CF, L, LF>(
+    mut create: C,
+    mut lookup: L,
+) -> Result<T, ProviderError>
 where
     C: FnMut() -> CF,
     CF: Future<Output = Result<T, ProviderError>>,

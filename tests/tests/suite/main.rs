@@ -1,5 +1,6 @@
 //! The integration suite: one test binary (so the AWS SDK is linked once) whose modules
 //! test the providers and the stack against the moto emulator.
 
-mod emulator;
 mod aws;
+mod cli;
+mod emulator;

@@ -34,7 +34,12 @@ pub(crate) fn tag_spec(kind: ResourceType, tags: &BTreeMap<String, String>) -> T
 /// A map from EC2 tags.
 pub(crate) fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
         .collect()
 }
 

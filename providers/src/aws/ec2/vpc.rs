@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use aws_sdk_ec2::client::Waiters;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttributeName};
 use iac_dsl::{
-    CreateRequest, CreateResponse, DeleteRequest, FieldErrors, Input, LookupRequest, Output,
-    Props, ProviderError, ReadRequest, ReadResponse, ResourceArgs, ResourceRef, UpdateRequest,
+    CreateRequest, CreateResponse, DeleteRequest, FieldErrors, Input, LookupRequest, Output, Props,
+    ProviderError, ReadRequest, ReadResponse, ResourceArgs, ResourceRef, UpdateRequest,
     UpdateResponse, Value,
 };
 use serde::{Deserialize, Serialize};
@@ -158,10 +158,10 @@ impl ResourceImpl for VpcImpl {
 
     fn check(&self, inputs: &Value) -> Vec<(String, String)> {
         let mut invalid = Vec::new();
-        if let Some(c) = inputs.get("cidr_block").and_then(Value::as_str) {
-            if let Err(e) = cidr::check_prefix(c, 16, 28) {
-                invalid.push(("cidr_block".to_string(), e));
-            }
+        if let Some(c) = inputs.get("cidr_block").and_then(Value::as_str)
+            && let Err(e) = cidr::check_prefix(c, 16, 28)
+        {
+            invalid.push(("cidr_block".to_string(), e));
         }
         invalid
     }
@@ -180,7 +180,11 @@ impl ResourceImpl for VpcImpl {
                     .send()
                     .await
                     .op("CreateVpc")?;
-                Ok(out.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_string())
+                Ok(out
+                    .vpc()
+                    .and_then(|v| v.vpc_id())
+                    .unwrap_or_default()
+                    .to_string())
             },
             || async { Ok(find_by_token(&client, &req.token).await?.map(|v| v.id)) },
         )
@@ -195,22 +199,32 @@ impl ResourceImpl for VpcImpl {
                 ProviderError::new(iac_dsl::ErrorKind::Timeout, "DescribeVpcs", e.to_string())
             })?;
         set_dns(&client, &id, &inputs, None).await?;
-        let outputs = describe(aws, &client, &id)
-            .await?
-            .ok_or_else(|| ProviderError::new(iac_dsl::ErrorKind::NotFound, "DescribeVpcs", format!("VPC {id} vanished after create")))?;
+        let outputs = describe(aws, &client, &id).await?.ok_or_else(|| {
+            ProviderError::new(
+                iac_dsl::ErrorKind::NotFound,
+                "DescribeVpcs",
+                format!("VPC {id} vanished after create"),
+            )
+        })?;
         Ok(CreateResponse {
             id,
             outputs: serde_json::to_value(outputs.1).unwrap_or_default(),
         })
     }
 
-    async fn read(&self, aws: &Aws, req: ReadRequest) -> Result<Option<ReadResponse>, ProviderError> {
+    async fn read(
+        &self,
+        aws: &Aws,
+        req: ReadRequest,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
         let client = aws.ec2().await;
-        Ok(describe(aws, &client, &req.id).await?.map(|(inputs, outputs)| ReadResponse {
-            id: req.id.clone(),
-            inputs: serde_json::to_value(inputs).unwrap_or_default(),
-            outputs: serde_json::to_value(outputs).unwrap_or_default(),
-        }))
+        Ok(describe(aws, &client, &req.id)
+            .await?
+            .map(|(inputs, outputs)| ReadResponse {
+                id: req.id.clone(),
+                inputs: serde_json::to_value(inputs).unwrap_or_default(),
+                outputs: serde_json::to_value(outputs).unwrap_or_default(),
+            }))
     }
 
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
@@ -224,7 +238,11 @@ impl ResourceImpl for VpcImpl {
             sync_tags(&client, &req.id, &before, &after).await?;
         }
         let (_, outputs) = describe(aws, &client, &req.id).await?.ok_or_else(|| {
-            ProviderError::new(iac_dsl::ErrorKind::NotFound, "DescribeVpcs", format!("VPC {} is gone", req.id))
+            ProviderError::new(
+                iac_dsl::ErrorKind::NotFound,
+                "DescribeVpcs",
+                format!("VPC {} is gone", req.id),
+            )
         })?;
         Ok(UpdateResponse {
             outputs: serde_json::to_value(outputs).unwrap_or_default(),
@@ -233,11 +251,20 @@ impl ResourceImpl for VpcImpl {
 
     async fn delete(&self, aws: &Aws, req: DeleteRequest) -> Result<(), ProviderError> {
         let client = aws.ec2().await;
-        let result = client.delete_vpc().vpc_id(&req.id).send().await.op("DeleteVpc");
+        let result = client
+            .delete_vpc()
+            .vpc_id(&req.id)
+            .send()
+            .await
+            .op("DeleteVpc");
         none_if_not_found(result).map(|_| ())
     }
 
-    async fn lookup(&self, aws: &Aws, req: LookupRequest) -> Result<Option<ReadResponse>, ProviderError> {
+    async fn lookup(
+        &self,
+        aws: &Aws,
+        req: LookupRequest,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
         let client = aws.ec2().await;
         let Some(found) = find_by_token(&client, &req.token).await? else {
             return Ok(None);
@@ -258,14 +285,21 @@ struct Found {
     id: String,
 }
 
-async fn find_by_token(client: &aws_sdk_ec2::Client, token: &str) -> Result<Option<Found>, ProviderError> {
+async fn find_by_token(
+    client: &aws_sdk_ec2::Client,
+    token: &str,
+) -> Result<Option<Found>, ProviderError> {
     let out = client
         .describe_vpcs()
         .filters(tag_filter(TAG_TOKEN, token))
         .send()
         .await
         .op("DescribeVpcs")?;
-    Ok(out.vpcs().first().and_then(|v| v.vpc_id()).map(|id| Found { id: id.to_string() }))
+    Ok(out
+        .vpcs()
+        .first()
+        .and_then(|v| v.vpc_id())
+        .map(|id| Found { id: id.to_string() }))
 }
 
 async fn set_dns(
@@ -279,7 +313,11 @@ async fn set_dns(
         client
             .modify_vpc_attribute()
             .vpc_id(id)
-            .enable_dns_support(AttributeBooleanValue::builder().value(new.enable_dns_support).build())
+            .enable_dns_support(
+                AttributeBooleanValue::builder()
+                    .value(new.enable_dns_support)
+                    .build(),
+            )
             .send()
             .await
             .op("ModifyVpcAttribute")?;
@@ -288,7 +326,11 @@ async fn set_dns(
         client
             .modify_vpc_attribute()
             .vpc_id(id)
-            .enable_dns_hostnames(AttributeBooleanValue::builder().value(new.enable_dns_hostnames).build())
+            .enable_dns_hostnames(
+                AttributeBooleanValue::builder()
+                    .value(new.enable_dns_hostnames)
+                    .build(),
+            )
             .send()
             .await
             .op("ModifyVpcAttribute")?;
@@ -301,7 +343,14 @@ async fn describe(
     client: &aws_sdk_ec2::Client,
     id: &str,
 ) -> Result<Option<(VpcInputs, VpcOutputs)>, ProviderError> {
-    let found = none_if_not_found(client.describe_vpcs().vpc_ids(id).send().await.op("DescribeVpcs"))?;
+    let found = none_if_not_found(
+        client
+            .describe_vpcs()
+            .vpc_ids(id)
+            .send()
+            .await
+            .op("DescribeVpcs"),
+    )?;
     let Some(vpc) = found.and_then(|out| out.vpcs().first().cloned()) else {
         return Ok(None);
     };
@@ -328,7 +377,12 @@ async fn describe(
     let main = client
         .describe_route_tables()
         .filters(Filter::builder().name("vpc-id").values(id).build())
-        .filters(Filter::builder().name("association.main").values("true").build())
+        .filters(
+            Filter::builder()
+                .name("association.main")
+                .values("true")
+                .build(),
+        )
         .send()
         .await
         .op("DescribeRouteTables")?

@@ -20,7 +20,15 @@ async fn vpc_lifecycle() {
     assert_eq!(found.inputs, inputs, "read back equals what was asked");
 
     let changed = json!({"cidr_block": "10.20.0.0/16", "enable_dns_support": true, "enable_dns_hostnames": false, "tags": {"Name": "u"}});
-    update(&aws, &c, &created.id, inputs.clone(), changed.clone(), created.outputs.clone()).await;
+    update(
+        &aws,
+        &c,
+        &created.id,
+        inputs.clone(),
+        changed.clone(),
+        created.outputs.clone(),
+    )
+    .await;
     assert_eq!(read(&aws, &c, &created.id).await.unwrap().inputs, changed);
 
     let keys = vec!["cidr_block".to_string()];
@@ -34,9 +42,14 @@ async fn vpc_lifecycle() {
             changed_keys: &keys,
         })
         .unwrap();
-    assert_eq!(verdict.replace_keys, keys, "a new CIDR block replaces the VPC");
+    assert_eq!(
+        verdict.replace_keys, keys,
+        "a new CIDR block replaces the VPC"
+    );
 
-    let adopted = lookup(&aws, &c, &token, inputs.clone()).await.expect("found by token");
+    let adopted = lookup(&aws, &c, &token, inputs.clone())
+        .await
+        .expect("found by token");
     assert_eq!(adopted.id, created.id);
 
     delete(&aws, &c, &created.id, changed, created.outputs.clone()).await;

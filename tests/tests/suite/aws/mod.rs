@@ -1,17 +1,17 @@
 //! Provider tests against the emulator, one module per service.
 
-mod support;
-mod ec2_vpc;
+mod acm;
+mod apigateway;
+mod cloudwatch;
 mod ec2;
+mod ec2_vpc;
 mod iam;
 mod kms;
-mod secretsmanager;
+mod lambda;
 mod random;
 mod rds;
-mod s3;
-mod lambda;
-mod apigateway;
-mod acm;
 mod route53;
-mod cloudwatch;
+mod s3;
+mod secretsmanager;
 mod sns;
+mod support;

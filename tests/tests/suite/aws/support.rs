@@ -9,7 +9,8 @@ use iac_tests::Moto;
 
 /// An AWS provider for `region` pointed at the shared emulator.
 pub fn aws(region: &str) -> Aws {
-    Aws::from_config(Moto::shared().sdk_config(region)).with_default_tags([("ManagedBy", "iac-tests")])
+    Aws::from_config(Moto::shared().sdk_config(region))
+        .with_default_tags([("ManagedBy", "iac-tests")])
 }
 
 /// The context of a test resource of `type_token` named `name`.
@@ -22,7 +23,11 @@ pub fn ctx(type_token: &str, name: &str) -> ResourceContext {
 }
 
 /// Creates with a fresh token.
-pub async fn create(p: &impl Provider, ctx: &ResourceContext, inputs: Value) -> Result<(CreateResponse, String), ProviderError> {
+pub async fn create(
+    p: &impl Provider,
+    ctx: &ResourceContext,
+    inputs: Value,
+) -> Result<(CreateResponse, String), ProviderError> {
     let token = iac_tests::unique("tok");
     let created = p
         .create(CreateRequest {
@@ -47,7 +52,14 @@ pub async fn read(p: &impl Provider, ctx: &ResourceContext, id: &str) -> Option<
 }
 
 /// Updates from `old` to `new` inputs.
-pub async fn update(p: &impl Provider, ctx: &ResourceContext, id: &str, old: Value, new: Value, old_outputs: Value) -> Value {
+pub async fn update(
+    p: &impl Provider,
+    ctx: &ResourceContext,
+    id: &str,
+    old: Value,
+    new: Value,
+    old_outputs: Value,
+) -> Value {
     let changed = changed_keys(&old, &new);
     p.update(UpdateRequest {
         ctx: ctx.clone(),
@@ -64,7 +76,13 @@ pub async fn update(p: &impl Provider, ctx: &ResourceContext, id: &str, old: Val
 }
 
 /// Deletes by id.
-pub async fn delete(p: &impl Provider, ctx: &ResourceContext, id: &str, inputs: Value, outputs: Value) {
+pub async fn delete(
+    p: &impl Provider,
+    ctx: &ResourceContext,
+    id: &str,
+    inputs: Value,
+    outputs: Value,
+) {
     p.delete(DeleteRequest {
         ctx: ctx.clone(),
         id: id.into(),
@@ -77,7 +95,12 @@ pub async fn delete(p: &impl Provider, ctx: &ResourceContext, id: &str, inputs: 
 }
 
 /// Looks up by token.
-pub async fn lookup(p: &impl Provider, ctx: &ResourceContext, token: &str, inputs: Value) -> Option<ReadResponse> {
+pub async fn lookup(
+    p: &impl Provider,
+    ctx: &ResourceContext,
+    token: &str,
+    inputs: Value,
+) -> Option<ReadResponse> {
     p.lookup(LookupRequest {
         ctx: ctx.clone(),
         token: token.into(),
@@ -92,7 +115,12 @@ pub fn changed_keys(old: &Value, new: &Value) -> Vec<String> {
     let (Some(a), Some(b)) = (old.as_object(), new.as_object()) else {
         return Vec::new();
     };
-    let mut keys: Vec<String> = a.keys().chain(b.keys()).filter(|k| a.get(*k) != b.get(*k)).cloned().collect();
+    let mut keys: Vec<String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect();
     keys.sort();
     keys.dedup();
     keys

@@ -1,0 +1,848 @@
+//! The step executor: carries out a [`Plan`] in three walks over the graph, journaling
+//! every mutating call.
+//!
+//! 1. The old objects of delete-before-create replacements are deleted, dependents first.
+//! 2. Creates, updates and create-before-delete replacements run as soon as what they
+//!    depend on has finished, up to the parallelism bound.
+//! 3. Removed resources and the old halves of replacements are deleted, dependents first.
+//!
+//! Before a mutating call its intent is durable in the journal; after it, the result and
+//! the cleared intent are written in one transaction, and the outputs resolve the inputs
+//! of the steps waiting on them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use iac_state::{
+    DeploymentId, NewIntent, Operation, ResourceOptionsRecord, ResourceRecord, ResourceStatus,
+    StackId, StepOutcome,
+};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::journal::Journal;
+use crate::output::Resolver;
+use crate::plan::{Op, Plan, REPLACED_SUFFIX, Step, changed_keys};
+use crate::provider::{
+    CreateRequest, DeleteRequest, DiffRequest, Provider, ProviderError, ResourceContext,
+    UpdateRequest,
+};
+use crate::stack::{Declared, Stack};
+use crate::value::{contains_unknown, mark_echoed_secrets, reveal};
+use crate::walk::{NodeOutcome, walk};
+
+/// Something that happened during apply, for progress displays.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A step started.
+    Started {
+        /// The resource.
+        name: String,
+        /// What it does.
+        op: Op,
+    },
+    /// A step ended.
+    Finished {
+        /// The resource.
+        name: String,
+        /// What it did.
+        op: Op,
+        /// How it ended.
+        status: StepStatus,
+        /// How long it took.
+        elapsed: Duration,
+    },
+}
+
+/// Receives [`Event`]s; the CLI turns them into progress lines.
+pub type EventSink = Arc<dyn Fn(Event) + Send + Sync>;
+
+/// How a step ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum StepStatus {
+    /// It succeeded.
+    Done,
+    /// It failed; the message names the operation and the provider's error.
+    Failed {
+        /// The error.
+        error: String,
+    },
+    /// It did not run because a step it depends on failed.
+    Skipped {
+        /// The failed step (the root cause).
+        because: String,
+    },
+    /// It did not run because the run was interrupted.
+    NotStarted,
+    /// It was outside `--target`.
+    Excluded,
+}
+
+/// The result of one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// The resource.
+    pub name: String,
+    /// Its type.
+    pub type_token: String,
+    /// Its provider.
+    pub provider: String,
+    /// What was planned.
+    pub op: Op,
+    /// How it ended.
+    #[serde(flatten)]
+    pub status: StepStatus,
+    /// How long it took.
+    pub elapsed_ms: u128,
+}
+
+/// The result of applying a plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyReport {
+    /// Every step, in plan order.
+    pub steps: Vec<StepReport>,
+    /// The stack outputs after the run (those that are known).
+    pub outputs: BTreeMap<String, Value>,
+    /// Whether the run was interrupted before every step ran.
+    pub interrupted: bool,
+}
+
+impl ApplyReport {
+    /// The steps that failed: the root causes, without the steps skipped because of them.
+    pub fn failures(&self) -> Vec<&StepReport> {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s.status, StepStatus::Failed { .. }))
+            .collect()
+    }
+
+    /// Whether every step that was to run succeeded.
+    pub fn succeeded(&self) -> bool {
+        !self.interrupted
+            && self
+                .steps
+                .iter()
+                .all(|s| matches!(s.status, StepStatus::Done | StepStatus::Excluded))
+    }
+
+    /// How many steps of each operation succeeded (changes only).
+    pub fn done_counts(&self) -> BTreeMap<Op, usize> {
+        let mut counts = BTreeMap::new();
+        for s in &self.steps {
+            if s.status == StepStatus::Done && s.op.is_change() {
+                *counts.entry(s.op).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+}
+
+/// Settings of one apply.
+#[derive(Clone)]
+pub(crate) struct ApplySettings {
+    pub parallelism: usize,
+    pub events: Option<EventSink>,
+    pub cancel: watch::Receiver<bool>,
+}
+
+struct Exec {
+    stack: Arc<Stack>,
+    stack_id: StackId,
+    label: String,
+    recorded: HashMap<String, ResourceRecord>,
+    outputs: RwLock<HashMap<String, Value>>,
+    moved_aside: RwLock<HashMap<String, ResourceRecord>>,
+    journal: Journal,
+    deployment: DeploymentId,
+    events: Option<EventSink>,
+}
+
+struct LiveResolver<'a>(&'a HashMap<String, Value>);
+
+impl Resolver for LiveResolver<'_> {
+    fn outputs(&self, resource: &str) -> Option<&Value> {
+        self.0.get(resource)
+    }
+}
+
+/// Carries out `plan` for `stack` over the recorded `resources`.
+pub(crate) async fn apply(
+    stack: Arc<Stack>,
+    resources: Vec<ResourceRecord>,
+    data: HashMap<String, Value>,
+    plan: &Plan,
+    journal: Journal,
+    deployment: DeploymentId,
+    settings: ApplySettings,
+) -> ApplyReport {
+    let creating: std::collections::HashSet<&str> = plan
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.op,
+                Op::Create | Op::ReplaceCreateFirst | Op::ReplaceDeleteFirst
+            )
+        })
+        .map(|s| s.name.as_str())
+        .collect();
+    let mut outputs = data;
+    for r in &resources {
+        if !creating.contains(r.name.as_str()) {
+            outputs.insert(r.name.clone(), r.outputs.clone());
+        }
+    }
+    let exec = Arc::new(Exec {
+        stack_id: stack.id().clone(),
+        label: stack.id().to_string(),
+        stack,
+        recorded: resources.into_iter().map(|r| (r.name.clone(), r)).collect(),
+        outputs: RwLock::new(outputs),
+        moved_aside: RwLock::new(HashMap::new()),
+        journal,
+        deployment,
+        events: settings.events.clone(),
+    });
+
+    let mut reports: HashMap<String, StepReport> = HashMap::new();
+    let runnable: Vec<&Step> = plan.steps.iter().filter(|s| !s.excluded).collect();
+
+    // Phase 1: delete-first replacements lose their old object.
+    let phase1: Vec<Step> = runnable
+        .iter()
+        .filter(|s| s.op == Op::ReplaceDeleteFirst)
+        .map(|s| (*s).clone())
+        .collect();
+    let phase1_deps = deletion_deps(&phase1, &exec.recorded);
+    let out1 = run_phase(&exec, &phase1, &phase1_deps, &settings, Phase::DeleteOld).await;
+    let mut failed_deletes = std::collections::HashSet::new();
+    for (step, (status, elapsed)) in phase1.iter().zip(out1) {
+        if status != StepStatus::Done {
+            failed_deletes.insert(step.name.clone());
+            reports.insert(step.name.clone(), report(step, status, elapsed));
+        }
+    }
+
+    // Phase 2: creates, updates, create-first replacements, and same (no-op) nodes that
+    // keep the graph whole.
+    let phase2: Vec<Step> = runnable
+        .iter()
+        .filter(|s| !matches!(s.op, Op::Delete | Op::Forget) && !failed_deletes.contains(&s.name))
+        .map(|s| (*s).clone())
+        .collect();
+    let index: HashMap<&str, usize> = phase2
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    let phase2_deps: Vec<Vec<usize>> = phase2
+        .iter()
+        .map(|s| {
+            s.dependencies
+                .iter()
+                .filter_map(|d| index.get(d.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    let out2 = run_phase(&exec, &phase2, &phase2_deps, &settings, Phase::Forward).await;
+    let mut replaced_ok = Vec::new();
+    for (step, (status, elapsed)) in phase2.iter().zip(out2) {
+        if status == StepStatus::Done && step.op == Op::ReplaceCreateFirst {
+            replaced_ok.push(step.name.clone());
+        }
+        reports.insert(step.name.clone(), report(step, status, elapsed));
+    }
+
+    // Phase 3: removed resources, and the old halves of replacements.
+    let mut phase3: Vec<Step> = runnable
+        .iter()
+        .filter(|s| matches!(s.op, Op::Delete | Op::Forget))
+        .map(|s| (*s).clone())
+        .collect();
+    for name in &replaced_ok {
+        let aside = format!("{name}{REPLACED_SUFFIX}");
+        if let Some(old) = exec
+            .moved_aside
+            .read()
+            .map(|m| m.get(&aside).cloned())
+            .ok()
+            .flatten()
+        {
+            phase3.push(Step {
+                name: aside,
+                type_token: old.type_token.clone(),
+                provider: old.provider.clone(),
+                op: Op::Delete,
+                diffs: Vec::new(),
+                inputs: Value::Null,
+                dependencies: old.dependencies.clone(),
+                excluded: false,
+            });
+        }
+    }
+    let phase3_deps = deletion_deps(&phase3, &exec.recorded);
+    let out3 = run_phase(&exec, &phase3, &phase3_deps, &settings, Phase::Delete).await;
+    let mut old_half_failed = HashMap::new();
+    for (step, (status, elapsed)) in phase3.iter().zip(out3) {
+        match step.name.strip_suffix(REPLACED_SUFFIX) {
+            Some(base) if replaced_ok.iter().any(|n| n == base) => {
+                if status != StepStatus::Done {
+                    old_half_failed.insert(base.to_string(), status);
+                }
+            }
+            _ => {
+                reports.insert(step.name.clone(), report(step, status, elapsed));
+            }
+        }
+    }
+    for (base, status) in old_half_failed {
+        if let Some(r) = reports.get_mut(&base) {
+            r.status = match status {
+                StepStatus::Failed { error } => StepStatus::Failed {
+                    error: format!(
+                        "the new object was created but deleting the old one failed: {error}"
+                    ),
+                },
+                other => other,
+            };
+        }
+    }
+
+    let interrupted = *settings.cancel.borrow();
+    let steps = plan
+        .steps
+        .iter()
+        .map(|s| {
+            if s.excluded {
+                report(s, StepStatus::Excluded, Duration::ZERO)
+            } else {
+                reports
+                    .remove(&s.name)
+                    .unwrap_or_else(|| report(s, StepStatus::NotStarted, Duration::ZERO))
+            }
+        })
+        .collect();
+    let outputs = {
+        let live = exec.outputs.read().map(|m| m.clone()).unwrap_or_default();
+        let resolver = LiveResolver(&live);
+        exec.stack
+            .outputs
+            .iter()
+            .filter_map(|(name, node)| {
+                let v = node.eval(&resolver).ok()?;
+                (!contains_unknown(&v)).then(|| (name.clone(), v))
+            })
+            .collect()
+    };
+    ApplyReport {
+        steps,
+        outputs,
+        interrupted,
+    }
+}
+
+fn report(step: &Step, status: StepStatus, elapsed: Duration) -> StepReport {
+    StepReport {
+        name: step.name.clone(),
+        type_token: step.type_token.clone(),
+        provider: step.provider.clone(),
+        op: step.op,
+        status,
+        elapsed_ms: elapsed.as_millis(),
+    }
+}
+
+/// For deletions: each step waits for the steps of the resources that depend on it.
+fn deletion_deps(steps: &[Step], recorded: &HashMap<String, ResourceRecord>) -> Vec<Vec<usize>> {
+    let base = |name: &str| {
+        name.strip_suffix(REPLACED_SUFFIX)
+            .unwrap_or(name)
+            .to_string()
+    };
+    let mut by_base: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, s) in steps.iter().enumerate() {
+        by_base.entry(base(&s.name)).or_default().push(i);
+    }
+    let mut deps = vec![Vec::new(); steps.len()];
+    for (i, s) in steps.iter().enumerate() {
+        let depends_on = recorded
+            .get(&s.name)
+            .map(|r| r.dependencies.clone())
+            .unwrap_or_else(|| s.dependencies.clone());
+        for d in depends_on {
+            for &j in by_base.get(&d).map(Vec::as_slice).unwrap_or(&[]) {
+                if j != i {
+                    // `i` depends on `d`, so `d`'s deletion waits for `i`'s.
+                    deps[j].push(i);
+                }
+            }
+        }
+    }
+    deps
+}
+
+#[derive(Clone, Copy)]
+enum Phase {
+    DeleteOld,
+    Forward,
+    Delete,
+}
+
+async fn run_phase(
+    exec: &Arc<Exec>,
+    steps: &[Step],
+    deps: &[Vec<usize>],
+    settings: &ApplySettings,
+    phase: Phase,
+) -> Vec<(StepStatus, Duration)> {
+    if steps.is_empty() {
+        return Vec::new();
+    }
+    let steps: Arc<Vec<Step>> = Arc::new(steps.to_vec());
+    let elapsed: Arc<RwLock<HashMap<usize, Duration>>> = Arc::new(RwLock::new(HashMap::new()));
+    let outcomes = {
+        let exec = exec.clone();
+        let steps = steps.clone();
+        let elapsed = elapsed.clone();
+        walk(
+            deps,
+            settings.parallelism,
+            settings.cancel.clone(),
+            move |i| {
+                let exec = exec.clone();
+                let steps = steps.clone();
+                let elapsed = elapsed.clone();
+                async move {
+                    let step = &steps[i];
+                    let op = match phase {
+                        Phase::DeleteOld => Op::Delete,
+                        _ => step.op,
+                    };
+                    let noisy = op.is_change();
+                    if noisy {
+                        exec.emit(Event::Started {
+                            name: step.name.clone(),
+                            op: step.op,
+                        });
+                    }
+                    let started = Instant::now();
+                    let result = match phase {
+                        Phase::DeleteOld => exec.delete(step).await,
+                        Phase::Forward => exec.forward(step).await,
+                        Phase::Delete => exec.delete(step).await,
+                    };
+                    let took = started.elapsed();
+                    if let Ok(mut m) = elapsed.write() {
+                        m.insert(i, took);
+                    }
+                    if noisy {
+                        exec.emit(Event::Finished {
+                            name: step.name.clone(),
+                            op: step.op,
+                            status: match &result {
+                                Ok(()) => StepStatus::Done,
+                                Err(e) => StepStatus::Failed { error: e.clone() },
+                            },
+                            elapsed: took,
+                        });
+                    }
+                    result
+                }
+            },
+        )
+        .await
+    };
+    let elapsed = elapsed.read().map(|m| m.clone()).unwrap_or_default();
+    outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let status = match o {
+                NodeOutcome::Done => StepStatus::Done,
+                NodeOutcome::Failed(error) => StepStatus::Failed { error },
+                NodeOutcome::Skipped { root } => StepStatus::Skipped {
+                    because: steps[root].name.clone(),
+                },
+                NodeOutcome::NotStarted => StepStatus::NotStarted,
+            };
+            (status, elapsed.get(&i).copied().unwrap_or_default())
+        })
+        .collect()
+}
+
+impl Exec {
+    fn emit(&self, event: Event) {
+        if let Some(sink) = &self.events {
+            sink(event);
+        }
+    }
+
+    fn provider(&self, name: &str) -> Result<Arc<dyn Provider>, String> {
+        self.stack
+            .providers
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("provider `{name}` is not registered on the stack"))
+    }
+
+    fn ctx(&self, name: &str, type_token: &str) -> ResourceContext {
+        ResourceContext {
+            stack: self.label.clone(),
+            name: name.to_string(),
+            type_token: type_token.to_string(),
+        }
+    }
+
+    fn declared(&self, name: &str) -> Result<&Declared, String> {
+        self.stack
+            .get(name)
+            .ok_or_else(|| format!("`{name}` is not declared in the stack"))
+    }
+
+    /// The declared inputs with every output resolved; an unknown left means a
+    /// dependency produced no value.
+    fn resolve(&self, node: &Declared) -> Result<Value, String> {
+        let live = self
+            .outputs
+            .read()
+            .map_err(|_| "output table poisoned".to_string())?;
+        let mut v = node.inputs.eval(&LiveResolver(&live))?;
+        if let Some(old) = self.recorded.get(node.name())
+            && let (Some(new_map), Some(old_map)) = (v.as_object_mut(), old.inputs.as_object())
+        {
+            for key in &node.options.ignore_changes {
+                match old_map.get(key) {
+                    Some(x) => new_map.insert(key.clone(), x.clone()),
+                    None => new_map.remove(key),
+                };
+            }
+        }
+        if contains_unknown(&v) {
+            return Err("an input is still unknown after its dependencies finished".to_string());
+        }
+        Ok(v)
+    }
+
+    fn set_outputs(&self, name: &str, outputs: Value) {
+        if let Ok(mut live) = self.outputs.write() {
+            live.insert(name.to_string(), outputs);
+        }
+    }
+
+    fn record(
+        &self,
+        node: &Declared,
+        provider: &str,
+        id: String,
+        inputs: Value,
+        outputs: Value,
+        status: ResourceStatus,
+    ) -> ResourceRecord {
+        ResourceRecord {
+            name: node.name().to_string(),
+            type_token: node.reference.type_token().to_string(),
+            provider: provider.to_string(),
+            id,
+            inputs,
+            outputs,
+            dependencies: node.dependencies().into_iter().collect(),
+            options: options_record(node),
+            status,
+            ..Default::default()
+        }
+    }
+
+    fn intent(
+        &self,
+        name: &str,
+        step: &Step,
+        operation: Operation,
+        token: &str,
+        inputs: &Value,
+    ) -> NewIntent {
+        NewIntent {
+            stack: self.stack_id.clone(),
+            deployment: Some(self.deployment),
+            resource: name.to_string(),
+            type_token: step.type_token.clone(),
+            provider: step.provider.clone(),
+            operation,
+            token: token.to_string(),
+            inputs: inputs.clone(),
+        }
+    }
+
+    async fn forward(&self, step: &Step) -> Result<(), String> {
+        match step.op {
+            Op::Same => self.same(step).await,
+            Op::Create | Op::ReplaceDeleteFirst => self.create(step, false).await,
+            Op::ReplaceCreateFirst => self.create(step, true).await,
+            Op::Update => self.update(step).await,
+            Op::Delete | Op::Forget => Ok(()),
+        }
+    }
+
+    async fn same(&self, step: &Step) -> Result<(), String> {
+        let node = self.declared(&step.name)?;
+        let Some(old) = self.recorded.get(&step.name) else {
+            return Ok(());
+        };
+        let deps: Vec<String> = node.dependencies().into_iter().collect();
+        let options = options_record(node);
+        if old.dependencies != deps || old.options != options {
+            let mut record = old.clone();
+            record.dependencies = deps;
+            record.options = options;
+            self.journal.put(&self.stack_id, record).await?;
+        }
+        Ok(())
+    }
+
+    async fn create(&self, step: &Step, replacing: bool) -> Result<(), String> {
+        let node = self.declared(&step.name)?;
+        let inputs = self.resolve(node)?;
+        let provider = self.provider(&step.provider)?;
+        let ctx = self.ctx(&step.name, &step.type_token);
+        let invalid = provider.check(&ctx, &reveal(&inputs));
+        if !invalid.is_empty() {
+            return Err(ProviderError::validation(invalid).to_string());
+        }
+        let aside = format!("{}{REPLACED_SUFFIX}", step.name);
+        if replacing && let Some(old) = self.recorded.get(&step.name) {
+            // Keep the old object findable under its own row before the new one takes
+            // the name: whatever happens next, it is either deleted or still recorded.
+            let mut moved = old.clone();
+            moved.name = aside.clone();
+            self.journal.put(&self.stack_id, moved.clone()).await?;
+            if let Ok(mut m) = self.moved_aside.write() {
+                m.insert(aside.clone(), moved);
+            }
+        }
+        let token = uuid::Uuid::new_v4().to_string();
+        let intent = self
+            .journal
+            .intent(self.intent(&step.name, step, Operation::Create, &token, &inputs))
+            .await?;
+        let result = provider
+            .create(CreateRequest {
+                ctx,
+                inputs: reveal(&inputs),
+                token,
+                timeout: node.options.timeouts.create,
+            })
+            .await;
+        match result {
+            Ok(created) => {
+                let outputs = mark_echoed_secrets(&inputs, created.outputs);
+                let record = self.record(
+                    node,
+                    &step.provider,
+                    created.id,
+                    inputs,
+                    outputs.clone(),
+                    ResourceStatus::Ok,
+                );
+                self.journal
+                    .complete(intent, StepOutcome::Written(record))
+                    .await?;
+                self.set_outputs(&step.name, outputs);
+                Ok(())
+            }
+            Err(e) => {
+                let message = describe_error(&e);
+                if let Some(made) = e.created {
+                    // The object exists but is not healthy: record it tainted so the next
+                    // run replaces it rather than leaking it.
+                    let outputs = mark_echoed_secrets(&inputs, made.outputs);
+                    let record = self.record(
+                        node,
+                        &step.provider,
+                        made.id,
+                        inputs,
+                        outputs,
+                        ResourceStatus::Tainted,
+                    );
+                    self.journal
+                        .complete(intent, StepOutcome::Written(record))
+                        .await?;
+                } else {
+                    self.journal
+                        .complete(
+                            intent,
+                            StepOutcome::Failed {
+                                error: message.clone(),
+                            },
+                        )
+                        .await?;
+                    if replacing {
+                        // The old object keeps its name; drop the copy moved aside.
+                        self.journal.remove(&self.stack_id, &aside).await?;
+                        if let Ok(mut m) = self.moved_aside.write() {
+                            m.remove(&aside);
+                        }
+                    }
+                }
+                Err(message)
+            }
+        }
+    }
+
+    async fn update(&self, step: &Step) -> Result<(), String> {
+        let node = self.declared(&step.name)?;
+        let old = self
+            .recorded
+            .get(&step.name)
+            .ok_or_else(|| format!("{} has no recorded state to update", step.name))?;
+        let inputs = self.resolve(node)?;
+        let changed = changed_keys(&old.inputs, &inputs);
+        if changed.is_empty() {
+            return self.same(step).await;
+        }
+        let provider = self.provider(&step.provider)?;
+        let ctx = self.ctx(&step.name, &step.type_token);
+        let verdict = provider
+            .diff(&DiffRequest {
+                ctx: &ctx,
+                id: &old.id,
+                old_inputs: &old.inputs,
+                new_inputs: &inputs,
+                old_outputs: &old.outputs,
+                changed_keys: &changed,
+            })
+            .map_err(|e| describe_error(&e))?;
+        if !verdict.replace_keys.is_empty() {
+            return Err(format!(
+                "values known only now force a replacement ({}); the plan said update. Run preview again",
+                verdict.replace_keys.join(", ")
+            ));
+        }
+        let invalid = provider.check(&ctx, &reveal(&inputs));
+        if !invalid.is_empty() {
+            return Err(ProviderError::validation(invalid).to_string());
+        }
+        let intent = self
+            .journal
+            .intent(self.intent(&step.name, step, Operation::Update, &old.id, &inputs))
+            .await?;
+        let result = provider
+            .update(UpdateRequest {
+                ctx,
+                id: old.id.clone(),
+                old_inputs: reveal(&old.inputs),
+                new_inputs: reveal(&inputs),
+                old_outputs: old.outputs.clone(),
+                changed_keys: changed,
+                timeout: node.options.timeouts.update,
+            })
+            .await;
+        match result {
+            Ok(updated) => {
+                let outputs = mark_echoed_secrets(&inputs, updated.outputs);
+                let record = self.record(
+                    node,
+                    &step.provider,
+                    old.id.clone(),
+                    inputs,
+                    outputs.clone(),
+                    ResourceStatus::Ok,
+                );
+                self.journal
+                    .complete(intent, StepOutcome::Written(record))
+                    .await?;
+                self.set_outputs(&step.name, outputs);
+                Ok(())
+            }
+            Err(e) => {
+                let message = describe_error(&e);
+                self.journal
+                    .complete(
+                        intent,
+                        StepOutcome::Failed {
+                            error: message.clone(),
+                        },
+                    )
+                    .await?;
+                Err(message)
+            }
+        }
+    }
+
+    async fn delete(&self, step: &Step) -> Result<(), String> {
+        let record = self
+            .recorded
+            .get(&step.name)
+            .cloned()
+            .or_else(|| {
+                self.moved_aside
+                    .read()
+                    .ok()
+                    .and_then(|m| m.get(&step.name).cloned())
+            })
+            .ok_or_else(|| format!("{} has no recorded state to delete", step.name))?;
+        if step.op == Op::Forget {
+            return self.journal.remove(&self.stack_id, &step.name).await;
+        }
+        let provider = self.provider(&record.provider)?;
+        let timeout = self
+            .stack
+            .get(&step.name)
+            .and_then(|n| n.options.timeouts.delete);
+        let intent = self
+            .journal
+            .intent(self.intent(
+                &step.name,
+                step,
+                Operation::Delete,
+                &record.id,
+                &Value::Null,
+            ))
+            .await?;
+        let result = provider
+            .delete(DeleteRequest {
+                ctx: self.ctx(
+                    step.name
+                        .strip_suffix(REPLACED_SUFFIX)
+                        .unwrap_or(&step.name),
+                    &record.type_token,
+                ),
+                id: record.id.clone(),
+                inputs: reveal(&record.inputs),
+                outputs: record.outputs.clone(),
+                timeout,
+            })
+            .await;
+        match result {
+            Ok(()) => self.journal.complete(intent, StepOutcome::Deleted).await,
+            Err(e) => {
+                let message = describe_error(&e);
+                self.journal
+                    .complete(
+                        intent,
+                        StepOutcome::Failed {
+                            error: message.clone(),
+                        },
+                    )
+                    .await?;
+                Err(message)
+            }
+        }
+    }
+}
+
+pub(crate) fn options_record(node: &Declared) -> ResourceOptionsRecord {
+    ResourceOptionsRecord {
+        protect: node.options.protect,
+        retain_on_delete: node.options.retain_on_delete,
+        delete_before_replace: node.options.delete_before_replace,
+        ignore_changes: node.options.ignore_changes.clone(),
+    }
+}
+
+/// A provider error as one line: the operation, the service's code and message, and for
+/// validation every invalid field.
+pub(crate) fn describe_error(e: &ProviderError) -> String {
+    e.to_string()
+}

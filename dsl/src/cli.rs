@@ -1,0 +1,1113 @@
+//! The command line every stack binary gets: `preview`, `up`, `destroy`, `refresh`,
+//! `outputs`, `state ...`, `history`, `graph` and `import`, over a stack built from a
+//! typed, validated configuration. This is the only module of the crate that prints.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use iac_state::{OpenOptions, SecretsKey, StackId, StateStore};
+use indicatif::{ProgressBar, ProgressStyle};
+use owo_colors::{OwoColorize, Stream};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::apply::{ApplyReport, Event, StepStatus};
+use crate::engine::{self, EngineError, RunOptions};
+use crate::plan::{Op, Plan, Step};
+use crate::stack::Stack;
+use crate::value::{redact, reveal, unknown_source};
+
+/// A stack's configuration: loaded from TOML with `--set` overrides, validated before
+/// anything else happens.
+pub trait StackConfig: DeserializeOwned + Serialize {
+    /// The stack name this configuration deploys (e.g. its environment suffix).
+    fn stack_name(&self) -> String;
+
+    /// Every problem with the configuration, as `(field, message)`.
+    fn validate(&self) -> Vec<(String, String)>;
+}
+
+/// Exit code for a failed command.
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code of `preview --detailed-exitcode` when the plan has changes.
+pub const EXIT_CHANGES: u8 = 2;
+/// Exit code after Ctrl-C.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "Preview and deploy this stack.",
+    propagate_version = true
+)]
+struct Cli {
+    /// The state file (SQLite). Its secrets key is `IAC_PASSPHRASE` when set, otherwise a
+    /// key file beside it (`<state>.key`, created on first use, mode 0600).
+    #[arg(
+        long,
+        global = true,
+        default_value = ".iac/state.db",
+        env = "IAC_STATE"
+    )]
+    state: PathBuf,
+    /// The stack name (default: from the configuration).
+    #[arg(long, global = true)]
+    stack: Option<String>,
+    /// The configuration file (TOML).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Override a configuration value: `--set lambda_memory_size=1024` (repeatable).
+    #[arg(long = "set", global = true, value_name = "NAME=VALUE")]
+    set: Vec<String>,
+    /// Most steps running at once.
+    #[arg(long, global = true, default_value_t = 10)]
+    parallelism: usize,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Tracing logs on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+struct TargetArgs {
+    /// Limit the run to this resource and what it depends on (repeatable).
+    #[arg(long = "target")]
+    targets: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show what `up` would do, without changing anything.
+    Preview {
+        /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Read every recorded resource first, so drift shows in the plan.
+        #[arg(long)]
+        refresh: bool,
+        /// Preview `destroy` instead.
+        #[arg(long)]
+        destroy: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Deploy the stack.
+    Up {
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+        /// Read every recorded resource first.
+        #[arg(long)]
+        refresh: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Delete every resource of the stack.
+    Destroy {
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Read every recorded resource and record what the cloud holds.
+    Refresh,
+    /// Print the stack outputs recorded by the last deployment.
+    Outputs {
+        /// Only this output.
+        name: Option<String>,
+        /// Print secret values in plain text.
+        #[arg(long)]
+        show_secrets: bool,
+    },
+    /// Inspect or edit the recorded state.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+    /// List the stack's deployments.
+    History,
+    /// Print the declared dependency graph in Graphviz DOT.
+    Graph,
+    /// Adopt an existing cloud object as a declared resource.
+    Import {
+        /// The resource's logical name in the stack.
+        name: String,
+        /// The object's id in the cloud.
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum StateCommand {
+    /// List recorded resources, grouped by provider (region) and service.
+    List,
+    /// Show one recorded resource (secrets redacted).
+    Show {
+        /// The resource.
+        name: String,
+    },
+    /// Forget a resource in state without touching the cloud.
+    Delete {
+        /// The resource.
+        name: String,
+    },
+    /// Remove the stack's lock after the process holding it died.
+    ForceUnlock,
+    /// Write the stack's state as JSON (secrets stay encrypted).
+    Export {
+        /// The file (default: standard output).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Load a stack's state from an export.
+    Import {
+        /// The exported JSON file.
+        file: PathBuf,
+    },
+}
+
+/// Runs the CLI for project `project`: parses arguments, loads and validates the
+/// configuration (`default_config` unless `--config`), builds the stack with `build`, and
+/// carries out the command. Returns the process exit code.
+pub fn run<C, F>(project: &str, default_config: &str, build: F) -> ExitCode
+where
+    C: StackConfig,
+    F: Fn(&C) -> Stack,
+{
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    runtime.block_on(dispatch(cli, project, default_config, build))
+}
+
+fn init_tracing(verbose: u8) {
+    if verbose == 0 {
+        return;
+    }
+    let level = match verbose {
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!(
+        "{} {message}",
+        "error:".if_supports_color(Stream::Stderr, |t| t.red())
+    );
+    ExitCode::from(EXIT_ERROR)
+}
+
+/// Loads the configuration file and applies `--set` overrides, then validates.
+pub fn load_config<C: StackConfig>(path: &Path, overrides: &[String]) -> Result<C, Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![format!(
+            "cannot read the configuration file {}: {e}",
+            path.display()
+        )]
+    })?;
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e| vec![format!("{}: not valid TOML: {e}", path.display())])?;
+    let mut problems = Vec::new();
+    for item in overrides {
+        let Some((key, raw)) = item.split_once('=') else {
+            problems.push(format!("--set `{item}`: expected NAME=VALUE"));
+            continue;
+        };
+        let key = key.trim();
+        // The value is TOML when it parses as one (numbers, booleans, arrays), else a string.
+        let value = format!("v = {raw}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+        set_path(&mut table, key, value);
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    // Render the merged table and parse it again, so that a type error points at the line
+    // and names the key.
+    let merged = toml::to_string(&table).map_err(|e| vec![format!("{}: {e}", path.display())])?;
+    let config: C = toml::from_str(&merged).map_err(|e: toml::de::Error| {
+        vec![format!("{}: {}", path.display(), e.to_string().trim_end())]
+    })?;
+    let invalid = config.validate();
+    if invalid.is_empty() {
+        Ok(config)
+    } else {
+        Err(invalid
+            .into_iter()
+            .map(|(field, message)| format!("{}: `{field}`: {message}", path.display()))
+            .collect())
+    }
+}
+
+fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) {
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts.pop().unwrap_or(key);
+    let mut current = table;
+    for part in parts {
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let toml::Value::Table(next) = entry else {
+            return;
+        };
+        current = next;
+    }
+    current.insert(last.to_string(), value);
+}
+
+fn open_state(path: &Path, create: bool) -> Result<StateStore, String> {
+    if create && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let secrets = match std::env::var("IAC_PASSPHRASE") {
+        Ok(p) if !p.is_empty() => SecretsKey::Passphrase(p.into()),
+        _ => {
+            let mut key = path.as_os_str().to_owned();
+            key.push(".key");
+            SecretsKey::KeyFile(PathBuf::from(key))
+        }
+    };
+    StateStore::open(path, OpenOptions { secrets, create }).map_err(|e| e.to_string())
+}
+
+async fn dispatch<C, F>(cli: Cli, project: &str, default_config: &str, build: F) -> ExitCode
+where
+    C: StackConfig,
+    F: Fn(&C) -> Stack,
+{
+    let config_path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(default_config));
+    let needs_config = !matches!(
+        cli.command,
+        Command::State { .. } | Command::History | Command::Outputs { .. }
+    ) || cli.stack.is_none();
+    let config: Option<C> = if needs_config {
+        match load_config::<C>(&config_path, &cli.set) {
+            Ok(c) => Some(c),
+            Err(problems) => {
+                eprintln!(
+                    "{} the configuration has {} problem(s):",
+                    "error:".if_supports_color(Stream::Stderr, |t| t.red()),
+                    problems.len()
+                );
+                for p in problems {
+                    eprintln!("  - {p}");
+                }
+                return ExitCode::from(EXIT_ERROR);
+            }
+        }
+    } else {
+        None
+    };
+    let stack_name = cli
+        .stack
+        .clone()
+        .or_else(|| config.as_ref().map(StackConfig::stack_name))
+        .unwrap_or_default();
+    let id = StackId {
+        project: project.to_string(),
+        name: stack_name,
+    };
+    let ui = Ui { json: cli.json };
+    let build_stack = || {
+        let mut stack = config
+            .as_ref()
+            .map(&build)
+            .unwrap_or_else(|| Stack::new(project, &id.name));
+        if stack.id() != &id {
+            stack = stack.renamed(&id.name);
+        }
+        stack
+    };
+
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let options = RunOptions {
+        parallelism: cli.parallelism.max(1),
+        cancel: cancel_rx,
+        ..RunOptions::default()
+    };
+
+    let result: Result<u8, String> = match cli.command {
+        Command::Preview {
+            detailed_exitcode,
+            refresh,
+            destroy,
+            target,
+        } => {
+            let stack = build_stack();
+            if let Err(e) = stack.validate() {
+                return fail(&e.to_string());
+            }
+            match open_state(&cli.state, true) {
+                Err(e) => Err(e),
+                Ok(store) => {
+                    let opts = RunOptions {
+                        refresh,
+                        targets: target.targets,
+                        ..options
+                    };
+                    match engine::preview(&stack, &store, &opts, destroy).await {
+                        Ok(plan) => {
+                            ui.plan(&plan);
+                            Ok(if detailed_exitcode && plan.has_changes() {
+                                EXIT_CHANGES
+                            } else {
+                                0
+                            })
+                        }
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            }
+        }
+        Command::Up {
+            yes,
+            refresh,
+            target,
+        } => {
+            let opts = RunOptions {
+                refresh,
+                targets: target.targets,
+                ..options
+            };
+            deploy(&ui, build_stack(), &cli.state, opts, yes, false, cancel_tx).await
+        }
+        Command::Destroy { yes, target } => {
+            let opts = RunOptions {
+                targets: target.targets,
+                ..options
+            };
+            deploy(&ui, build_stack(), &cli.state, opts, yes, true, cancel_tx).await
+        }
+        Command::Refresh => {
+            let stack = build_stack();
+            match open_state(&cli.state, true) {
+                Err(e) => Err(e),
+                Ok(store) => match engine::refresh(&stack, &store, &options).await {
+                    Ok(changes) => {
+                        ui.refreshed(&changes);
+                        Ok(0)
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
+            }
+        }
+        Command::Outputs { name, show_secrets } => {
+            outputs(&ui, &cli.state, &id, name.as_deref(), show_secrets)
+        }
+        Command::History => history(&ui, &cli.state, &id),
+        Command::Graph => {
+            let stack = build_stack();
+            match stack.validate() {
+                Err(e) => Err(e.to_string()),
+                Ok(()) => {
+                    print!("{}", stack.to_dot());
+                    Ok(0)
+                }
+            }
+        }
+        Command::Import { name, id: object } => {
+            let stack = build_stack();
+            match open_state(&cli.state, true) {
+                Err(e) => Err(e),
+                Ok(store) => match engine::import(&stack, &store, &name, &object, &options).await {
+                    Ok(record) => {
+                        ui.line(&format!(
+                            "imported {} ({}) as {}",
+                            record.id, record.type_token, record.name
+                        ));
+                        Ok(0)
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
+            }
+        }
+        Command::State { command } => state_command(&ui, &cli.state, &id, command),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => fail(&message),
+    }
+}
+
+async fn deploy(
+    ui: &Ui,
+    stack: Stack,
+    state: &Path,
+    options: RunOptions,
+    yes: bool,
+    destroy: bool,
+    cancel: watch::Sender<bool>,
+) -> Result<u8, String> {
+    if let Err(e) = stack.validate() {
+        return Err(e.to_string());
+    }
+    let store = Arc::new(open_state(state, true)?);
+    let interactive = std::io::stdin().is_terminal();
+    if !yes && !interactive {
+        return Err(format!(
+            "`{}` needs confirmation: run it on a terminal, or pass --yes",
+            if destroy { "destroy" } else { "up" }
+        ));
+    }
+    // First Ctrl-C: start nothing new, let running steps finish and be recorded. Second:
+    // exit at once; the journal lets the next run reconcile what was in flight.
+    let cancel = Arc::new(cancel);
+    let signals = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupted: finishing the running steps (Ctrl-C again to exit now)");
+                let _ = cancel.send(true);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
+            }
+        })
+    };
+    let progress = Progress::new(ui.json);
+    let sink_progress = progress.clone();
+    let options = RunOptions {
+        events: Some(Arc::new(move |e| sink_progress.event(e))),
+        ..options
+    };
+    let json = ui.json;
+    let mut confirm = move |plan: &Plan| -> bool {
+        if !json {
+            Ui { json }.plan(plan);
+        }
+        if yes {
+            return true;
+        }
+        eprint!("Do you want to perform these actions? Only 'yes' will be accepted: ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).is_ok() && answer.trim() == "yes"
+    };
+    let started = Instant::now();
+    let result = engine::up(stack, store, &options, destroy, &mut confirm).await;
+    progress.finish();
+    signals.abort();
+    let deployment = result.map_err(|e| match e {
+        EngineError::State(s) => s.to_string(),
+        other => other.to_string(),
+    })?;
+    if !deployment.recovered.is_empty() {
+        ui.line(&format!(
+            "reconciled {} operation(s) an interrupted run left: {}",
+            deployment.recovered.len(),
+            deployment.recovered.join(", ")
+        ));
+    }
+    match &deployment.report {
+        None if !deployment.plan.has_changes() => {
+            if ui.json {
+                ui.print_json(&serde_json::json!({"changes": false}));
+            } else {
+                ui.line("No changes. The stack matches its declaration.");
+            }
+            Ok(0)
+        }
+        None => {
+            ui.line("Cancelled: nothing was changed.");
+            Ok(EXIT_ERROR)
+        }
+        Some(report) => {
+            ui.report(report, started.elapsed());
+            if report.interrupted {
+                Ok(EXIT_INTERRUPTED)
+            } else if report.succeeded() {
+                Ok(0)
+            } else {
+                Ok(EXIT_ERROR)
+            }
+        }
+    }
+}
+
+fn outputs(
+    ui: &Ui,
+    state: &Path,
+    id: &StackId,
+    name: Option<&str>,
+    show_secrets: bool,
+) -> Result<u8, String> {
+    let store = open_state(state, false)?;
+    let loaded = store.load(id).map_err(|e| e.to_string())?;
+    let shown = |v: &Value| if show_secrets { reveal(v) } else { redact(v) };
+    if let Some(name) = name {
+        let v = loaded
+            .outputs
+            .get(name)
+            .ok_or_else(|| format!("stack {id} has no output `{name}`"))?;
+        match shown(v) {
+            Value::String(s) if !ui.json => println!("{s}"),
+            other => println!(
+                "{}",
+                serde_json::to_string_pretty(&other).unwrap_or_default()
+            ),
+        }
+        return Ok(0);
+    }
+    let all: BTreeMap<&String, Value> = loaded.outputs.iter().map(|(k, v)| (k, shown(v))).collect();
+    if ui.json {
+        ui.print_json(&all);
+    } else if all.is_empty() {
+        println!("stack {id} has no outputs recorded");
+    } else {
+        let width = all.keys().map(|k| k.len()).max().unwrap_or(0);
+        for (k, v) in all {
+            println!("{k:width$}  {}", display_value(&v));
+        }
+    }
+    Ok(0)
+}
+
+fn history(ui: &Ui, state: &Path, id: &StackId) -> Result<u8, String> {
+    let store = open_state(state, false)?;
+    let records = store.history(id).map_err(|e| e.to_string())?;
+    if ui.json {
+        ui.print_json(&records);
+        return Ok(0);
+    }
+    let mut table = Table::new();
+    table.load_style(UTF8_BORDERS_ONLY);
+    table.set_header(["#", "kind", "started", "finished", "result", "changes"]);
+    for r in &records {
+        table.add_row([
+            r.id.to_string(),
+            format!("{:?}", r.kind).to_lowercase(),
+            r.started_at.to_string(),
+            r.finished_at
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "-".into()),
+            r.result
+                .as_ref()
+                .map(|x| format!("{x:?}"))
+                .unwrap_or_else(|| "running".into()),
+            r.counts
+                .as_ref()
+                .map(|c| {
+                    format!(
+                        "+{} ~{} ±{} -{} !{}",
+                        c.created, c.updated, c.replaced, c.deleted, c.failed
+                    )
+                })
+                .unwrap_or_default(),
+        ]);
+    }
+    println!("{table}");
+    Ok(0)
+}
+
+fn state_command(ui: &Ui, state: &Path, id: &StackId, command: StateCommand) -> Result<u8, String> {
+    let store = open_state(state, matches!(command, StateCommand::Import { .. }))?;
+    match command {
+        StateCommand::List => {
+            let loaded = store.load(id).map_err(|e| e.to_string())?;
+            if ui.json {
+                let rows: Vec<Value> = loaded
+                    .resources
+                    .iter()
+                    .map(|r| serde_json::json!({"name": r.name, "type": r.type_token, "provider": r.provider, "id": r.id, "status": format!("{:?}", r.status).to_lowercase()}))
+                    .collect();
+                ui.print_json(&rows);
+                return Ok(0);
+            }
+            let mut groups: BTreeMap<(String, String), Vec<&iac_state::ResourceRecord>> =
+                BTreeMap::new();
+            for r in &loaded.resources {
+                groups
+                    .entry((r.provider.clone(), service_of(&r.type_token)))
+                    .or_default()
+                    .push(r);
+            }
+            println!("stack {id}: {} resource(s)", loaded.resources.len());
+            for ((provider, service), rows) in groups {
+                println!(
+                    "\n{} / {}",
+                    provider.if_supports_color(Stream::Stdout, |t| t.bold()),
+                    service
+                );
+                let mut table = Table::new();
+                table.load_style(UTF8_BORDERS_ONLY);
+                table.set_header(["name", "type", "id", "status"]);
+                for r in rows {
+                    table.add_row([
+                        r.name.clone(),
+                        r.type_token.clone(),
+                        r.id.clone(),
+                        format!("{:?}", r.status).to_lowercase(),
+                    ]);
+                }
+                println!("{table}");
+            }
+            Ok(0)
+        }
+        StateCommand::Show { name } => {
+            let loaded = store.load(id).map_err(|e| e.to_string())?;
+            let r = loaded
+                .resources
+                .iter()
+                .find(|r| r.name == name)
+                .ok_or_else(|| format!("stack {id} has no resource `{name}` recorded"))?;
+            let shown = serde_json::json!({
+                "name": r.name, "type": r.type_token, "provider": r.provider, "id": r.id,
+                "status": format!("{:?}", r.status).to_lowercase(),
+                "dependencies": r.dependencies, "options": r.options,
+                "inputs": redact(&r.inputs), "outputs": redact(&r.outputs),
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&shown).unwrap_or_default()
+            );
+            Ok(0)
+        }
+        StateCommand::Delete { name } => {
+            let lock = store
+                .lock(id, &engine::default_holder())
+                .map_err(|e| e.to_string())?;
+            let removed = store.remove_resource(id, &name).map_err(|e| e.to_string());
+            lock.release().map_err(|e| e.to_string())?;
+            if removed? {
+                ui.line(&format!(
+                    "forgot `{name}` (the cloud object, if any, is untouched)"
+                ));
+                Ok(0)
+            } else {
+                Err(format!("stack {id} has no resource `{name}` recorded"))
+            }
+        }
+        StateCommand::ForceUnlock => match store.force_unlock(id).map_err(|e| e.to_string())? {
+            Some(info) => {
+                ui.line(&format!("removed the lock of stack {id} held by {info:?}"));
+                Ok(0)
+            }
+            None => {
+                ui.line(&format!("stack {id} was not locked"));
+                Ok(0)
+            }
+        },
+        StateCommand::Export { file } => {
+            let doc = store.export(id).map_err(|e| e.to_string())?;
+            let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            match file {
+                Some(path) => std::fs::write(&path, text)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+                None => println!("{text}"),
+            }
+            Ok(0)
+        }
+        StateCommand::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let doc: Value = serde_json::from_str(&text)
+                .map_err(|e| format!("{}: not JSON: {e}", file.display()))?;
+            let lock = store
+                .lock(id, &engine::default_holder())
+                .map_err(|e| e.to_string())?;
+            let result = store.import(id, &doc).map_err(|e| e.to_string());
+            lock.release().map_err(|e| e.to_string())?;
+            result?;
+            ui.line(&format!(
+                "imported the state of stack {id} from {}",
+                file.display()
+            ));
+            Ok(0)
+        }
+    }
+}
+
+/// `aws:ec2/vpc` -> `aws:ec2`.
+fn service_of(type_token: &str) -> String {
+    type_token
+        .split('/')
+        .next()
+        .unwrap_or(type_token)
+        .to_string()
+}
+
+fn display_value(v: &Value) -> String {
+    if let Some(source) = unknown_source(v) {
+        return format!("(known after apply: {source})");
+    }
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        Value::Object(m) if m.values().any(|x| unknown_source(x).is_some()) => {
+            let parts: Vec<String> = m
+                .iter()
+                .map(|(k, x)| format!("{k}: {}", display_value(x)))
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+struct Ui {
+    json: bool,
+}
+
+impl Ui {
+    fn line(&self, text: &str) {
+        if !self.json {
+            println!("{text}");
+        }
+    }
+
+    fn print_json<T: Serialize>(&self, value: &T) {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
+    }
+
+    fn plan(&self, plan: &Plan) {
+        if self.json {
+            self.print_json(plan);
+            return;
+        }
+        let mut groups: BTreeMap<(String, String), Vec<&Step>> = BTreeMap::new();
+        for step in plan
+            .steps
+            .iter()
+            .filter(|s| s.op.is_change() && !s.excluded)
+        {
+            groups
+                .entry((step.provider.clone(), service_of(&step.type_token)))
+                .or_default()
+                .push(step);
+        }
+        if groups.is_empty() {
+            println!("No changes. The stack matches its declaration.");
+        }
+        for ((provider, service), steps) in &groups {
+            println!(
+                "\n{} / {}",
+                provider.if_supports_color(Stream::Stdout, |t| t.bold()),
+                service
+            );
+            for step in steps {
+                print_step(step);
+            }
+        }
+        let counts = plan.counts();
+        let n = |ops: &[Op]| {
+            ops.iter()
+                .map(|o| counts.get(o).copied().unwrap_or(0))
+                .sum::<usize>()
+        };
+        if plan.has_changes() {
+            println!(
+                "\nPlan: {} to create, {} to update, {} to replace, {} to delete, {} unchanged.",
+                n(&[Op::Create]),
+                n(&[Op::Update]),
+                n(&[Op::ReplaceCreateFirst, Op::ReplaceDeleteFirst]),
+                n(&[Op::Delete, Op::Forget]),
+                n(&[Op::Same]),
+            );
+        }
+        if !plan.outputs.is_empty() && plan.has_changes() {
+            println!("\nOutputs:");
+            let width = plan.outputs.keys().map(|k| k.len()).max().unwrap_or(0);
+            for (k, v) in &plan.outputs {
+                println!("  {k:width$}  {}", display_value(&redact(v)));
+            }
+        }
+    }
+
+    fn refreshed(&self, changes: &[engine::RefreshChange]) {
+        if self.json {
+            let rows: Vec<Value> = changes
+                .iter()
+                .map(|c| match c {
+                    engine::RefreshChange::Gone(n) => {
+                        serde_json::json!({"name": n, "change": "gone"})
+                    }
+                    engine::RefreshChange::Drifted(r) => {
+                        serde_json::json!({"name": r.name, "change": "drifted"})
+                    }
+                })
+                .collect();
+            self.print_json(&rows);
+            return;
+        }
+        if changes.is_empty() {
+            println!("Refreshed: the cloud matches the recorded state.");
+        }
+        for c in changes {
+            match c {
+                engine::RefreshChange::Gone(n) => {
+                    println!("  {n}: deleted outside the stack; the next `up` creates it again")
+                }
+                engine::RefreshChange::Drifted(r) => println!(
+                    "  {}: changed outside the stack; recorded what the cloud holds",
+                    r.name
+                ),
+            }
+        }
+    }
+
+    fn report(&self, report: &ApplyReport, elapsed: std::time::Duration) {
+        if self.json {
+            self.print_json(report);
+            return;
+        }
+        let done = report.done_counts();
+        let n = |ops: &[Op]| {
+            ops.iter()
+                .map(|o| done.get(o).copied().unwrap_or(0))
+                .sum::<usize>()
+        };
+        let mut by_group: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+        for s in report.steps.iter().filter(|s| s.op.is_change()) {
+            let e = by_group
+                .entry((s.provider.clone(), service_of(&s.type_token)))
+                .or_default();
+            if s.status == StepStatus::Done {
+                e.0 += 1;
+            } else if !matches!(s.status, StepStatus::Excluded) {
+                e.1 += 1;
+            }
+        }
+        println!("\nSummary by region and service:");
+        for ((provider, service), (ok, not)) in &by_group {
+            println!(
+                "  {provider:<14} {service:<22} {ok} done{}",
+                if *not > 0 {
+                    format!(", {not} not done")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        println!(
+            "\nResources: {} created, {} updated, {} replaced, {} deleted in {:.1}s.",
+            n(&[Op::Create]),
+            n(&[Op::Update]),
+            n(&[Op::ReplaceCreateFirst, Op::ReplaceDeleteFirst]),
+            n(&[Op::Delete, Op::Forget]),
+            elapsed.as_secs_f64()
+        );
+        let failures = report.failures();
+        if !failures.is_empty() {
+            println!("\n{} step(s) failed:", failures.len());
+            for f in &failures {
+                let skipped = report
+                    .steps
+                    .iter()
+                    .filter(|s| matches!(&s.status, StepStatus::Skipped { because } if *because == f.name))
+                    .count();
+                if let StepStatus::Failed { error } = &f.status {
+                    println!(
+                        "  {} {} ({}): {error}",
+                        "✗".if_supports_color(Stream::Stdout, |t| t.red()),
+                        f.name,
+                        f.type_token
+                    );
+                }
+                if skipped > 0 {
+                    println!("      {skipped} dependent step(s) skipped because of it");
+                }
+            }
+        }
+        if report.interrupted {
+            let not_started = report
+                .steps
+                .iter()
+                .filter(|s| s.status == StepStatus::NotStarted)
+                .count();
+            println!(
+                "\nInterrupted: {not_started} step(s) did not start. Run `up` again to finish."
+            );
+        }
+        if !report.outputs.is_empty() && report.succeeded() {
+            println!("\nOutputs:");
+            let width = report.outputs.keys().map(|k| k.len()).max().unwrap_or(0);
+            for (k, v) in &report.outputs {
+                println!("  {k:width$}  {}", display_value(&redact(v)));
+            }
+        }
+    }
+}
+
+fn print_step(step: &Step) {
+    let head = format!(
+        "  {:>3} {} ({})",
+        step.op.symbol(),
+        step.name,
+        step.type_token
+    );
+    let colored = match step.op {
+        Op::Create => head
+            .if_supports_color(Stream::Stdout, |t| t.green())
+            .to_string(),
+        Op::Update => head
+            .if_supports_color(Stream::Stdout, |t| t.yellow())
+            .to_string(),
+        Op::Delete | Op::Forget => head
+            .if_supports_color(Stream::Stdout, |t| t.red())
+            .to_string(),
+        Op::ReplaceCreateFirst | Op::ReplaceDeleteFirst => head
+            .if_supports_color(Stream::Stdout, |t| t.magenta())
+            .to_string(),
+        Op::Same => head,
+    };
+    let note = match step.op {
+        Op::Forget => "  [retain: forgotten, not deleted]",
+        Op::ReplaceDeleteFirst => "  [delete, then create]",
+        Op::ReplaceCreateFirst => "  [create, then delete]",
+        _ => "",
+    };
+    println!("{colored}{note}");
+    if step.op == Op::Create
+        && let Some(m) = step.inputs.as_object()
+    {
+        for (k, v) in m {
+            println!("        {k}: {}", display_value(&redact(v)));
+        }
+    }
+    for d in &step.diffs {
+        let old = d
+            .old
+            .as_ref()
+            .map(display_value)
+            .unwrap_or_else(|| "(none)".into());
+        let new = d
+            .new
+            .as_ref()
+            .map(display_value)
+            .unwrap_or_else(|| "(none)".into());
+        let forces = if d.replaces {
+            "  # forces replacement"
+        } else {
+            ""
+        };
+        println!("        {}: {old} => {new}{forces}", d.path);
+    }
+}
+
+/// Live progress: a spinner with running/done/failed counts on a terminal, and one line
+/// per finished step.
+#[derive(Clone)]
+struct Progress {
+    bar: Option<ProgressBar>,
+    counts: Arc<Mutex<(usize, usize, usize)>>,
+    json: bool,
+}
+
+impl Progress {
+    fn new(json: bool) -> Self {
+        let bar = (!json && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        Progress {
+            bar,
+            counts: Arc::default(),
+            json,
+        }
+    }
+
+    fn event(&self, event: Event) {
+        if self.json {
+            return;
+        }
+        let Ok(mut c) = self.counts.lock() else {
+            return;
+        };
+        let line = match event {
+            Event::Started { name, op } => {
+                c.0 += 1;
+                tracing::info!(resource = %name, op = %op, "step started");
+                None
+            }
+            Event::Finished {
+                name,
+                op,
+                status,
+                elapsed,
+            } => {
+                c.0 = c.0.saturating_sub(1);
+                match status {
+                    StepStatus::Done => {
+                        c.1 += 1;
+                        Some(format!(
+                            "  {} {op} {name} ({:.1}s)",
+                            "✓".if_supports_color(Stream::Stderr, |t| t.green()),
+                            elapsed.as_secs_f64()
+                        ))
+                    }
+                    StepStatus::Failed { error } => {
+                        c.2 += 1;
+                        Some(format!(
+                            "  {} {op} {name}: {error}",
+                            "✗".if_supports_color(Stream::Stderr, |t| t.red())
+                        ))
+                    }
+                    _ => None,
+                }
+            }
+        };
+        let msg = format!("{} running, {} done, {} failed", c.0, c.1, c.2);
+        drop(c);
+        match &self.bar {
+            Some(bar) => {
+                if let Some(l) = line {
+                    bar.println(l);
+                }
+                bar.set_message(msg);
+            }
+            None => {
+                if let Some(l) = line {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

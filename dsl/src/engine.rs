@@ -1,0 +1,722 @@
+//! The engine: the flow of one `preview`, `up`, `destroy`, `refresh` or `import` over a
+//! declared [`Stack`] and a [`StateStore`].
+//!
+//! `up`: validate the declaration (before state is opened), lock the stack, reconcile the
+//! intents an interrupted run left, evaluate data sources, plan, confirm, apply with the
+//! journal, record the outputs and the deployment, release the lock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use futures::stream::{self, StreamExt};
+use iac_state::{
+    DeploymentKind, DeploymentResult, Intent, Operation, ResourceRecord, StackState, StateError,
+    StateStore, StepCounts, StepOutcome,
+};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::apply::{ApplyReport, ApplySettings, EventSink, StepStatus, apply, options_record};
+use crate::journal::Journal;
+use crate::output::Resolver;
+use crate::plan::{Op, Plan, PlanErrors, PlanOptions, REPLACED_SUFFIX, plan};
+use crate::provider::{InvokeRequest, LookupRequest, ReadRequest, ResourceContext};
+use crate::stack::{DeclarationErrors, NodeKind, Stack};
+use crate::value::{contains_secret, contains_unknown, mark_echoed_secrets, reveal, secret};
+
+/// Why an engine command failed.
+#[derive(Debug)]
+pub enum EngineError {
+    /// The declaration is invalid (nothing was opened or written).
+    Declaration(DeclarationErrors),
+    /// The state store refused (locked, corrupt, wrong passphrase, ...).
+    State(StateError),
+    /// The plan cannot be made.
+    Plan(PlanErrors),
+    /// A data source could not be read.
+    DataSource {
+        /// The data source.
+        name: String,
+        /// The provider's error.
+        message: String,
+    },
+    /// Reconciling an interrupted run's intents failed.
+    Recovery {
+        /// The resource.
+        name: String,
+        /// What failed.
+        message: String,
+    },
+    /// Something else, with the thing it concerns named in the message.
+    Other(String),
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::Declaration(e) => write!(f, "{e}"),
+            EngineError::State(e) => write!(f, "{e}"),
+            EngineError::Plan(e) => write!(f, "{e}"),
+            EngineError::DataSource { name, message } => {
+                write!(f, "reading data source `{name}` failed: {message}")
+            }
+            EngineError::Recovery { name, message } => write!(
+                f,
+                "reconciling the interrupted operation on `{name}` failed: {message}"
+            ),
+            EngineError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+impl From<StateError> for EngineError {
+    fn from(e: StateError) -> Self {
+        EngineError::State(e)
+    }
+}
+
+impl From<PlanErrors> for EngineError {
+    fn from(e: PlanErrors) -> Self {
+        EngineError::Plan(e)
+    }
+}
+
+/// Settings shared by the engine's commands.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Most steps running at once.
+    pub parallelism: usize,
+    /// Limit to these resources (and what they need).
+    pub targets: Vec<String>,
+    /// Read every recorded resource before planning, so drift shows in the plan.
+    pub refresh: bool,
+    /// Progress events.
+    pub events: Option<EventSink>,
+    /// Set to `true` to stop starting new steps (Ctrl-C).
+    pub cancel: watch::Receiver<bool>,
+    /// Who runs this, recorded in the lock.
+    pub holder: String,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            parallelism: 10,
+            targets: Vec::new(),
+            refresh: false,
+            events: None,
+            cancel: watch::channel(false).1,
+            holder: default_holder(),
+        }
+    }
+}
+
+/// `user@host`, for lock records.
+pub fn default_holder() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    format!("{user} (iac)")
+}
+
+/// What a finished `up` or `destroy` did.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// The plan that was carried out.
+    pub plan: Plan,
+    /// How each step ended; `None` when the plan had no changes or was not confirmed.
+    pub report: Option<ApplyReport>,
+    /// Intents of an interrupted earlier run reconciled before planning.
+    pub recovered: Vec<String>,
+}
+
+/// Previews the stack: validates, reads state (without locking), evaluates data sources,
+/// and plans. With `refresh`, recorded resources are read first (nothing is written).
+pub async fn preview(
+    stack: &Stack,
+    store: &StateStore,
+    options: &RunOptions,
+    destroy: bool,
+) -> Result<Plan, EngineError> {
+    stack.validate().map_err(EngineError::Declaration)?;
+    let mut state = store.load(stack.id())?;
+    if options.refresh {
+        state = refresh_state(stack, &state, options.parallelism).await?.0;
+    }
+    let data = evaluate_data(stack, options.parallelism).await?;
+    Ok(plan(
+        stack,
+        &drop_stale_copies(state),
+        &data,
+        &PlanOptions {
+            targets: options.targets.clone(),
+            destroy,
+        },
+    )?)
+}
+
+/// Deploys the stack: plan, ask `confirm` (unless it has no changes), apply.
+pub async fn up(
+    stack: Stack,
+    store: Arc<StateStore>,
+    options: &RunOptions,
+    destroy: bool,
+    confirm: &mut (dyn FnMut(&Plan) -> bool + Send),
+) -> Result<Deployment, EngineError> {
+    stack.validate().map_err(EngineError::Declaration)?;
+    let stack = Arc::new(stack);
+    let lock = store.lock(stack.id(), &options.holder)?;
+    let result = up_locked(stack.clone(), store.clone(), options, destroy, confirm).await;
+    lock.release()?;
+    result
+}
+
+async fn up_locked(
+    stack: Arc<Stack>,
+    store: Arc<StateStore>,
+    options: &RunOptions,
+    destroy: bool,
+    confirm: &mut (dyn FnMut(&Plan) -> bool + Send),
+) -> Result<Deployment, EngineError> {
+    let recovered = recover(&stack, &store, options.parallelism).await?;
+    let mut state = drop_stale_copies(store.load(stack.id())?);
+    if options.refresh {
+        let (fresh, changes) = refresh_state(&stack, &state, options.parallelism).await?;
+        write_refresh(&store, &stack, &changes)?;
+        state = fresh;
+    }
+    let data = evaluate_data(&stack, options.parallelism).await?;
+    let planned = plan(
+        &stack,
+        &state,
+        &data,
+        &PlanOptions {
+            targets: options.targets.clone(),
+            destroy,
+        },
+    )?;
+    if !planned.has_changes() {
+        if !destroy && options.targets.is_empty() {
+            store.set_outputs(stack.id(), &known_outputs(&planned.outputs))?;
+        }
+        return Ok(Deployment {
+            plan: planned,
+            report: None,
+            recovered,
+        });
+    }
+    if !confirm(&planned) {
+        return Ok(Deployment {
+            plan: planned,
+            report: None,
+            recovered,
+        });
+    }
+    let kind = if destroy {
+        DeploymentKind::Destroy
+    } else {
+        DeploymentKind::Up
+    };
+    let deployment = store.begin_deployment(stack.id(), kind)?;
+    let journal = Journal::start(store.clone());
+    let report = apply(
+        stack.clone(),
+        state.resources.clone(),
+        data,
+        &planned,
+        journal,
+        deployment,
+        ApplySettings {
+            parallelism: options.parallelism,
+            events: options.events.clone(),
+            cancel: options.cancel.clone(),
+        },
+    )
+    .await;
+    if options.targets.is_empty() {
+        let outputs = if destroy {
+            BTreeMap::new()
+        } else {
+            report.outputs.clone()
+        };
+        store.set_outputs(stack.id(), &outputs)?;
+    }
+    let result = if report.interrupted {
+        DeploymentResult::Interrupted
+    } else if report.succeeded() {
+        DeploymentResult::Succeeded
+    } else {
+        let causes: Vec<String> = report.failures().iter().map(|f| f.name.clone()).collect();
+        DeploymentResult::Failed(format!("failed: {}", causes.join(", ")))
+    };
+    store.finish_deployment(deployment, result, &step_counts(&report))?;
+    Ok(Deployment {
+        plan: planned,
+        report: Some(report),
+        recovered,
+    })
+}
+
+/// Counts for the deployment record.
+fn step_counts(report: &ApplyReport) -> StepCounts {
+    let mut c = StepCounts::default();
+    for s in &report.steps {
+        match (&s.status, s.op) {
+            (StepStatus::Done, Op::Create) => c.created += 1,
+            (StepStatus::Done, Op::Update) => c.updated += 1,
+            (StepStatus::Done, Op::ReplaceCreateFirst | Op::ReplaceDeleteFirst) => c.replaced += 1,
+            (StepStatus::Done, Op::Delete | Op::Forget) => c.deleted += 1,
+            (StepStatus::Done, Op::Same) => c.same += 1,
+            (StepStatus::Failed { .. }, _) => c.failed += 1,
+            _ => {}
+        }
+    }
+    c
+}
+
+fn known_outputs(outputs: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+    outputs
+        .iter()
+        .filter(|(_, v)| !contains_unknown(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// A `#replaced` row with the same id as its live row is a copy left by a run that
+/// stopped before its create: the object is the live one, so the copy is not deleted.
+fn drop_stale_copies(mut state: StackState) -> StackState {
+    let ids: HashMap<String, String> = state
+        .resources
+        .iter()
+        .filter(|r| !r.name.ends_with(REPLACED_SUFFIX))
+        .map(|r| (r.name.clone(), r.id.clone()))
+        .collect();
+    state
+        .resources
+        .retain(|r| match r.name.strip_suffix(REPLACED_SUFFIX) {
+            Some(base) => ids.get(base) != Some(&r.id),
+            None => true,
+        });
+    state
+}
+
+/// Reconciles the intents an interrupted run left: reads the cloud by token or id, adopts
+/// what exists, forgets what does not. Returns the names it reconciled.
+pub async fn recover(
+    stack: &Stack,
+    store: &StateStore,
+    parallelism: usize,
+) -> Result<Vec<String>, EngineError> {
+    let pending = store.pending_intents(stack.id())?;
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let state = store.load(stack.id())?;
+    let recorded: HashMap<&str, &ResourceRecord> = state
+        .resources
+        .iter()
+        .map(|r| (r.name.as_str(), r))
+        .collect();
+    let label = stack.id().to_string();
+    let results: Vec<Result<(Intent, StepOutcome), EngineError>> = stream::iter(pending)
+        .map(|intent| {
+            let rec = recorded.get(intent.resource.as_str()).map(|r| (*r).clone());
+            let label = label.clone();
+            async move {
+                let outcome = reconcile(stack, &label, &intent, rec).await?;
+                Ok((intent, outcome))
+            }
+        })
+        .buffer_unordered(parallelism.max(1))
+        .collect()
+        .await;
+    let mut done = Vec::new();
+    let mut names = Vec::new();
+    for r in results {
+        let (intent, outcome) = r?;
+        names.push(intent.resource.clone());
+        done.push((intent.id, outcome));
+    }
+    store.complete_steps(&done)?;
+    names.sort();
+    Ok(names)
+}
+
+async fn reconcile(
+    stack: &Stack,
+    label: &str,
+    intent: &Intent,
+    recorded: Option<ResourceRecord>,
+) -> Result<StepOutcome, EngineError> {
+    let provider = stack
+        .providers
+        .get(&intent.provider)
+        .ok_or_else(|| EngineError::Recovery {
+            name: intent.resource.clone(),
+            message: format!(
+                "provider `{}` is not registered on the stack",
+                intent.provider
+            ),
+        })?;
+    let base = intent
+        .resource
+        .strip_suffix(REPLACED_SUFFIX)
+        .unwrap_or(&intent.resource);
+    let ctx = ResourceContext {
+        stack: label.to_string(),
+        name: base.to_string(),
+        type_token: intent.type_token.clone(),
+    };
+    let failed = |e: crate::provider::ProviderError| EngineError::Recovery {
+        name: intent.resource.clone(),
+        message: e.to_string(),
+    };
+    match intent.operation {
+        Operation::Create => {
+            let found = provider
+                .lookup(LookupRequest {
+                    ctx,
+                    token: intent.token.clone(),
+                    inputs: reveal(&intent.inputs),
+                })
+                .await
+                .map_err(failed)?;
+            Ok(match found {
+                Some(read) => {
+                    let declared = stack.get(base);
+                    StepOutcome::Written(ResourceRecord {
+                        name: intent.resource.clone(),
+                        type_token: intent.type_token.clone(),
+                        provider: intent.provider.clone(),
+                        id: read.id,
+                        outputs: mark_echoed_secrets(&intent.inputs, read.outputs),
+                        inputs: intent.inputs.clone(),
+                        dependencies: declared
+                            .map(|d| d.dependencies().into_iter().collect())
+                            .unwrap_or_default(),
+                        options: declared.map(options_record).unwrap_or_default(),
+                        ..Default::default()
+                    })
+                }
+                None => StepOutcome::Failed {
+                    error: "interrupted before the object was created; nothing to adopt".into(),
+                },
+            })
+        }
+        Operation::Update | Operation::Delete | Operation::Import => {
+            let Some(rec) = recorded else {
+                return Ok(StepOutcome::Failed {
+                    error: "interrupted; the resource is no longer recorded".into(),
+                });
+            };
+            let read = provider
+                .read(ReadRequest {
+                    ctx,
+                    id: rec.id.clone(),
+                    inputs: reveal(&rec.inputs),
+                    outputs: rec.outputs.clone(),
+                })
+                .await
+                .map_err(failed)?;
+            Ok(match read {
+                None => StepOutcome::Deleted,
+                Some(read) => StepOutcome::Written(ResourceRecord {
+                    inputs: merge_read_inputs(&rec.inputs, &read.inputs),
+                    outputs: mark_echoed_secrets(&rec.inputs, read.outputs),
+                    ..rec
+                }),
+            })
+        }
+    }
+}
+
+/// The recorded inputs with the keys a read found overwritten; a key recorded as secret
+/// stays secret whatever the provider returned.
+fn merge_read_inputs(recorded: &Value, read: &Value) -> Value {
+    let mut merged = recorded.clone();
+    if let (Some(m), Some(r)) = (merged.as_object_mut(), read.as_object()) {
+        for (k, v) in r {
+            let was_secret = m.get(k).is_some_and(contains_secret);
+            m.insert(
+                k.clone(),
+                if was_secret {
+                    secret(v.clone())
+                } else {
+                    v.clone()
+                },
+            );
+        }
+    }
+    merged
+}
+
+/// What a refresh found for one resource.
+#[derive(Debug, Clone)]
+pub enum RefreshChange {
+    /// The object is gone: the record is removed and the next plan creates it again.
+    Gone(String),
+    /// The object differs from the record.
+    Drifted(ResourceRecord),
+}
+
+/// Reads every recorded resource concurrently; returns the refreshed state and what
+/// changed.
+pub async fn refresh_state(
+    stack: &Stack,
+    state: &StackState,
+    parallelism: usize,
+) -> Result<(StackState, Vec<RefreshChange>), EngineError> {
+    let label = stack.id().to_string();
+    let reads: Vec<Result<Option<RefreshChange>, EngineError>> =
+        stream::iter(state.resources.iter())
+            .map(|rec| {
+                let label = label.clone();
+                async move {
+                    let provider = stack.providers.get(&rec.provider).ok_or_else(|| {
+                        EngineError::Other(format!(
+                            "{}: provider `{}` is not registered on the stack",
+                            rec.name, rec.provider
+                        ))
+                    })?;
+                    let read = provider
+                        .read(ReadRequest {
+                            ctx: ResourceContext {
+                                stack: label,
+                                name: rec
+                                    .name
+                                    .strip_suffix(REPLACED_SUFFIX)
+                                    .unwrap_or(&rec.name)
+                                    .to_string(),
+                                type_token: rec.type_token.clone(),
+                            },
+                            id: rec.id.clone(),
+                            inputs: reveal(&rec.inputs),
+                            outputs: rec.outputs.clone(),
+                        })
+                        .await
+                        .map_err(|e| EngineError::Other(format!("refreshing {}: {e}", rec.name)))?;
+                    Ok(match read {
+                        None => Some(RefreshChange::Gone(rec.name.clone())),
+                        Some(read) => {
+                            let inputs = merge_read_inputs(&rec.inputs, &read.inputs);
+                            let outputs = if read.outputs.is_null() {
+                                rec.outputs.clone()
+                            } else {
+                                mark_echoed_secrets(&rec.inputs, read.outputs)
+                            };
+                            (inputs != rec.inputs || outputs != rec.outputs).then(|| {
+                                RefreshChange::Drifted(ResourceRecord {
+                                    inputs,
+                                    outputs,
+                                    ..rec.clone()
+                                })
+                            })
+                        }
+                    })
+                }
+            })
+            .buffered(parallelism.max(1))
+            .collect()
+            .await;
+    let mut changes = Vec::new();
+    for r in reads {
+        if let Some(c) = r? {
+            changes.push(c);
+        }
+    }
+    let mut fresh = state.clone();
+    for c in &changes {
+        match c {
+            RefreshChange::Gone(name) => fresh.resources.retain(|r| &r.name != name),
+            RefreshChange::Drifted(rec) => {
+                if let Some(slot) = fresh.resources.iter_mut().find(|r| r.name == rec.name) {
+                    *slot = rec.clone();
+                }
+            }
+        }
+    }
+    Ok((fresh, changes))
+}
+
+fn write_refresh(
+    store: &StateStore,
+    stack: &Stack,
+    changes: &[RefreshChange],
+) -> Result<(), EngineError> {
+    for c in changes {
+        match c {
+            RefreshChange::Gone(name) => {
+                store.remove_resource(stack.id(), name)?;
+            }
+            RefreshChange::Drifted(rec) => store.put_resource(stack.id(), rec)?,
+        }
+    }
+    Ok(())
+}
+
+/// `refresh`: reads every recorded resource and records what it finds.
+pub async fn refresh(
+    stack: &Stack,
+    store: &StateStore,
+    options: &RunOptions,
+) -> Result<Vec<RefreshChange>, EngineError> {
+    stack.validate().map_err(EngineError::Declaration)?;
+    let lock = store.lock(stack.id(), &options.holder)?;
+    let result = async {
+        recover(stack, store, options.parallelism).await?;
+        let state = store.load(stack.id())?;
+        let deployment = store.begin_deployment(stack.id(), DeploymentKind::Refresh)?;
+        let outcome = refresh_state(stack, &state, options.parallelism).await;
+        let (result, changes) = match outcome {
+            Ok((_, changes)) => {
+                write_refresh(store, stack, &changes)?;
+                (DeploymentResult::Succeeded, Ok(changes))
+            }
+            Err(e) => (DeploymentResult::Failed(e.to_string()), Err(e)),
+        };
+        let counts = StepCounts {
+            updated: changes.as_ref().map(|c| c.len() as u64).unwrap_or(0),
+            ..Default::default()
+        };
+        store.finish_deployment(deployment, result, &counts)?;
+        changes
+    }
+    .await;
+    lock.release()?;
+    result
+}
+
+/// `import NAME ID`: adopts an existing object as the declared resource `name`.
+pub async fn import(
+    stack: &Stack,
+    store: &StateStore,
+    name: &str,
+    id: &str,
+    options: &RunOptions,
+) -> Result<ResourceRecord, EngineError> {
+    stack.validate().map_err(EngineError::Declaration)?;
+    let node = stack
+        .get(name)
+        .filter(|n| n.kind == NodeKind::Resource)
+        .ok_or_else(|| {
+            EngineError::Other(format!("`{name}` is not a resource declared in the stack"))
+        })?;
+    let lock = store.lock(stack.id(), &options.holder)?;
+    let result = async {
+        let state = store.load(stack.id())?;
+        if state.resources.iter().any(|r| r.name == name) {
+            return Err(EngineError::Other(format!(
+                "`{name}` is already recorded (id {}); `state delete {name}` first to import another object",
+                state.resources.iter().find(|r| r.name == name).map(|r| r.id.as_str()).unwrap_or("")
+            )));
+        }
+        let type_token = node.reference.type_token().to_string();
+        let provider_name = stack
+            .provider_name_for(&type_token, node.provider.as_deref())
+            .map_err(EngineError::Other)?;
+        let provider = &stack.providers[&provider_name];
+        let read = provider
+            .read(ReadRequest {
+                ctx: ResourceContext {
+                    stack: stack.id().to_string(),
+                    name: name.to_string(),
+                    type_token: type_token.clone(),
+                },
+                id: id.to_string(),
+                inputs: Value::Null,
+                outputs: Value::Null,
+            })
+            .await
+            .map_err(|e| EngineError::Other(format!("importing {name} ({id}): {e}")))?
+            .ok_or_else(|| EngineError::Other(format!("importing {name}: no {type_token} with id `{id}` exists")))?;
+        let record = ResourceRecord {
+            name: name.to_string(),
+            type_token,
+            provider: provider_name,
+            id: read.id,
+            inputs: read.inputs,
+            outputs: read.outputs,
+            dependencies: node.dependencies().into_iter().collect(),
+            options: options_record(node),
+            ..Default::default()
+        };
+        let deployment = store.begin_deployment(stack.id(), DeploymentKind::Import)?;
+        store.put_resource(stack.id(), &record)?;
+        store.finish_deployment(
+            deployment,
+            DeploymentResult::Succeeded,
+            &StepCounts {
+                created: 1,
+                ..Default::default()
+            },
+        )?;
+        Ok(record)
+    }
+    .await;
+    lock.release()?;
+    result
+}
+
+struct DataResolver<'a>(&'a HashMap<String, Value>);
+
+impl Resolver for DataResolver<'_> {
+    fn outputs(&self, resource: &str) -> Option<&Value> {
+        self.0.get(resource)
+    }
+}
+
+/// Evaluates every data source of the stack (concurrently; their arguments must be
+/// known at declaration).
+pub async fn evaluate_data(
+    stack: &Stack,
+    parallelism: usize,
+) -> Result<HashMap<String, Value>, EngineError> {
+    let empty = HashMap::new();
+    let sources: Vec<_> = stack
+        .declared()
+        .iter()
+        .filter(|n| n.kind == NodeKind::Data)
+        .collect();
+    let results: Vec<Result<(String, Value), EngineError>> = stream::iter(sources)
+        .map(|node| {
+            let empty = &empty;
+            async move {
+                let name = node.name().to_string();
+                let args = node.inputs.eval(&DataResolver(empty)).map_err(|message| {
+                    EngineError::DataSource {
+                        name: name.clone(),
+                        message,
+                    }
+                })?;
+                if contains_unknown(&args) {
+                    return Err(EngineError::DataSource {
+                        name,
+                        message: "its arguments must be known before any resource is created"
+                            .into(),
+                    });
+                }
+                let provider_name = stack
+                    .provider_name_for(node.reference.type_token(), node.provider.as_deref())
+                    .map_err(|message| EngineError::DataSource {
+                        name: name.clone(),
+                        message,
+                    })?;
+                let value = stack.providers[&provider_name]
+                    .invoke(InvokeRequest {
+                        token: node.reference.type_token().to_string(),
+                        args: reveal(&args),
+                    })
+                    .await
+                    .map_err(|e| EngineError::DataSource {
+                        name: name.clone(),
+                        message: e.to_string(),
+                    })?;
+                Ok((name, value))
+            }
+        })
+        .buffer_unordered(parallelism.max(1))
+        .collect()
+        .await;
+    results.into_iter().collect()
+}

@@ -1,0 +1,107 @@
+//! Ordering property: on random graphs with random step latencies, no create starts
+//! before its dependencies finished, no delete starts before its dependents were deleted,
+//! and the concurrency bound is never exceeded.
+
+use std::time::Duration;
+
+use iac_dsl::testing::{FakeArgs, FakeCloud, FakeHandle, FakeProvider};
+use proptest::prelude::*;
+
+use super::support::*;
+
+fn graph() -> impl Strategy<Value = (Vec<Vec<usize>>, Vec<u64>, usize)> {
+    (2usize..24).prop_flat_map(|n| {
+        let deps = (0..n)
+            .map(|i| {
+                proptest::collection::vec(0..i.max(1), 0..=i.min(3))
+                    .prop_map(move |v| if i == 0 { vec![] } else { v })
+            })
+            .collect::<Vec<_>>();
+        (deps, proptest::collection::vec(0u64..4, n), 1usize..5)
+    })
+}
+
+fn check(deps: Vec<Vec<usize>>, latencies: Vec<u64>, parallelism: usize) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async move {
+        let lat = latencies.clone();
+        let fake = FakeProvider::new("fake", FakeCloud::new()).latency(move |_, name| {
+            let i: usize = name.trim_start_matches('r').parse().unwrap_or(0);
+            Duration::from_millis(lat.get(i).copied().unwrap_or(0))
+        });
+        let w = World::with(fake);
+        let declare = |s: &mut iac_dsl::Stack| {
+            let mut handles: Vec<FakeHandle> = Vec::new();
+            for (i, ds) in deps.iter().enumerate() {
+                let mut args = FakeArgs::new();
+                for (k, d) in ds.iter().enumerate() {
+                    args = args.output(&format!("p{k}"), &handles[*d].id());
+                }
+                handles.push(s.add(&format!("r{i}"), args));
+            }
+        };
+        let options = iac_dsl::RunOptions {
+            parallelism,
+            ..Default::default()
+        };
+        let d = w.up_with(w.stack(declare), options.clone()).await.unwrap();
+        assert!(d.report.unwrap().succeeded());
+        let calls = w.fake.calls();
+        let create = |i: usize| {
+            calls
+                .iter()
+                .find(|c| c.op == "create" && c.name == format!("r{i}"))
+                .unwrap()
+                .clone()
+        };
+        for (i, ds) in deps.iter().enumerate() {
+            for &d in ds {
+                assert!(
+                    create(d).finished < create(i).started,
+                    "r{i} started before its dependency r{d} finished"
+                );
+            }
+        }
+        assert!(
+            w.fake.max_concurrency() <= parallelism,
+            "{} running at once, bound {parallelism}",
+            w.fake.max_concurrency()
+        );
+
+        let destroyed = iac_dsl::engine::up(
+            w.stack(|_| {}),
+            w.store.clone(),
+            &options,
+            true,
+            &mut |_| true,
+        )
+        .await
+        .unwrap();
+        assert!(destroyed.report.unwrap().succeeded());
+        let calls = w.fake.calls();
+        let delete = |i: usize| {
+            calls
+                .iter()
+                .find(|c| c.op == "delete" && c.name == format!("r{i}"))
+                .unwrap()
+                .clone()
+        };
+        for (i, ds) in deps.iter().enumerate() {
+            for &d in ds {
+                assert!(
+                    delete(i).finished < delete(d).started,
+                    "r{d} deleted before its dependent r{i}"
+                );
+            }
+        }
+        assert!(w.fake.max_concurrency() <= parallelism);
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #[test]
+    fn steps_respect_dependencies_and_the_concurrency_bound((deps, latencies, parallelism) in graph()) {
+        check(deps, latencies, parallelism);
+    }
+}

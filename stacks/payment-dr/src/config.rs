@@ -1,0 +1,531 @@
+//! The stack's configuration: the reference's variables with the same defaults, plus the
+//! settings its fixes need. Loaded from TOML (`payment-dr.toml`) with `--set` overrides and
+//! validated before anything else; every problem is reported at once.
+
+use iac_dsl::cli::StackConfig;
+use iac_providers::{cidr, validate};
+use serde::{Deserialize, Serialize};
+
+/// How the stack changes the Aurora global cluster's writer when `writer_region` changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FailoverMode {
+    /// A planned switchover: both regions are healthy, no data is lost.
+    #[default]
+    Switchover,
+    /// An unplanned failover: the DR cluster is detached from the global cluster and
+    /// promoted to a standalone writer, because the primary region is unavailable.
+    DetachAndPromote,
+}
+
+/// The configuration of one payment DR stack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentDrConfig {
+    /// Suffix of every resource name, for uniqueness (e.g. `prod-001`). Required. Also the
+    /// stack name.
+    pub environment_suffix: String,
+    /// The primary region.
+    #[serde(default = "defaults::primary_region")]
+    pub primary_region: String,
+    /// The disaster-recovery region.
+    #[serde(default = "defaults::dr_region")]
+    pub dr_region: String,
+    /// The primary VPC's CIDR block.
+    #[serde(default = "defaults::vpc_cidr_primary")]
+    pub vpc_cidr_primary: String,
+    /// The DR VPC's CIDR block.
+    #[serde(default = "defaults::vpc_cidr_dr")]
+    pub vpc_cidr_dr: String,
+    /// How many availability zones each region uses (2 to 6).
+    #[serde(default = "defaults::availability_zones_count")]
+    pub availability_zones_count: usize,
+    /// The primary region's zones. When given (with the DR ones), `preview` reads nothing
+    /// but the config and the state: no credentials, no network.
+    #[serde(default)]
+    pub availability_zones_primary: Option<Vec<String>>,
+    /// The DR region's zones.
+    #[serde(default)]
+    pub availability_zones_dr: Option<Vec<String>>,
+    /// One NAT gateway for the whole region instead of one per zone (cheaper, not
+    /// zone-redundant).
+    #[serde(default)]
+    pub single_nat_gateway: bool,
+    /// Aurora master user name.
+    #[serde(default = "defaults::db_master_username")]
+    pub db_master_username: String,
+    /// Aurora database name.
+    #[serde(default = "defaults::db_name")]
+    pub db_name: String,
+    /// Aurora PostgreSQL engine version.
+    #[serde(default = "defaults::db_engine_version")]
+    pub db_engine_version: String,
+    /// Aurora instance class.
+    #[serde(default = "defaults::db_instance_class")]
+    pub db_instance_class: String,
+    /// Aurora instances per region.
+    #[serde(default = "defaults::db_instances_per_region")]
+    pub db_instances_per_region: usize,
+    /// The region whose cluster is the global cluster's writer. Changing it is a
+    /// previewable failover.
+    #[serde(default)]
+    pub writer_region: Option<String>,
+    /// How a writer change is carried out.
+    #[serde(default)]
+    pub failover_mode: FailoverMode,
+    /// Domain of the API; the failover record is `api.<domain>`.
+    #[serde(default = "defaults::domain_name")]
+    pub domain_name: String,
+    /// Path the Route 53 health check probes.
+    #[serde(default = "defaults::health_check_path")]
+    pub health_check_path: String,
+    /// Aurora replication lag alarm threshold, in milliseconds.
+    #[serde(default = "defaults::replication_lag_threshold")]
+    pub replication_lag_threshold: u64,
+    /// Lambda memory in MB.
+    #[serde(default = "defaults::lambda_memory_size")]
+    pub lambda_memory_size: u32,
+    /// Lambda timeout in seconds.
+    #[serde(default = "defaults::lambda_timeout")]
+    pub lambda_timeout: u32,
+    /// Cargo profile the Lambda is built with (`release` for AWS; `dev` builds faster).
+    #[serde(default = "defaults::lambda_profile")]
+    pub lambda_profile: String,
+}
+
+mod defaults {
+    pub fn primary_region() -> String {
+        "us-east-1".into()
+    }
+    pub fn dr_region() -> String {
+        "us-east-2".into()
+    }
+    pub fn vpc_cidr_primary() -> String {
+        "10.0.0.0/16".into()
+    }
+    pub fn vpc_cidr_dr() -> String {
+        "10.1.0.0/16".into()
+    }
+    pub fn availability_zones_count() -> usize {
+        3
+    }
+    pub fn db_master_username() -> String {
+        "dbadmin".into()
+    }
+    pub fn db_name() -> String {
+        "payments".into()
+    }
+    pub fn db_engine_version() -> String {
+        "14.6".into()
+    }
+    pub fn db_instance_class() -> String {
+        "db.r6g.large".into()
+    }
+    pub fn db_instances_per_region() -> usize {
+        2
+    }
+    pub fn domain_name() -> String {
+        "payments-api.example.com".into()
+    }
+    pub fn health_check_path() -> String {
+        "/health".into()
+    }
+    pub fn replication_lag_threshold() -> u64 {
+        10_000
+    }
+    pub fn lambda_memory_size() -> u32 {
+        512
+    }
+    pub fn lambda_timeout() -> u32 {
+        30
+    }
+    pub fn lambda_profile() -> String {
+        "release".into()
+    }
+}
+
+impl PaymentDrConfig {
+    /// A configuration with the reference's defaults and the given suffix.
+    pub fn new(environment_suffix: &str) -> Self {
+        PaymentDrConfig {
+            environment_suffix: environment_suffix.to_string(),
+            primary_region: defaults::primary_region(),
+            dr_region: defaults::dr_region(),
+            vpc_cidr_primary: defaults::vpc_cidr_primary(),
+            vpc_cidr_dr: defaults::vpc_cidr_dr(),
+            availability_zones_count: defaults::availability_zones_count(),
+            availability_zones_primary: None,
+            availability_zones_dr: None,
+            single_nat_gateway: false,
+            db_master_username: defaults::db_master_username(),
+            db_name: defaults::db_name(),
+            db_engine_version: defaults::db_engine_version(),
+            db_instance_class: defaults::db_instance_class(),
+            db_instances_per_region: defaults::db_instances_per_region(),
+            writer_region: None,
+            failover_mode: FailoverMode::default(),
+            domain_name: defaults::domain_name(),
+            health_check_path: defaults::health_check_path(),
+            replication_lag_threshold: defaults::replication_lag_threshold(),
+            lambda_memory_size: defaults::lambda_memory_size(),
+            lambda_timeout: defaults::lambda_timeout(),
+            lambda_profile: defaults::lambda_profile(),
+        }
+    }
+
+    /// The region whose Aurora cluster writes: `writer_region`, or the primary region.
+    pub fn writer(&self) -> &str {
+        self.writer_region
+            .as_deref()
+            .unwrap_or(&self.primary_region)
+    }
+
+    /// Every problem, as `(field, message)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut p: Vec<(String, String)> = Vec::new();
+        let mut add = |field: &str, message: String| p.push((field.to_string(), message));
+
+        for problem in suffix_problems(&self.environment_suffix) {
+            add("environment_suffix", problem);
+        }
+        for (field, region) in [
+            ("primary_region", &self.primary_region),
+            ("dr_region", &self.dr_region),
+        ] {
+            if let Err(e) = validate::region(region) {
+                add(field, e);
+            }
+        }
+        if self.primary_region == self.dr_region {
+            add(
+                "dr_region",
+                format!(
+                    "must differ from primary_region (both are `{}`)",
+                    self.dr_region
+                ),
+            );
+        }
+        if let Some(w) = &self.writer_region
+            && w != &self.primary_region
+            && w != &self.dr_region
+        {
+            add(
+                "writer_region",
+                format!("`{w}` is neither primary_region nor dr_region"),
+            );
+        }
+        let mut nets = Vec::new();
+        for (field, value) in [
+            ("vpc_cidr_primary", &self.vpc_cidr_primary),
+            ("vpc_cidr_dr", &self.vpc_cidr_dr),
+        ] {
+            // Subnets are cidrsubnet(vpc, 4, i) and (vpc, 4, i + 10): the VPC needs room for
+            // /prefix+4 subnets, so at most /24.
+            match cidr::check_prefix(value, 16, 24) {
+                Ok(net) => nets.push(net),
+                Err(e) => add(
+                    field,
+                    format!("{e} (subnets are 4 bits longer, so at most /24)"),
+                ),
+            }
+        }
+        if let [a, b] = nets[..]
+            && (a.contains(&b.network()) || b.contains(&a.network()))
+        {
+            add(
+                "vpc_cidr_dr",
+                format!(
+                    "{b} overlaps vpc_cidr_primary {a}; the regions' networks must not overlap"
+                ),
+            );
+        }
+        if !(2..=6).contains(&self.availability_zones_count) {
+            add(
+                "availability_zones_count",
+                format!(
+                    "must be between 2 and 6, got {}",
+                    self.availability_zones_count
+                ),
+            );
+        }
+        for (field, zones, region) in [
+            (
+                "availability_zones_primary",
+                &self.availability_zones_primary,
+                &self.primary_region,
+            ),
+            (
+                "availability_zones_dr",
+                &self.availability_zones_dr,
+                &self.dr_region,
+            ),
+        ] {
+            if let Some(zones) = zones {
+                if zones.len() < self.availability_zones_count {
+                    add(
+                        field,
+                        format!(
+                            "names {} zone(s), availability_zones_count needs {}",
+                            zones.len(),
+                            self.availability_zones_count
+                        ),
+                    );
+                }
+                for z in zones {
+                    let suffix = z.strip_prefix(region.as_str()).unwrap_or_default();
+                    if suffix.len() != 1 || !suffix.chars().all(|c| c.is_ascii_lowercase()) {
+                        add(
+                            field,
+                            format!("`{z}` is not a zone of {region} (like {region}a)"),
+                        );
+                    }
+                }
+            }
+        }
+        if self.db_master_username.is_empty()
+            || self.db_master_username.len() > 63
+            || !self
+                .db_master_username
+                .starts_with(|c: char| c.is_ascii_alphabetic())
+            || !self
+                .db_master_username
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            add(
+                "db_master_username",
+                "must be 1 to 63 letters, digits or underscores, starting with a letter".into(),
+            );
+        }
+        if ["postgres", "rdsadmin", "admin"].contains(&self.db_master_username.as_str()) {
+            add(
+                "db_master_username",
+                format!(
+                    "`{}` is reserved by Aurora PostgreSQL",
+                    self.db_master_username
+                ),
+            );
+        }
+        if self.db_name.is_empty()
+            || self.db_name.len() > 63
+            || !self.db_name.starts_with(|c: char| c.is_ascii_alphabetic())
+            || !self
+                .db_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            add(
+                "db_name",
+                "must be 1 to 63 letters, digits or underscores, starting with a letter".into(),
+            );
+        }
+        if !(1..=15).contains(&self.db_instances_per_region) {
+            add(
+                "db_instances_per_region",
+                format!("must be 1 to 15, got {}", self.db_instances_per_region),
+            );
+        }
+        if !self.db_instance_class.starts_with("db.") {
+            add(
+                "db_instance_class",
+                format!(
+                    "`{}` is not an instance class (like db.r6g.large)",
+                    self.db_instance_class
+                ),
+            );
+        }
+        if let Err(e) = domain(&self.domain_name) {
+            add("domain_name", e);
+        }
+        if !self.health_check_path.starts_with('/')
+            || self.health_check_path.contains(char::is_whitespace)
+        {
+            add(
+                "health_check_path",
+                format!(
+                    "`{}` must be a path starting with /",
+                    self.health_check_path
+                ),
+            );
+        }
+        if self.replication_lag_threshold == 0 {
+            add(
+                "replication_lag_threshold",
+                "must be a positive number of milliseconds".into(),
+            );
+        }
+        if !(128..=10240).contains(&self.lambda_memory_size) {
+            add(
+                "lambda_memory_size",
+                format!("must be 128 to 10240 MB, got {}", self.lambda_memory_size),
+            );
+        }
+        if !(1..=900).contains(&self.lambda_timeout) {
+            add(
+                "lambda_timeout",
+                format!("must be 1 to 900 seconds, got {}", self.lambda_timeout),
+            );
+        }
+        if !matches!(self.lambda_profile.as_str(), "release" | "dev") {
+            add(
+                "lambda_profile",
+                format!("must be `release` or `dev`, got `{}`", self.lambda_profile),
+            );
+        }
+        p
+    }
+}
+
+impl StackConfig for PaymentDrConfig {
+    fn stack_name(&self) -> String {
+        self.environment_suffix.clone()
+    }
+
+    fn validate(&self) -> Vec<(String, String)> {
+        self.problems()
+    }
+}
+
+/// The longest names built from the suffix, with the rules they must follow. The suffix
+/// must fit all of them.
+const NAMES: &[(&str, usize)] = &[
+    // S3: 3..63 lower-case letters, digits, hyphens.
+    ("payment-transactions-primary-", 63),
+    // RDS identifiers: 63, letters, digits, hyphens, no `--`, no trailing hyphen.
+    ("payment-instance-primary-15-", 63),
+    ("payment-global-cluster-", 63),
+    // IAM role names: 64.
+    ("lambda-payment-processor-primary-", 64),
+    // Lambda function names: 64.
+    ("payment-processor-primary-", 64),
+    // API Gateway, alarms, SNS, secrets: 256 or more.
+    ("payment-api-health-check-alarm-", 255),
+];
+
+fn suffix_problems(suffix: &str) -> Vec<String> {
+    let mut p = Vec::new();
+    if suffix.is_empty() {
+        p.push("is required (e.g. `prod-001`)".to_string());
+        return p;
+    }
+    if !suffix
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        p.push(format!("`{suffix}` may contain only lower-case letters, digits and hyphens (it is part of S3 bucket and RDS names)"));
+    }
+    if suffix.ends_with('-') || suffix.contains("--") {
+        p.push(format!(
+            "`{suffix}` may not end with a hyphen or contain `--` (RDS identifier rules)"
+        ));
+    }
+    for (prefix, max) in NAMES {
+        if prefix.len() + suffix.len() > *max {
+            p.push(format!(
+                "`{suffix}` is too long: `{prefix}{suffix}` has {} characters, the limit is {max}",
+                prefix.len() + suffix.len()
+            ));
+            break;
+        }
+    }
+    p
+}
+
+fn domain(name: &str) -> Result<(), String> {
+    let labels: Vec<&str> = name.split('.').collect();
+    let ok = name.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{name}` is not a valid DNS domain name"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(PaymentDrConfig::new("prod-001").problems(), vec![]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut c = PaymentDrConfig::new("Prod_001-");
+        c.dr_region = "us-east-1".into();
+        c.vpc_cidr_dr = "10.0.128.0/17".into();
+        c.availability_zones_count = 7;
+        c.lambda_memory_size = 64;
+        let fields: Vec<String> = c.problems().into_iter().map(|(f, _)| f).collect();
+        for f in [
+            "environment_suffix",
+            "dr_region",
+            "vpc_cidr_dr",
+            "availability_zones_count",
+            "lambda_memory_size",
+        ] {
+            assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
+        }
+    }
+
+    #[test]
+    fn overlapping_and_malformed_networks_are_named() {
+        let mut c = PaymentDrConfig::new("t1");
+        c.vpc_cidr_dr = "10.0.0.0/16".into();
+        let p = c.problems();
+        assert!(
+            p.iter()
+                .any(|(f, m)| f == "vpc_cidr_dr" && m.contains("overlaps")),
+            "{p:?}"
+        );
+        c.vpc_cidr_dr = "10.1.0.1/16".into();
+        assert!(
+            c.problems()
+                .iter()
+                .any(|(f, m)| f == "vpc_cidr_dr" && m.contains("host bits"))
+        );
+        c.vpc_cidr_dr = "10.1.0.0/26".into();
+        assert!(
+            c.problems()
+                .iter()
+                .any(|(f, m)| f == "vpc_cidr_dr" && m.contains("/24"))
+        );
+    }
+
+    #[test]
+    fn a_suffix_too_long_for_s3_is_refused_with_the_name() {
+        let c = PaymentDrConfig::new(&"a".repeat(40));
+        let p = c.problems();
+        assert!(
+            p.iter()
+                .any(|(f, m)| f == "environment_suffix"
+                    && m.contains("payment-transactions-primary-")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn zones_must_belong_to_their_region() {
+        let mut c = PaymentDrConfig::new("t1");
+        c.availability_zones_primary = Some(vec![
+            "us-east-1a".into(),
+            "us-east-1b".into(),
+            "us-west-2c".into(),
+        ]);
+        let p = c.problems();
+        assert!(
+            p.iter()
+                .any(|(f, m)| f == "availability_zones_primary" && m.contains("us-west-2c")),
+            "{p:?}"
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! Errors of the state store. Every message names the file and, where there is one, the
+//! stack, resource and column concerned; none contains a secret.
+
+use std::path::PathBuf;
+
+use crate::lock::LockInfo;
+use crate::records::StackId;
+
+/// A failure of the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The state file does not exist and creating it was not asked for.
+    #[error("state file {path} does not exist")]
+    NotFound {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The path is a directory.
+    #[error("state file {path} is a directory, not a file")]
+    IsDirectory {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The file exists but is not an SQLite database.
+    #[error("state file {path} is not an SQLite database (it was left untouched)")]
+    NotSqlite {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file was written by a newer version of the tool.
+    #[error(
+        "state file {path} was written by schema version {found}; this build understands up to {supported}: upgrade the tool (the file was left untouched)"
+    )]
+    NewerSchema {
+        /// The file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// Reading or writing the file failed.
+    #[error("state file {path}: {context}: {source}")]
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        context: String,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A file system operation failed.
+    #[error("{path}: {context}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        context: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The stack is locked by another run.
+    #[error("{}", locked_message(stack, info, *stale))]
+    Locked {
+        /// The stack.
+        stack: StackId,
+        /// Who holds the lock.
+        info: LockInfo,
+        /// The holder is a process on this host that no longer runs.
+        stale: bool,
+    },
+    /// A JSON column does not parse.
+    #[error(
+        "state file {path}: stack {stack}: resource `{resource}` column `{column}` is not valid JSON: {message}"
+    )]
+    BadJson {
+        /// The file.
+        path: PathBuf,
+        /// The stack.
+        stack: StackId,
+        /// The row (resource name, output name or intent).
+        resource: String,
+        /// The column.
+        column: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// The recorded state is inconsistent; nothing may be deployed on top of it.
+    #[error("state file {path}: stack {stack} fails its integrity check: {}", problems.join("; "))]
+    Integrity {
+        /// The file.
+        path: PathBuf,
+        /// The stack.
+        stack: StackId,
+        /// Every problem found.
+        problems: Vec<String>,
+    },
+    /// The passphrase or key file does not match the one the secrets were written with.
+    #[error("wrong passphrase or key file for state file {path}: its secrets cannot be decrypted")]
+    WrongKey {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Secrets are involved but no key was given.
+    #[error(
+        "state file {path} holds secrets but no key was given: set IAC_PASSPHRASE, or use the key file the state was created with"
+    )]
+    NoKey {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Encryption or key derivation failed.
+    #[error("state file {path}: {message}")]
+    Crypto {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// An exported state document is unusable.
+    #[error("state import into {path}: {message}")]
+    Import {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A journal step was completed that was never recorded (or was already completed).
+    #[error("state file {path}: no pending intent with id {id}")]
+    UnknownIntent {
+        /// The file.
+        path: PathBuf,
+        /// The intent id.
+        id: i64,
+    },
+}
+
+fn locked_message(stack: &StackId, info: &LockInfo, stale: bool) -> String {
+    if stale {
+        format!(
+            "stack {stack} is locked by {info}, a process that is no longer running on this host; if no run is in progress, remove the lock with `state force-unlock`"
+        )
+    } else {
+        format!(
+            "stack {stack} is locked by {info}; wait for that run to finish (if its process is gone, run `state force-unlock`)"
+        )
+    }
+}

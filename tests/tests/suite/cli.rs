@@ -1,0 +1,140 @@
+//! The command line every stack binary gets, through a stack over the fake provider.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fake-stack"))
+        .args(args)
+        .current_dir(dir)
+        .env("IAC_PASSPHRASE", "cli test passphrase")
+        .env_remove("IAC_STATE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the fake stack binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn write_config(dir: &Path, body: &str) {
+    std::fs::write(dir.join("fake.toml"), body).unwrap();
+}
+
+#[test]
+fn preview_up_outputs_and_destroy_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_config(
+        d,
+        "name = \"dev\"\ncount = 3\npassword = \"hunter2-secret\"\n",
+    );
+
+    let p = run(d, &["preview", "--detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(2), "changes pending: {}", text(&p));
+    let out = text(&p);
+    assert!(
+        out.contains("+ r0 (fake:test/thing)") && out.contains("r2"),
+        "{out}"
+    );
+    assert!(out.contains("3 to create"), "{out}");
+    assert!(
+        out.contains("known after apply"),
+        "r1's parent is unknown until r0 exists: {out}"
+    );
+    assert!(
+        !out.contains("hunter2-secret"),
+        "secrets are redacted in the plan"
+    );
+
+    let up = run(d, &["up"]);
+    assert_eq!(
+        up.status.code(),
+        Some(1),
+        "no terminal and no --yes: {}",
+        text(&up)
+    );
+    assert!(text(&up).contains("--yes"));
+
+    let up = run(d, &["up", "--yes"]);
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    assert!(text(&up).contains("3 created"), "{}", text(&up));
+    assert!(!text(&up).contains("hunter2-secret"));
+
+    let again = run(d, &["preview", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+
+    let outputs = run(d, &["outputs", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&outputs.stdout).expect("JSON outputs");
+    assert!(
+        v["first_id"].as_str().is_some_and(|s| s.starts_with("r0-")),
+        "{v}"
+    );
+    assert_eq!(v["password"], "[secret]");
+    let shown = run(d, &["outputs", "password", "--show-secrets"]);
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout).trim(),
+        "hunter2-secret"
+    );
+
+    let changed = run(
+        d,
+        &["preview", "--detailed-exitcode", "--set", "size=large"],
+    );
+    assert_eq!(changed.status.code(), Some(2));
+    assert!(text(&changed).contains("3 to update"), "{}", text(&changed));
+
+    let list = run(d, &["state", "list"]);
+    assert!(
+        text(&list).contains("fake / fake:test") && text(&list).contains("r2"),
+        "{}",
+        text(&list)
+    );
+    let history = run(d, &["history", "--json"]);
+    let h: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(h.as_array().map(Vec::len), Some(1));
+    let dot = run(d, &["graph"]);
+    assert!(String::from_utf8_lossy(&dot.stdout).contains("\"r0\" -> \"r1\""));
+
+    let destroyed = run(d, &["destroy", "--yes"]);
+    assert_eq!(destroyed.status.code(), Some(0), "{}", text(&destroyed));
+    let cloud: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("fake-cloud.json")).unwrap()).unwrap();
+    assert_eq!(cloud["objects"], serde_json::json!({}));
+    let bytes = std::fs::read(d.join(".iac/state.db")).unwrap();
+    assert!(!bytes.windows(14).any(|w| w == b"hunter2-secret"));
+}
+
+#[test]
+fn bad_configuration_is_reported_whole_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_config(d, "name = \"dev\"\ncount = 5000\nsize = \"\"\n");
+    let p = run(d, &["up", "--yes"]);
+    assert_eq!(p.status.code(), Some(1));
+    let out = text(&p);
+    assert!(
+        out.contains("`count`") && out.contains("`size`"),
+        "both problems at once: {out}"
+    );
+    assert!(!d.join(".iac").exists(), "no state file was created");
+
+    write_config(d, "name = \"dev\"\ncount = 1\ncolour = \"red\"\n");
+    let p = run(d, &["preview"]);
+    assert_eq!(p.status.code(), Some(1));
+    assert!(text(&p).contains("colour"), "{}", text(&p));
+
+    let p = run(d, &["preview", "--config", "missing.toml"]);
+    assert_eq!(p.status.code(), Some(1));
+    assert!(text(&p).contains("missing.toml"));
+
+    write_config(d, "name = \"dev\"\ncount = 1\n");
+    let p = run(d, &["preview", "--set", "count=many"]);
+    assert_eq!(p.status.code(), Some(1));
+    assert!(text(&p).contains("count"), "{}", text(&p));
+}
