@@ -155,6 +155,10 @@ struct Exec {
     recorded: HashMap<String, ResourceRecord>,
     outputs: RwLock<HashMap<String, Value>>,
     moved_aside: RwLock<HashMap<String, ResourceRecord>>,
+    /// The dependencies each recorded resource has now, kept current as steps write and
+    /// delete rows: a resource still needed by a recorded one is never deleted, so the
+    /// state never names a dependency that is gone.
+    needs: RwLock<HashMap<String, Vec<String>>>,
     journal: Journal,
     deployment: DeploymentId,
     events: Option<EventSink>,
@@ -195,6 +199,10 @@ pub(crate) async fn apply(
             outputs.insert(r.name.clone(), r.outputs.clone());
         }
     }
+    let needs: HashMap<String, Vec<String>> = resources
+        .iter()
+        .map(|r| (r.name.clone(), r.dependencies.clone()))
+        .collect();
     let exec = Arc::new(Exec {
         stack_id: stack.id().clone(),
         label: stack.id().to_string(),
@@ -202,6 +210,7 @@ pub(crate) async fn apply(
         recorded: resources.into_iter().map(|r| (r.name.clone(), r)).collect(),
         outputs: RwLock::new(outputs),
         moved_aside: RwLock::new(HashMap::new()),
+        needs: RwLock::new(needs),
         journal,
         deployment,
         events: settings.events.clone(),
@@ -526,6 +535,27 @@ impl Exec {
         Ok(v)
     }
 
+    fn set_needs(&self, name: &str, deps: Option<Vec<String>>) {
+        if let Ok(mut needs) = self.needs.write() {
+            match deps {
+                Some(d) => needs.insert(name.to_string(), d),
+                None => needs.remove(name),
+            };
+        }
+    }
+
+    /// The recorded resources other than `name` that still depend on it.
+    fn still_needed_by(&self, name: &str) -> Vec<String> {
+        let needs = self.needs.read().map(|n| n.clone()).unwrap_or_default();
+        let mut by: Vec<String> = needs
+            .iter()
+            .filter(|(n, deps)| n.as_str() != name && deps.iter().any(|d| d == name))
+            .map(|(n, _)| n.clone())
+            .collect();
+        by.sort();
+        by
+    }
+
     fn set_outputs(&self, name: &str, outputs: Value) {
         if let Ok(mut live) = self.outputs.write() {
             live.insert(name.to_string(), outputs);
@@ -585,6 +615,19 @@ impl Exec {
         }
     }
 
+    async fn written(
+        &self,
+        intent: iac_state::IntentId,
+        record: ResourceRecord,
+    ) -> Result<(), String> {
+        let (name, deps) = (record.name.clone(), record.dependencies.clone());
+        self.journal
+            .complete(intent, StepOutcome::Written(record))
+            .await?;
+        self.set_needs(&name, Some(deps));
+        Ok(())
+    }
+
     async fn same(&self, step: &Step) -> Result<(), String> {
         let node = self.declared(&step.name)?;
         let Some(old) = self.recorded.get(&step.name) else {
@@ -594,9 +637,10 @@ impl Exec {
         let options = options_record(node);
         if old.dependencies != deps || old.options != options {
             let mut record = old.clone();
-            record.dependencies = deps;
+            record.dependencies = deps.clone();
             record.options = options;
             self.journal.put(&self.stack_id, record).await?;
+            self.set_needs(&step.name, Some(deps));
         }
         Ok(())
     }
@@ -645,9 +689,7 @@ impl Exec {
                     outputs.clone(),
                     ResourceStatus::Ok,
                 );
-                self.journal
-                    .complete(intent, StepOutcome::Written(record))
-                    .await?;
+                self.written(intent, record).await?;
                 self.set_outputs(&step.name, outputs);
                 Ok(())
             }
@@ -665,9 +707,7 @@ impl Exec {
                         outputs,
                         ResourceStatus::Tainted,
                     );
-                    self.journal
-                        .complete(intent, StepOutcome::Written(record))
-                        .await?;
+                    self.written(intent, record).await?;
                 } else {
                     self.journal
                         .complete(
@@ -749,9 +789,7 @@ impl Exec {
                     outputs.clone(),
                     ResourceStatus::Ok,
                 );
-                self.journal
-                    .complete(intent, StepOutcome::Written(record))
-                    .await?;
+                self.written(intent, record).await?;
                 self.set_outputs(&step.name, outputs);
                 Ok(())
             }
@@ -782,8 +820,19 @@ impl Exec {
                     .and_then(|m| m.get(&step.name).cloned())
             })
             .ok_or_else(|| format!("{} has no recorded state to delete", step.name))?;
+        if !step.name.ends_with(REPLACED_SUFFIX) {
+            let needed = self.still_needed_by(&step.name);
+            if !needed.is_empty() {
+                return Err(format!(
+                    "kept: still needed by {} (whose update did not happen); it is deleted once nothing depends on it",
+                    needed.join(", ")
+                ));
+            }
+        }
         if step.op == Op::Forget {
-            return self.journal.remove(&self.stack_id, &step.name).await;
+            self.journal.remove(&self.stack_id, &step.name).await?;
+            self.set_needs(&step.name, None);
+            return Ok(());
         }
         let provider = self.provider(&record.provider)?;
         let timeout = self
@@ -815,7 +864,11 @@ impl Exec {
             })
             .await;
         match result {
-            Ok(()) => self.journal.complete(intent, StepOutcome::Deleted).await,
+            Ok(()) => {
+                self.journal.complete(intent, StepOutcome::Deleted).await?;
+                self.set_needs(&step.name, None);
+                Ok(())
+            }
             Err(e) => {
                 let message = describe_error(&e);
                 self.journal

@@ -457,3 +457,39 @@ impl World {
         }
     }
 }
+
+#[tokio::test]
+async fn a_resource_still_needed_by_a_failed_update_is_kept_not_deleted() {
+    // b depends on a; the new declaration drops a and points b elsewhere, but b's update
+    // fails: deleting a would leave b's record naming a resource that is gone.
+    let fake = FakeProvider::new("fake", FakeCloud::new()).on_update(|req| {
+        (req.ctx.name == "b").then(|| {
+            Err(ProviderError::new(
+                ErrorKind::Service,
+                "UpdateThing",
+                "denied",
+            ))
+        })
+    });
+    let w = World::with(fake);
+    w.up(w.stack(|s| {
+        let a = s.add("a", FakeArgs::new());
+        s.add("b", FakeArgs::new().output("p", &a.id()));
+    }))
+    .await
+    .unwrap();
+    let d = w
+        .up(w.stack(|s| {
+            s.add("b", FakeArgs::new().value("p", "elsewhere"));
+        }))
+        .await
+        .unwrap();
+    let report = d.report.unwrap();
+    let a = report.steps.iter().find(|s| s.name == "a").unwrap();
+    assert!(
+        matches!(&a.status, StepStatus::Failed { error } if error.contains("still needed by b")),
+        "{a:?}"
+    );
+    w.store.check(&id()).expect("the state stays consistent");
+    assert!(w.fake.calls_of("delete").is_empty());
+}
