@@ -578,7 +578,7 @@ impl Exec {
             id,
             inputs,
             outputs,
-            dependencies: node.dependencies().into_iter().collect(),
+            dependencies: node.dependencies().to_vec(),
             options: options_record(node),
             status,
             ..Default::default()
@@ -633,7 +633,7 @@ impl Exec {
         let Some(old) = self.recorded.get(&step.name) else {
             return Ok(());
         };
-        let deps: Vec<String> = node.dependencies().into_iter().collect();
+        let deps: Vec<String> = node.dependencies().to_vec();
         let options = options_record(node);
         if old.dependencies != deps || old.options != options {
             let mut record = old.clone();

@@ -393,7 +393,7 @@ async fn reconcile(
                         outputs: mark_echoed_secrets(&intent.inputs, read.outputs),
                         inputs: intent.inputs.clone(),
                         dependencies: declared
-                            .map(|d| d.dependencies().into_iter().collect())
+                            .map(|d| d.dependencies().to_vec())
                             .unwrap_or_default(),
                         options: declared.map(options_record).unwrap_or_default(),
                         ..Default::default()
@@ -637,7 +637,7 @@ pub async fn import(
             id: read.id,
             inputs: read.inputs,
             outputs: read.outputs,
-            dependencies: node.dependencies().into_iter().collect(),
+            dependencies: node.dependencies().to_vec(),
             options: options_record(node),
             ..Default::default()
         };

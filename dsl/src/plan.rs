@@ -422,7 +422,7 @@ fn plan_declared(
             fields: invalid,
         });
     }
-    let dependencies: Vec<String> = node.dependencies().into_iter().collect();
+    let dependencies: Vec<String> = node.dependencies().to_vec();
     let mut step = Step {
         name: name.clone(),
         type_token: type_token.clone(),

@@ -52,6 +52,8 @@ pub struct Declared {
     pub(crate) options: ResourceOptions,
     /// The provider's name, resolved at declaration when possible.
     pub(crate) provider: Option<String>,
+    /// Its dependencies, sorted, computed once when it is declared.
+    pub(crate) deps: Vec<String>,
 }
 
 impl Declared {
@@ -60,13 +62,18 @@ impl Declared {
         self.reference.name()
     }
 
-    /// Every resource it depends on: those whose outputs its inputs read, plus `depends_on`.
-    pub fn dependencies(&self) -> BTreeSet<String> {
+    /// Every resource it depends on: those whose outputs its inputs read, plus
+    /// `depends_on`; sorted, without repeats.
+    pub fn dependencies(&self) -> &[String] {
+        &self.deps
+    }
+
+    fn compute_dependencies(&self) -> Vec<String> {
         let mut names = BTreeSet::new();
         self.inputs.collect_resources(&mut names);
         let mut deps: BTreeSet<String> = names.into_iter().map(|n| n.to_string()).collect();
         deps.extend(self.options.depends_on.iter().map(|r| r.name().to_string()));
-        deps
+        deps.into_iter().collect()
     }
 }
 
@@ -223,9 +230,9 @@ impl Stack {
             self.nodes.iter().map(|n| n.name().to_string()),
             self.nodes.iter().flat_map(|n| {
                 n.dependencies()
-                    .into_iter()
-                    .filter(|d| self.index.contains_key(d))
-                    .map(move |d| (d, n.name().to_string()))
+                    .iter()
+                    .filter(|d| self.index.contains_key(*d))
+                    .map(move |d| (d.clone(), n.name().to_string()))
             }),
         )
     }
@@ -284,6 +291,7 @@ impl Stack {
             inputs,
             provider: options.provider.clone(),
             options,
+            deps: Vec::new(),
         });
         A::Handle::from(reference)
     }
@@ -304,6 +312,7 @@ impl Stack {
             inputs: args.props().into_node(),
             options: ResourceOptions::default(),
             provider: provider.map(|p| p.name().to_string()),
+            deps: Vec::new(),
         });
         D::Handle::from(reference)
     }
@@ -356,10 +365,10 @@ impl Stack {
         let mut errors = self.errors.clone();
         for node in &self.nodes {
             for dep in node.dependencies() {
-                if !self.index.contains_key(&dep) {
+                if !self.index.contains_key(dep) {
                     errors.push(DeclarationError::UnknownReference {
                         resource: node.name().to_string(),
-                        missing: dep,
+                        missing: dep.clone(),
                     });
                 }
             }
@@ -426,7 +435,8 @@ impl Stack {
         }
     }
 
-    fn insert(&mut self, declared: Declared) {
+    fn insert(&mut self, mut declared: Declared) {
+        declared.deps = declared.compute_dependencies();
         let name = declared.name().to_string();
         if let Some(message) = invalid_name(&name) {
             self.errors.push(DeclarationError::InvalidArgument {

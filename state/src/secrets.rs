@@ -169,6 +169,28 @@ impl Cipher {
         })
     }
 
+    /// Opens every `{"$ciphertext": ..}` inside `value` in place; rows without secrets
+    /// (most of them) are walked once and not copied.
+    pub(crate) fn decrypt_in_place(&self, value: &mut Value) -> Result<(), StateError> {
+        match value {
+            Value::Object(map) if map.len() == 1 && map.contains_key(CIPHERTEXT_KEY) => {
+                *value = self.decrypt_value(value)?;
+            }
+            Value::Object(map) => {
+                for v in map.values_mut() {
+                    self.decrypt_in_place(v)?;
+                }
+            }
+            Value::Array(items) => {
+                for v in items {
+                    self.decrypt_in_place(v)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// `value` with every `{"$ciphertext": ..}` opened back into `{"$secret": v}`.
     pub(crate) fn decrypt_value(&self, value: &Value) -> Result<Value, StateError> {
         Ok(match value {

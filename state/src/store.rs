@@ -264,8 +264,10 @@ impl StateStore {
                 let json = |i: usize, column: &str| -> Result<Value, StateError> {
                     serde_json::from_str(&text(i)?).map_err(|e| s.bad_json(stack, &name, column, e))
                 };
-                let inputs = s.cipher.decrypt_value(&json(4, "inputs")?)?;
-                let outputs = s.cipher.decrypt_value(&json(5, "outputs")?)?;
+                let mut inputs = json(4, "inputs")?;
+                s.cipher.decrypt_in_place(&mut inputs)?;
+                let mut outputs = json(5, "outputs")?;
+                s.cipher.decrypt_in_place(&mut outputs)?;
                 let dependencies: Vec<String> = serde_json::from_value(json(6, "dependencies")?)
                     .map_err(|e| s.bad_json(stack, &name, "dependencies", e))?;
                 let options: ResourceOptionsRecord = serde_json::from_value(json(7, "options")?)
