@@ -23,6 +23,9 @@ struct FakeConfig {
     /// A secret every resource's output `password` reads.
     #[serde(default)]
     password: Option<String>,
+    /// How long every provider call takes, in milliseconds.
+    #[serde(default)]
+    delay_ms: u64,
 }
 
 fn default_size() -> String {
@@ -53,7 +56,11 @@ fn build(config: &FakeConfig) -> Stack {
     let cloud =
         FakeCloud::file(std::env::var("FAKE_CLOUD").unwrap_or_else(|_| "fake-cloud.json".into()));
     let mut stack = Stack::new("fake", &config.name);
-    stack.provider("fake", FakeProvider::new("fake", cloud));
+    let delay = std::time::Duration::from_millis(config.delay_ms);
+    stack.provider(
+        "fake",
+        FakeProvider::new("fake", cloud).latency(move |_, _| delay),
+    );
     let mut prev: Option<FakeHandle> = None;
     for i in 0..config.count {
         let mut args = FakeArgs::new()

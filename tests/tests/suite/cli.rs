@@ -138,3 +138,50 @@ fn bad_configuration_is_reported_whole_and_nothing_is_written() {
     assert_eq!(p.status.code(), Some(1));
     assert!(text(&p).contains("count"), "{}", text(&p));
 }
+
+#[test]
+fn ctrl_c_finishes_running_steps_records_them_and_releases_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_config(d, "name = \"dev\"\ncount = 20\ndelay_ms = 150\n");
+    let child = Command::new(env!("CARGO_BIN_EXE_fake-stack"))
+        .args(["up", "--yes", "--parallelism", "2"])
+        .current_dir(d)
+        .env("IAC_PASSPHRASE", "cli test passphrase")
+        .env_remove("IAC_STATE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let a few steps finish, then interrupt as a terminal's Ctrl-C would.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(text(&out).contains("Interrupted"), "{}", text(&out));
+
+    let list = run(d, &["state", "list", "--json"]);
+    let recorded = serde_json::from_slice::<serde_json::Value>(&list.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(recorded > 0 && recorded < 20, "{recorded} recorded");
+    // The lock was released and nothing is pending: the next run simply finishes.
+    let again = run(d, &["up", "--yes"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        text(&again).contains(&format!("{} created", 20 - recorded)),
+        "{}",
+        text(&again)
+    );
+    assert!(
+        !text(&again).contains("reconciled"),
+        "running steps were recorded, not left as intents"
+    );
+}
