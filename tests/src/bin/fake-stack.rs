@@ -23,6 +23,10 @@ struct FakeConfig {
     /// A secret every resource's output `password` reads.
     #[serde(default)]
     password: Option<String>,
+    /// Declares `r0` a second time and a resource reading an undeclared one (to test how
+    /// bad declarations are reported).
+    #[serde(default)]
+    broken: bool,
     /// How long every provider call takes, in milliseconds.
     #[serde(default)]
     delay_ms: u64,
@@ -80,6 +84,13 @@ fn build(config: &FakeConfig) -> Stack {
             stack.export_output("first_id", &h.id());
         }
         prev = Some(h);
+    }
+    if config.broken {
+        stack.add("r0", FakeArgs::new());
+        stack.add(
+            "orphan",
+            FakeArgs::new().output("p", &iac_dsl::Output::<String>::field("ghost", "id")),
+        );
     }
     if let Some(pw) = &config.password {
         stack.export_output(

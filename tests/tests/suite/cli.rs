@@ -185,3 +185,22 @@ fn ctrl_c_finishes_running_steps_records_them_and_releases_the_lock() {
         "running steps were recorded, not left as intents"
     );
 }
+
+#[test]
+fn bad_declarations_exit_1_naming_every_resource_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_config(d, "name = \"dev\"\ncount = 2\nbroken = true\n");
+    for args in [&["preview"][..], &["up", "--yes"][..]] {
+        let p = run(d, args);
+        assert_eq!(p.status.code(), Some(1), "{}", text(&p));
+        let out = text(&p);
+        assert!(out.contains("`r0` is declared more than once"), "{out}");
+        assert!(out.contains("orphan refers to `ghost`"), "{out}");
+    }
+    assert!(!d.join(".iac").exists(), "no state file was created");
+    assert!(
+        !d.join("fake-cloud.json").exists(),
+        "no provider call was made"
+    );
+}
