@@ -88,14 +88,17 @@ fn main() {
             );
             let fake = FakeProvider::new("fake", FakeCloud::new());
 
-            let t = Instant::now();
-            let stack = declare(n, shape, &fake);
-            stack.validate().expect("valid");
-            let state = store.load(stack.id()).expect("load");
-            let planned =
-                plan(&stack, &state, &HashMap::new(), &PlanOptions::default()).expect("plan");
-            let plan_time = t.elapsed();
-            assert_eq!(planned.steps.len(), n);
+            // Cheap phases run three times; the median is reported.
+            let plan_time = median(|| {
+                let t = Instant::now();
+                let stack = declare(n, shape, &fake);
+                stack.validate().expect("valid");
+                let state = store.load(stack.id()).expect("load");
+                let planned =
+                    plan(&stack, &state, &HashMap::new(), &PlanOptions::default()).expect("plan");
+                assert_eq!(planned.steps.len(), n);
+                t.elapsed()
+            });
 
             let options = RunOptions {
                 parallelism: 64,
@@ -116,12 +119,14 @@ fn main() {
             assert!(d.report.expect("applied").succeeded());
 
             let stack = declare(n, shape, &fake);
-            let t = Instant::now();
-            let p = rt
-                .block_on(engine::preview(&stack, &store, &options, false))
-                .expect("preview");
-            let preview_time = t.elapsed();
-            assert!(!p.has_changes());
+            let preview_time = median(|| {
+                let t = Instant::now();
+                let p = rt
+                    .block_on(engine::preview(&stack, &store, &options, false))
+                    .expect("preview");
+                assert!(!p.has_changes());
+                t.elapsed()
+            });
             println!(
                 "| {n} | {label} | {} | {} | {} |",
                 secs(plan_time),

@@ -519,15 +519,8 @@ impl Exec {
             .read()
             .map_err(|_| "output table poisoned".to_string())?;
         let mut v = node.inputs.eval(&LiveResolver(&live))?;
-        if let Some(old) = self.recorded.get(node.name())
-            && let (Some(new_map), Some(old_map)) = (v.as_object_mut(), old.inputs.as_object())
-        {
-            for key in &node.options.ignore_changes {
-                match old_map.get(key) {
-                    Some(x) => new_map.insert(key.clone(), x.clone()),
-                    None => new_map.remove(key),
-                };
-            }
+        if let Some(old) = self.recorded.get(node.name()) {
+            crate::plan::keep_ignored(&mut v, &old.inputs, &node.options.ignore_changes);
         }
         if contains_unknown(&v) {
             return Err("an input is still unknown after its dependencies finished".to_string());

@@ -438,15 +438,7 @@ fn plan_declared(
         return Ok(step);
     };
 
-    // Ignored keys keep their recorded values, whatever the code or the cloud says.
-    if let (Some(new_map), Some(old_map)) = (inputs.as_object_mut(), old.inputs.as_object()) {
-        for key in &node.options.ignore_changes {
-            match old_map.get(key) {
-                Some(v) => new_map.insert(key.clone(), v.clone()),
-                None => new_map.remove(key),
-            };
-        }
-    }
+    keep_ignored(&mut inputs, &old.inputs, &node.options.ignore_changes);
     let changed = changed_keys(&old.inputs, &inputs);
     let moved = old.type_token != type_token || old.provider != provider_name;
     let tainted = old.status == ResourceStatus::Tainted;
@@ -485,6 +477,18 @@ fn plan_declared(
     }
     step.inputs = inputs;
     Ok(step)
+}
+
+/// Ignored keys keep their recorded values, whatever the code or the cloud says.
+pub(crate) fn keep_ignored(inputs: &mut Value, recorded: &Value, keys: &[String]) {
+    if let (Some(new_map), Some(old_map)) = (inputs.as_object_mut(), recorded.as_object()) {
+        for key in keys {
+            match old_map.get(key) {
+                Some(v) => new_map.insert(key.clone(), v.clone()),
+                None => new_map.remove(key),
+            };
+        }
+    }
 }
 
 fn replace_op(node: &Declared, provider_says_delete_first: bool) -> Op {
