@@ -26,8 +26,7 @@ use crate::journal::Journal;
 use crate::output::Resolver;
 use crate::plan::{Op, Plan, REPLACED_SUFFIX, Step, changed_keys};
 use crate::provider::{
-    CreateRequest, DeleteRequest, DiffRequest, Provider, ProviderError, ResourceContext,
-    UpdateRequest,
+    CreateRequest, DeleteRequest, Provider, ProviderError, ResourceContext, UpdateRequest,
 };
 use crate::stack::{Declared, Stack};
 use crate::value::{contains_unknown, mark_echoed_secrets, reveal};
@@ -608,6 +607,24 @@ impl Exec {
         }
     }
 
+    /// Records a failed call (clearing its intent) and returns the message to report.
+    async fn failed(&self, intent: iac_state::IntentId, e: ProviderError) -> String {
+        let message = e.to_string();
+        if let Err(journal) = self
+            .journal
+            .complete(
+                intent,
+                StepOutcome::Failed {
+                    error: message.clone(),
+                },
+            )
+            .await
+        {
+            return format!("{message}; recording the failure also failed: {journal}");
+        }
+        message
+    }
+
     async fn written(
         &self,
         intent: iac_state::IntentId,
@@ -686,9 +703,8 @@ impl Exec {
                 self.set_outputs(&step.name, outputs);
                 Ok(())
             }
-            Err(e) => {
-                let message = describe_error(&e);
-                if let Some(made) = e.created {
+            Err(mut e) => {
+                if let Some(made) = e.created.take() {
                     // The object exists but is not healthy: record it tainted so the next
                     // run replaces it rather than leaking it.
                     let outputs = mark_echoed_secrets(&inputs, made.outputs);
@@ -701,21 +717,14 @@ impl Exec {
                         ResourceStatus::Tainted,
                     );
                     self.written(intent, record).await?;
-                } else {
-                    self.journal
-                        .complete(
-                            intent,
-                            StepOutcome::Failed {
-                                error: message.clone(),
-                            },
-                        )
-                        .await?;
-                    if replacing {
-                        // The old object keeps its name; drop the copy moved aside.
-                        self.journal.remove(&self.stack_id, &aside).await?;
-                        if let Ok(mut m) = self.moved_aside.write() {
-                            m.remove(&aside);
-                        }
+                    return Err(e.to_string());
+                }
+                let message = self.failed(intent, e).await;
+                if replacing {
+                    // The old object keeps its name; drop the copy moved aside.
+                    self.journal.remove(&self.stack_id, &aside).await?;
+                    if let Ok(mut m) = self.moved_aside.write() {
+                        m.remove(&aside);
                     }
                 }
                 Err(message)
@@ -736,16 +745,8 @@ impl Exec {
         }
         let provider = self.provider(&step.provider)?;
         let ctx = self.ctx(&step.name, &step.type_token);
-        let verdict = provider
-            .diff(&DiffRequest {
-                ctx: &ctx,
-                id: &old.id,
-                old_inputs: &old.inputs,
-                new_inputs: &inputs,
-                old_outputs: &old.outputs,
-                changed_keys: &changed,
-            })
-            .map_err(|e| describe_error(&e))?;
+        let verdict = crate::plan::ask_diff(provider.as_ref(), &ctx, old, &inputs, &changed)
+            .map_err(|e| e.to_string())?;
         if !verdict.replace_keys.is_empty() {
             return Err(format!(
                 "values known only now force a replacement ({}); the plan said update. Run preview again",
@@ -786,18 +787,7 @@ impl Exec {
                 self.set_outputs(&step.name, outputs);
                 Ok(())
             }
-            Err(e) => {
-                let message = describe_error(&e);
-                self.journal
-                    .complete(
-                        intent,
-                        StepOutcome::Failed {
-                            error: message.clone(),
-                        },
-                    )
-                    .await?;
-                Err(message)
-            }
+            Err(e) => Err(self.failed(intent, e).await),
         }
     }
 
@@ -862,18 +852,7 @@ impl Exec {
                 self.set_needs(&step.name, None);
                 Ok(())
             }
-            Err(e) => {
-                let message = describe_error(&e);
-                self.journal
-                    .complete(
-                        intent,
-                        StepOutcome::Failed {
-                            error: message.clone(),
-                        },
-                    )
-                    .await?;
-                Err(message)
-            }
+            Err(e) => Err(self.failed(intent, e).await),
         }
     }
 }
@@ -885,10 +864,4 @@ pub(crate) fn options_record(node: &Declared) -> ResourceOptionsRecord {
         delete_before_replace: node.options.delete_before_replace,
         ignore_changes: node.options.ignore_changes.clone(),
     }
-}
-
-/// A provider error as one line: the operation, the service's code and message, and for
-/// validation every invalid field.
-pub(crate) fn describe_error(e: &ProviderError) -> String {
-    e.to_string()
 }

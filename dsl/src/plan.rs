@@ -447,19 +447,12 @@ fn plan_declared(
     } else if changed.is_empty() {
         Op::Same
     } else {
-        let verdict = provider
-            .diff(&DiffRequest {
-                ctx: &ctx,
-                id: &old.id,
-                old_inputs: &old.inputs,
-                new_inputs: &inputs,
-                old_outputs: &old.outputs,
-                changed_keys: &changed,
-            })
-            .map_err(|e| PlanError::Diff {
+        let verdict = ask_diff(provider.as_ref(), &ctx, old, &inputs, &changed).map_err(|e| {
+            PlanError::Diff {
                 name: name.clone(),
                 message: e.to_string(),
-            })?;
+            }
+        })?;
         step.diffs = property_diffs(&old.inputs, &inputs, &verdict.replace_keys);
         if verdict.replace_keys.is_empty() {
             Op::Update
@@ -477,6 +470,25 @@ fn plan_declared(
     }
     step.inputs = inputs;
     Ok(step)
+}
+
+/// Asks the provider which of the `changed` keys of a recorded resource force a
+/// replacement (plan and apply ask the same question, apply once values are known).
+pub(crate) fn ask_diff(
+    provider: &dyn crate::provider::Provider,
+    ctx: &ResourceContext,
+    old: &ResourceRecord,
+    inputs: &Value,
+    changed: &[String],
+) -> Result<crate::provider::DiffResponse, crate::provider::ProviderError> {
+    provider.diff(&DiffRequest {
+        ctx,
+        id: &old.id,
+        old_inputs: &old.inputs,
+        new_inputs: inputs,
+        old_outputs: &old.outputs,
+        changed_keys: changed,
+    })
 }
 
 /// Ignored keys keep their recorded values, whatever the code or the cloud says.

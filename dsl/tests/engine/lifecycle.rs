@@ -493,3 +493,58 @@ async fn a_resource_still_needed_by_a_failed_update_is_kept_not_deleted() {
     w.store.check(&id()).expect("the state stays consistent");
     assert!(w.fake.calls_of("delete").is_empty());
 }
+
+#[tokio::test]
+async fn an_object_made_by_a_failed_create_is_recorded_tainted_and_replaced_next_run() {
+    let cloud = FakeCloud::new();
+    let made = cloud.clone();
+    let fake = FakeProvider::new("fake", cloud.clone()).on_create(move |req| {
+        // The object is created, then never becomes healthy.
+        let created = made.create(req);
+        Some(Err(ProviderError {
+            created: Some(created),
+            ..ProviderError::new(
+                ErrorKind::Timeout,
+                "WaitUntilAvailable",
+                "not available after 10 minutes",
+            )
+        }))
+    });
+    let w = World::with(fake);
+    let d = w
+        .up(w.stack(|s| {
+            s.add("nat", FakeArgs::new());
+        }))
+        .await
+        .unwrap();
+    assert!(!d.report.unwrap().succeeded());
+    let recorded = w.state().resources;
+    assert_eq!(recorded.len(), 1, "the object is recorded, not leaked");
+    assert_eq!(recorded[0].status, iac_state::ResourceStatus::Tainted);
+
+    let w2 = World {
+        fake: FakeProvider::new("fake", cloud.clone()),
+        ..w
+    };
+    let plan = w2
+        .preview(&w2.stack(|s| {
+            s.add("nat", FakeArgs::new());
+        }))
+        .await
+        .unwrap();
+    assert_eq!(plan.steps[0].op, Op::ReplaceCreateFirst);
+    w2.up(w2.stack(|s| {
+        s.add("nat", FakeArgs::new());
+    }))
+    .await
+    .unwrap();
+    assert_eq!(
+        w2.state().resources[0].status,
+        iac_state::ResourceStatus::Ok
+    );
+    assert_eq!(
+        cloud.snapshot().objects.len(),
+        1,
+        "the unhealthy object was deleted"
+    );
+}
