@@ -39,7 +39,7 @@ pub use provider::{
 };
 pub use resource::{
     CustomTimeouts, DataSourceArgs, Expr, FieldErrors, Handle, IntoProp, Props, ResourceArgs,
-    ResourceOptions, ResourceRef,
+    ResourceOptions, ResourceRef, StackCheck,
 };
 pub use stack::{DeclarationError, DeclarationErrors, ProviderRef, Stack, StackId};
 pub use value::Value;

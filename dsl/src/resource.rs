@@ -73,7 +73,17 @@ pub trait ResourceArgs {
     fn default_options(&self) -> ResourceOptions {
         ResourceOptions::default()
     }
+
+    /// A check across every declared resource of this type and those they refer to (for
+    /// example: subnets of one VPC must not overlap and must lie inside it). The stack
+    /// runs it once per type in [`crate::Stack::validate`], before any plan or request.
+    fn stack_check(&self) -> Option<StackCheck> {
+        None
+    }
 }
+
+/// A check over a whole declared stack: every problem as `(resource, field, message)`.
+pub type StackCheck = fn(&crate::Stack) -> Vec<(String, String, String)>;
 
 /// The typed arguments of a data source: a read-only query evaluated during preview.
 pub trait DataSourceArgs {

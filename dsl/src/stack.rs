@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::output::{Node, Output};
 use crate::provider::Provider;
 use crate::resource::{DataSourceArgs, ResourceArgs, ResourceOptions, ResourceRef};
+use crate::value::Value;
 
 /// A stack's identity: the project (the program) and the stack name (an environment such
 /// as `prod-001`). One state file holds many stacks.
@@ -66,6 +67,19 @@ impl Declared {
     /// `depends_on`; sorted, without repeats.
     pub fn dependencies(&self) -> &[String] {
         &self.deps
+    }
+
+    /// Its inputs as far as they are known at declaration: values of other resources'
+    /// outputs appear as unknown markers naming their source (`vpc.id`), which is how
+    /// cross-resource checks ([`crate::resource::StackCheck`]) find what refers to what.
+    pub fn declared_inputs(&self) -> Value {
+        struct NothingKnown;
+        impl crate::output::Resolver for NothingKnown {
+            fn outputs(&self, _: &str) -> Option<&Value> {
+                None
+            }
+        }
+        self.inputs.eval(&NothingKnown).unwrap_or(Value::Null)
     }
 
     fn compute_dependencies(&self) -> Vec<String> {
@@ -179,6 +193,7 @@ pub struct Stack {
     provider_order: Vec<String>,
     pub(crate) outputs: Vec<(String, Arc<Node>)>,
     errors: Vec<DeclarationError>,
+    checks: BTreeMap<&'static str, crate::resource::StackCheck>,
 }
 
 impl fmt::Debug for Stack {
@@ -206,6 +221,7 @@ impl Stack {
             provider_order: Vec::new(),
             outputs: Vec::new(),
             errors: Vec::new(),
+            checks: BTreeMap::new(),
         }
     }
 
@@ -283,6 +299,9 @@ impl Stack {
                 message,
             });
         }
+        if let Some(check) = args.stack_check() {
+            self.checks.insert(args.type_token(), check);
+        }
         let options = options.merge_defaults(args.default_options());
         let inputs = args.props().into_node();
         self.insert(Declared {
@@ -354,6 +373,11 @@ impl Stack {
         &self.nodes
     }
 
+    /// The declared resource named `name` (its full name, with component prefixes).
+    pub fn find(&self, name: &str) -> Option<&Declared> {
+        self.index.get(name).map(|&i| &self.nodes[i])
+    }
+
     /// The names of the stack outputs, in declaration order.
     pub fn output_names(&self) -> Vec<&str> {
         self.outputs.iter().map(|(n, _)| n.as_str()).collect()
@@ -391,6 +415,16 @@ impl Stack {
                         missing: name.to_string(),
                     });
                 }
+            }
+        }
+        for (type_token, check) in &self.checks {
+            for (resource, field, message) in check(self) {
+                errors.push(DeclarationError::InvalidArgument {
+                    resource,
+                    type_token: type_token.to_string(),
+                    field,
+                    message,
+                });
             }
         }
         for cycle in self.graph().cycles() {

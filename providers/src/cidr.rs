@@ -50,6 +50,11 @@ pub fn cidrsubnet(prefix: &str, newbits: u8, netnum: u32) -> Result<Ipv4Net, Str
         .ok_or_else(|| format!("`{prefix}` has no subnet {netnum}"))
 }
 
+/// Whether two networks share any address (for prefix blocks: one contains the other).
+pub fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +90,13 @@ mod tests {
                 .contains("/16 to /28")
         );
         assert!(check_prefix("10.0.0.0/16", 16, 28).is_ok());
+    }
+
+    #[test]
+    fn overlap_is_containment_either_way() {
+        let net = |s: &str| parse_network(s).unwrap();
+        assert!(overlaps(&net("10.0.0.0/16"), &net("10.0.16.0/20")));
+        assert!(overlaps(&net("10.0.16.0/20"), &net("10.0.0.0/16")));
+        assert!(!overlaps(&net("10.0.0.0/20"), &net("10.0.16.0/20")));
     }
 }

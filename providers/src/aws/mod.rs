@@ -35,7 +35,9 @@ use iac_dsl::{
 use tokio::sync::OnceCell;
 
 pub use error::{ErrorContext, sdk_error};
-pub(crate) use registry::{DataSourceImpl, ResourceImpl, create_once, decode};
+pub(crate) use registry::{
+    DataSourceImpl, ResourceImpl, create_once, decode, found, to_json, vanished,
+};
 
 /// Tag key recording the stack that owns an object.
 pub const TAG_STACK: &str = "iac:stack";
@@ -279,15 +281,20 @@ impl Provider for Aws {
     }
 
     fn check(&self, ctx: &ResourceContext, inputs: &Value) -> Vec<(String, String)> {
-        match self.resource(&ctx.type_token) {
-            Ok(imp) => imp.check(inputs),
-            Err(e) => vec![("type".to_string(), e.message)],
+        let mut invalid = Vec::new();
+        if let Err(e) = crate::validate::region(self.region_name()) {
+            invalid.push(("region".to_string(), format!("provider region: {e}")));
         }
+        match self.resource(&ctx.type_token) {
+            Ok(imp) => invalid.extend(imp.check(inputs)),
+            Err(e) => invalid.push(("type".to_string(), e.message)),
+        }
+        invalid
     }
 
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
         let imp = self.resource(&req.ctx.type_token)?;
-        let invalid = imp.check(&req.inputs);
+        let invalid = self.check(&req.ctx, &req.inputs);
         if !invalid.is_empty() {
             return Err(ProviderError::validation(invalid));
         }

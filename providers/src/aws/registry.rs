@@ -134,6 +134,32 @@ pub(crate) fn decode<T: DeserializeOwned>(inputs: &Value) -> Result<T, ProviderE
         .map_err(|e| ProviderError::validation(vec![("inputs".to_string(), e.to_string())]))
 }
 
+/// A typed value as JSON for the engine (inputs and outputs structs always serialize).
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
+/// What `read` returns for an object found as `(inputs, outputs)`, or `None` when gone.
+pub(crate) fn found<I: serde::Serialize, O: serde::Serialize>(
+    id: &str,
+    pair: Option<(I, O)>,
+) -> Option<ReadResponse> {
+    pair.map(|(inputs, outputs)| ReadResponse {
+        id: id.to_string(),
+        inputs: to_json(&inputs),
+        outputs: to_json(&outputs),
+    })
+}
+
+/// The error for an object that vanished while the provider was working on it.
+pub(crate) fn vanished(operation: &str, what: &str, id: &str) -> ProviderError {
+    ProviderError::new(
+        ErrorKind::NotFound,
+        operation,
+        format!("{what} {id} is gone"),
+    )
+}
+
 /// Runs a create call that is not idempotent by itself (made with a client that does not
 /// retry) so that a lost answer never makes a second object: after a transient failure it
 /// looks the object up (by its token tag) and adopts it when found, and only otherwise

@@ -1,20 +1,50 @@
 //! EC2: networking resources and the availability-zones data source.
 
+mod azs;
+mod eip;
+mod internet_gateway;
+mod nat_gateway;
+mod route_table;
+mod security_group;
+mod subnet;
 mod vpc;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use iac_dsl::ProviderError;
 
+pub use azs::{AvailabilityZones, AvailabilityZonesArgs};
+pub use eip::{ElasticIp, ElasticIpArgs, ElasticIpOutputs};
+pub use internet_gateway::{InternetGateway, InternetGatewayArgs, InternetGatewayOutputs};
+pub use nat_gateway::{NatGateway, NatGatewayArgs, NatGatewayOutputs};
+pub use route_table::{
+    Route, RouteTable, RouteTableArgs, RouteTableAssociation, RouteTableAssociationArgs,
+    RouteTableOutputs,
+};
+pub use security_group::{
+    SecurityGroup, SecurityGroupArgs, SecurityGroupOutputs, SecurityGroupRule,
+};
+pub use subnet::{Subnet, SubnetArgs, SubnetOutputs};
 pub use vpc::{Vpc, VpcArgs, VpcOutputs};
 
-use super::{DataSourceImpl, ResourceImpl};
+use super::{Aws, DataSourceImpl, ErrorContext, ResourceImpl, TAG_TOKEN, create_once};
 
 /// The EC2 resource types.
-pub(crate) const RESOURCES: &[&dyn ResourceImpl] = &[&vpc::VpcImpl];
+pub(crate) const RESOURCES: &[&dyn ResourceImpl] = &[
+    &vpc::VpcImpl,
+    &subnet::SubnetImpl,
+    &internet_gateway::InternetGatewayImpl,
+    &eip::ElasticIpImpl,
+    &nat_gateway::NatGatewayImpl,
+    &route_table::RouteTableImpl,
+    &route_table::AssociationImpl,
+    &security_group::SecurityGroupImpl,
+];
 
 /// The EC2 data sources.
-pub(crate) const DATA_SOURCES: &[&dyn DataSourceImpl] = &[];
+pub(crate) const DATA_SOURCES: &[&dyn DataSourceImpl] = &[&azs::AvailabilityZonesImpl];
 
 /// EC2 tags from a map.
 pub(crate) fn to_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
@@ -51,14 +81,142 @@ pub(crate) fn tag_filter(key: &str, value: &str) -> Filter {
         .build()
 }
 
+/// A filter on one attribute.
+pub(crate) fn filter(name: &str, value: &str) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+/// The EC2 object kinds the provider creates, for finding them again by their token tag.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    Subnet,
+    InternetGateway,
+    Address,
+    NatGateway,
+    RouteTable,
+    SecurityGroup,
+}
+
+/// The id of the live object of `kind` tagged with `token`, if any.
+pub(crate) async fn find_tagged(
+    client: &aws_sdk_ec2::Client,
+    kind: Kind,
+    token: &str,
+) -> Result<Option<String>, ProviderError> {
+    let by = tag_filter(TAG_TOKEN, token);
+    let id = match kind {
+        Kind::Subnet => client
+            .describe_subnets()
+            .filters(by)
+            .send()
+            .await
+            .op("DescribeSubnets")?
+            .subnets()
+            .first()
+            .and_then(|x| x.subnet_id().map(str::to_string)),
+        Kind::InternetGateway => client
+            .describe_internet_gateways()
+            .filters(by)
+            .send()
+            .await
+            .op("DescribeInternetGateways")?
+            .internet_gateways()
+            .first()
+            .and_then(|x| x.internet_gateway_id().map(str::to_string)),
+        Kind::Address => client
+            .describe_addresses()
+            .filters(by)
+            .send()
+            .await
+            .op("DescribeAddresses")?
+            .addresses()
+            .first()
+            .and_then(|x| x.allocation_id().map(str::to_string)),
+        Kind::NatGateway => client
+            .describe_nat_gateways()
+            .filter(by)
+            .filter(
+                Filter::builder()
+                    .name("state")
+                    .values("pending")
+                    .values("available")
+                    .build(),
+            )
+            .send()
+            .await
+            .op("DescribeNatGateways")?
+            .nat_gateways()
+            .first()
+            .and_then(|x| x.nat_gateway_id().map(str::to_string)),
+        Kind::RouteTable => client
+            .describe_route_tables()
+            .filters(by)
+            .send()
+            .await
+            .op("DescribeRouteTables")?
+            .route_tables()
+            .first()
+            .and_then(|x| x.route_table_id().map(str::to_string)),
+        Kind::SecurityGroup => client
+            .describe_security_groups()
+            .filters(by)
+            .send()
+            .await
+            .op("DescribeSecurityGroups")?
+            .security_groups()
+            .first()
+            .and_then(|x| x.group_id().map(str::to_string)),
+    };
+    Ok(id)
+}
+
+/// The object of `kind` carrying `token`, described by `describe`: the common `lookup`.
+pub(crate) async fn lookup_tagged<I, O, F, Fut>(
+    aws: &Aws,
+    kind: Kind,
+    token: &str,
+    describe: F,
+) -> Result<Option<iac_dsl::ReadResponse>, ProviderError>
+where
+    I: serde::Serialize,
+    O: serde::Serialize,
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = Result<Option<(I, O)>, ProviderError>>,
+{
+    match find_tagged(&aws.ec2().await, kind, token).await? {
+        Some(id) => Ok(super::found(&id, describe(id.clone()).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Creates an object of `kind` through a client that does not retry, so that a lost answer
+/// never makes a second object: a retry first looks for the object by its token tag.
+pub(crate) async fn create_tagged<F, Fut>(
+    aws: &Aws,
+    kind: Kind,
+    token: &str,
+    create: F,
+) -> Result<String, ProviderError>
+where
+    F: Fn(aws_sdk_ec2::Client) -> Fut,
+    Fut: Future<Output = Result<String, ProviderError>>,
+{
+    let once = aws.ec2_once().await;
+    let client = aws.ec2().await;
+    create_once(
+        || create(once.clone()),
+        || find_tagged(&client, kind, token),
+    )
+    .await
+}
+
 /// Brings an object's tags from `old` to `new` (both the full set the provider manages).
 pub(crate) async fn sync_tags(
     client: &aws_sdk_ec2::Client,
     id: &str,
     old: &BTreeMap<String, String>,
     new: &BTreeMap<String, String>,
-) -> Result<(), iac_dsl::ProviderError> {
-    use super::ErrorContext;
+) -> Result<(), ProviderError> {
     let removed: Vec<Tag> = old
         .keys()
         .filter(|k| !new.contains_key(*k))
@@ -88,4 +246,20 @@ pub(crate) async fn sync_tags(
             .op("CreateTags")?;
     }
     Ok(())
+}
+
+/// Updates the tags of `id` when a resource's own tags changed between `old` and `new`.
+pub(crate) async fn update_tags(
+    aws: &Aws,
+    ctx: &iac_dsl::ResourceContext,
+    id: &str,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
+    if old == new {
+        return Ok(());
+    }
+    let before = aws.tags_for(ctx, old, None);
+    let after = aws.tags_for(ctx, new, None);
+    sync_tags(&aws.ec2().await, id, &before, &after).await
 }

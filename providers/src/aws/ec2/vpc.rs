@@ -7,9 +7,8 @@ use async_trait::async_trait;
 use aws_sdk_ec2::client::Waiters;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttributeName};
 use iac_dsl::{
-    CreateRequest, CreateResponse, DeleteRequest, FieldErrors, Input, LookupRequest, Output, Props,
-    ProviderError, ReadRequest, ReadResponse, ResourceArgs, ResourceRef, UpdateRequest,
-    UpdateResponse, Value,
+    CreateRequest, CreateResponse, DeleteRequest, FieldErrors, Input, LookupRequest, Props,
+    ProviderError, ReadRequest, ReadResponse, ResourceArgs, UpdateRequest, UpdateResponse, Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -82,41 +81,17 @@ impl ResourceArgs for VpcArgs {
     }
 }
 
-/// A declared VPC: accessors for its outputs.
-#[derive(Debug, Clone)]
-pub struct Vpc(ResourceRef);
-
-impl From<ResourceRef> for Vpc {
-    fn from(r: ResourceRef) -> Self {
-        Vpc(r)
-    }
-}
-
-impl AsRef<ResourceRef> for Vpc {
-    fn as_ref(&self) -> &ResourceRef {
-        &self.0
-    }
-}
-
-impl Vpc {
-    /// The VPC id (`vpc-...`).
-    pub fn id(&self) -> Output<String> {
-        self.0.output("id")
-    }
-
-    /// The VPC's ARN.
-    pub fn arn(&self) -> Output<String> {
-        self.0.output("arn")
-    }
-
-    /// The IPv4 block.
-    pub fn cidr_block(&self) -> Output<String> {
-        self.0.output("cidr_block")
-    }
-
-    /// The main route table AWS created with the VPC.
-    pub fn main_route_table_id(&self) -> Output<String> {
-        self.0.output("main_route_table_id")
+handle! {
+    /// A declared VPC: accessors for its outputs.
+    Vpc {
+        /// The VPC id (`vpc-...`).
+        id: String,
+        /// The VPC's ARN.
+        arn: String,
+        /// The IPv4 block.
+        cidr_block: String,
+        /// The main route table AWS created with the VPC.
+        main_route_table_id: String,
     }
 }
 

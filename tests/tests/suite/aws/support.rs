@@ -125,3 +125,24 @@ pub fn changed_keys(old: &Value, new: &Value) -> Vec<String> {
     keys.dedup();
     keys
 }
+
+/// The keys of a change from `old` to `new` inputs that the provider says force a
+/// replacement (empty: the change is an update in place).
+pub fn replace_keys(
+    p: &impl Provider,
+    ctx: &ResourceContext,
+    old: &Value,
+    new: &Value,
+) -> Vec<String> {
+    let changed = changed_keys(old, new);
+    p.diff(&iac_dsl::DiffRequest {
+        ctx,
+        id: "any",
+        old_inputs: old,
+        new_inputs: new,
+        old_outputs: &Value::Null,
+        changed_keys: &changed,
+    })
+    .expect("diff succeeds")
+    .replace_keys
+}

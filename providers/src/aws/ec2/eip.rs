@@ -1,0 +1,180 @@
+//! `aws:ec2/eip`: an Elastic IP address for use in a VPC (for example by a NAT gateway).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{DomainType, ResourceType};
+use iac_dsl::{
+    CreateRequest, CreateResponse, DeleteRequest, Input, LookupRequest, Props, ProviderError,
+    ReadRequest, ReadResponse, ResourceArgs, UpdateRequest, UpdateResponse,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{Kind, create_tagged, lookup_tagged, tag_map, tag_spec, update_tags};
+use crate::aws::error::none_if_not_found;
+use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
+
+const TYPE: &str = "aws:ec2/eip";
+
+/// Arguments of an Elastic IP address in the VPC domain.
+#[derive(Debug, Clone, Default)]
+pub struct ElasticIpArgs {
+    tags: BTreeMap<String, Input<String>>,
+}
+
+impl ElasticIpArgs {
+    /// A new address.
+    pub fn new() -> Self {
+        ElasticIpArgs::default()
+    }
+
+    /// Adds a tag (on top of the provider's default tags).
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<Input<String>>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl ResourceArgs for ElasticIpArgs {
+    type Handle = ElasticIp;
+
+    fn type_token(&self) -> &'static str {
+        TYPE
+    }
+
+    fn props(&self) -> Props {
+        Props::new().set("tags", &self.tags)
+    }
+}
+
+handle! {
+    /// A declared Elastic IP address.
+    ElasticIp {
+        /// The allocation id (`eipalloc-...`), which is also the resource id.
+        id: String,
+        /// The allocation id.
+        allocation_id: String,
+        /// The public IPv4 address.
+        public_ip: String,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct EipInputs {
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+/// What an Elastic IP exposes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ElasticIpOutputs {
+    /// The allocation id.
+    pub id: String,
+    /// The allocation id.
+    pub allocation_id: String,
+    /// The public address.
+    pub public_ip: String,
+}
+
+pub(super) struct ElasticIpImpl;
+
+#[async_trait]
+impl ResourceImpl for ElasticIpImpl {
+    fn type_token(&self) -> &'static str {
+        TYPE
+    }
+
+    async fn create(&self, aws: &Aws, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
+        let inputs: EipInputs = decode(&req.inputs)?;
+        let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
+        let id = create_tagged(aws, Kind::Address, &req.token, |once| {
+            let tags = &tags;
+            async move {
+                let out = once
+                    .allocate_address()
+                    .domain(DomainType::Vpc)
+                    .tag_specifications(tag_spec(ResourceType::ElasticIp, tags))
+                    .send()
+                    .await
+                    .op("AllocateAddress")?;
+                Ok(out.allocation_id().unwrap_or_default().to_string())
+            }
+        })
+        .await?;
+        let (_, outputs) = describe(aws, &id)
+            .await?
+            .ok_or_else(|| vanished("DescribeAddresses", "address", &id))?;
+        Ok(CreateResponse {
+            id,
+            outputs: to_json(&outputs),
+        })
+    }
+
+    async fn read(
+        &self,
+        aws: &Aws,
+        req: ReadRequest,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        Ok(found(&req.id, describe(aws, &req.id).await?))
+    }
+
+    async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
+        let old: EipInputs = decode(&req.old_inputs)?;
+        let new: EipInputs = decode(&req.new_inputs)?;
+        update_tags(aws, &req.ctx, &req.id, &old.tags, &new.tags).await?;
+        Ok(UpdateResponse {
+            outputs: req.old_outputs,
+        })
+    }
+
+    async fn delete(&self, aws: &Aws, req: DeleteRequest) -> Result<(), ProviderError> {
+        let result = aws
+            .ec2()
+            .await
+            .release_address()
+            .allocation_id(&req.id)
+            .send()
+            .await
+            .op("ReleaseAddress");
+        none_if_not_found(result).map(|_| ())
+    }
+
+    async fn lookup(
+        &self,
+        aws: &Aws,
+        req: LookupRequest,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        lookup_tagged(aws, Kind::Address, &req.token, |id| async move {
+            describe(aws, &id).await
+        })
+        .await
+    }
+}
+
+async fn describe(
+    aws: &Aws,
+    id: &str,
+) -> Result<Option<(EipInputs, ElasticIpOutputs)>, ProviderError> {
+    let out = none_if_not_found(
+        aws.ec2()
+            .await
+            .describe_addresses()
+            .allocation_ids(id)
+            .send()
+            .await
+            .op("DescribeAddresses"),
+    )?;
+    let Some(a) = out.and_then(|o| o.addresses().first().cloned()) else {
+        return Ok(None);
+    };
+    Ok(Some((
+        EipInputs {
+            tags: aws.own_tags(tag_map(a.tags())),
+        },
+        ElasticIpOutputs {
+            id: id.to_string(),
+            allocation_id: id.to_string(),
+            public_ip: a.public_ip().unwrap_or_default().to_string(),
+        },
+    )))
+}

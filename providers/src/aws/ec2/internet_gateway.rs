@@ -1,0 +1,244 @@
+//! `aws:ec2/internetGateway`: an internet gateway and its attachment to a VPC.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::ResourceType;
+use iac_dsl::{
+    CreateRequest, CreateResponse, DeleteRequest, Input, LookupRequest, Props, ProviderError,
+    ReadRequest, ReadResponse, ResourceArgs, UpdateRequest, UpdateResponse,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{Kind, create_tagged, lookup_tagged, tag_map, tag_spec, update_tags};
+use crate::aws::error::none_if_not_found;
+use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
+
+const TYPE: &str = "aws:ec2/internetGateway";
+
+/// Arguments of an internet gateway, attached to `vpc_id`. Moving it to another VPC is a
+/// detach and an attach, not a replacement.
+#[derive(Debug, Clone)]
+pub struct InternetGatewayArgs {
+    vpc_id: Input<String>,
+    tags: BTreeMap<String, Input<String>>,
+}
+
+impl InternetGatewayArgs {
+    /// An internet gateway attached to `vpc_id`.
+    pub fn new(vpc_id: impl Into<Input<String>>) -> Self {
+        InternetGatewayArgs {
+            vpc_id: vpc_id.into(),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a tag (on top of the provider's default tags).
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<Input<String>>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl ResourceArgs for InternetGatewayArgs {
+    type Handle = InternetGateway;
+
+    fn type_token(&self) -> &'static str {
+        TYPE
+    }
+
+    fn props(&self) -> Props {
+        Props::new()
+            .set("vpc_id", &self.vpc_id)
+            .set("tags", &self.tags)
+    }
+}
+
+handle! {
+    /// A declared internet gateway.
+    InternetGateway {
+        /// The gateway id (`igw-...`).
+        id: String,
+        /// Its ARN.
+        arn: String,
+        /// The VPC it is attached to.
+        vpc_id: String,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct IgwInputs {
+    vpc_id: String,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+/// What an internet gateway exposes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InternetGatewayOutputs {
+    /// The gateway id.
+    pub id: String,
+    /// Its ARN.
+    pub arn: String,
+    /// The VPC it is attached to (empty when detached).
+    pub vpc_id: String,
+}
+
+pub(super) struct InternetGatewayImpl;
+
+#[async_trait]
+impl ResourceImpl for InternetGatewayImpl {
+    fn type_token(&self) -> &'static str {
+        TYPE
+    }
+
+    async fn create(&self, aws: &Aws, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
+        let inputs: IgwInputs = decode(&req.inputs)?;
+        let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
+        let id = create_tagged(aws, Kind::InternetGateway, &req.token, |once| {
+            let tags = &tags;
+            async move {
+                let out = once
+                    .create_internet_gateway()
+                    .tag_specifications(tag_spec(ResourceType::InternetGateway, tags))
+                    .send()
+                    .await
+                    .op("CreateInternetGateway")?;
+                Ok(out
+                    .internet_gateway()
+                    .and_then(|g| g.internet_gateway_id())
+                    .unwrap_or_default()
+                    .to_string())
+            }
+        })
+        .await?;
+        attach(aws, &id, &inputs.vpc_id).await?;
+        outputs(aws, &id)
+            .await
+            .map(|outputs| CreateResponse { id, outputs })
+    }
+
+    async fn read(
+        &self,
+        aws: &Aws,
+        req: ReadRequest,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        Ok(found(&req.id, describe(aws, &req.id).await?))
+    }
+
+    async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
+        let old: IgwInputs = decode(&req.old_inputs)?;
+        let new: IgwInputs = decode(&req.new_inputs)?;
+        if old.vpc_id != new.vpc_id {
+            detach_all(aws, &req.id).await?;
+            attach(aws, &req.id, &new.vpc_id).await?;
+        }
+        update_tags(aws, &req.ctx, &req.id, &old.tags, &new.tags).await?;
+        outputs(aws, &req.id)
+            .await
+            .map(|outputs| UpdateResponse { outputs })
+    }
+
+    async fn delete(&self, aws: &Aws, req: DeleteRequest) -> Result<(), ProviderError> {
+        if describe(aws, &req.id).await?.is_none() {
+            return Ok(());
+        }
+        detach_all(aws, &req.id).await?;
+        let result = aws
+            .ec2()
+            .await
+            .delete_internet_gateway()
+            .internet_gateway_id(&req.id)
+            .send()
+            .await
+            .op("DeleteInternetGateway");
+        none_if_not_found(result).map(|_| ())
+    }
+
+    async fn lookup(
+        &self,
+        aws: &Aws,
+        req: LookupRequest,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        lookup_tagged(aws, Kind::InternetGateway, &req.token, |id| async move {
+            describe(aws, &id).await
+        })
+        .await
+    }
+}
+
+async fn attach(aws: &Aws, id: &str, vpc_id: &str) -> Result<(), ProviderError> {
+    aws.ec2()
+        .await
+        .attach_internet_gateway()
+        .internet_gateway_id(id)
+        .vpc_id(vpc_id)
+        .send()
+        .await
+        .op("AttachInternetGateway")?;
+    Ok(())
+}
+
+async fn detach_all(aws: &Aws, id: &str) -> Result<(), ProviderError> {
+    let Some((inputs, _)) = describe(aws, id).await? else {
+        return Ok(());
+    };
+    if inputs.vpc_id.is_empty() {
+        return Ok(());
+    }
+    let result = aws
+        .ec2()
+        .await
+        .detach_internet_gateway()
+        .internet_gateway_id(id)
+        .vpc_id(&inputs.vpc_id)
+        .send()
+        .await
+        .op("DetachInternetGateway");
+    none_if_not_found(result).map(|_| ())
+}
+
+async fn outputs(aws: &Aws, id: &str) -> Result<serde_json::Value, ProviderError> {
+    let (_, outputs) = describe(aws, id)
+        .await?
+        .ok_or_else(|| vanished("DescribeInternetGateways", "internet gateway", id))?;
+    Ok(to_json(&outputs))
+}
+
+async fn describe(
+    aws: &Aws,
+    id: &str,
+) -> Result<Option<(IgwInputs, InternetGatewayOutputs)>, ProviderError> {
+    let out = none_if_not_found(
+        aws.ec2()
+            .await
+            .describe_internet_gateways()
+            .internet_gateway_ids(id)
+            .send()
+            .await
+            .op("DescribeInternetGateways"),
+    )?;
+    let Some(g) = out.and_then(|o| o.internet_gateways().first().cloned()) else {
+        return Ok(None);
+    };
+    let vpc_id = g
+        .attachments()
+        .first()
+        .and_then(|a| a.vpc_id())
+        .unwrap_or_default()
+        .to_string();
+    let owner = g.owner_id().unwrap_or_default();
+    let outputs = InternetGatewayOutputs {
+        id: id.to_string(),
+        arn: format!(
+            "arn:aws:ec2:{}:{owner}:internet-gateway/{id}",
+            aws.region_name()
+        ),
+        vpc_id: vpc_id.clone(),
+    };
+    let inputs = IgwInputs {
+        vpc_id,
+        tags: aws.own_tags(tag_map(g.tags())),
+    };
+    Ok(Some((inputs, outputs)))
+}

@@ -1,0 +1,245 @@
+//! `aws:ec2/natGateway`: a NAT gateway in a public subnet, giving private subnets a way out.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::client::Waiters;
+use aws_sdk_ec2::types::{NatGatewayState, ResourceType};
+use iac_dsl::{
+    CreateRequest, CreateResponse, DeleteRequest, ErrorKind, Input, LookupRequest, Props,
+    ProviderError, ReadRequest, ReadResponse, ResourceArgs, UpdateRequest, UpdateResponse,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{Kind, lookup_tagged, tag_map, tag_spec, update_tags};
+use crate::aws::error::none_if_not_found;
+use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
+
+const TYPE: &str = "aws:ec2/natGateway";
+
+/// Arguments of a public NAT gateway. Creating one takes minutes: the provider waits
+/// until it is available (5 minutes unless the resource's create timeout says otherwise).
+#[derive(Debug, Clone)]
+pub struct NatGatewayArgs {
+    subnet_id: Input<String>,
+    allocation_id: Input<String>,
+    tags: BTreeMap<String, Input<String>>,
+}
+
+impl NatGatewayArgs {
+    /// A NAT gateway in the public subnet `subnet_id` with the Elastic IP `allocation_id`.
+    pub fn new(
+        subnet_id: impl Into<Input<String>>,
+        allocation_id: impl Into<Input<String>>,
+    ) -> Self {
+        NatGatewayArgs {
+            subnet_id: subnet_id.into(),
+            allocation_id: allocation_id.into(),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a tag (on top of the provider's default tags).
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<Input<String>>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl ResourceArgs for NatGatewayArgs {
+    type Handle = NatGateway;
+
+    fn type_token(&self) -> &'static str {
+        TYPE
+    }
+
+    fn props(&self) -> Props {
+        Props::new()
+            .set("subnet_id", &self.subnet_id)
+            .set("allocation_id", &self.allocation_id)
+            .set("tags", &self.tags)
+    }
+}
+
+handle! {
+    /// A declared NAT gateway.
+    NatGateway {
+        /// The gateway id (`nat-...`).
+        id: String,
+        /// Its public address.
+        public_ip: String,
+        /// Its private address in the subnet.
+        private_ip: String,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct NatInputs {
+    subnet_id: String,
+    allocation_id: String,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+/// What a NAT gateway exposes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NatGatewayOutputs {
+    /// The gateway id.
+    pub id: String,
+    /// Its public address.
+    pub public_ip: String,
+    /// Its private address.
+    pub private_ip: String,
+}
+
+pub(super) struct NatGatewayImpl;
+
+#[async_trait]
+impl ResourceImpl for NatGatewayImpl {
+    fn type_token(&self) -> &'static str {
+        TYPE
+    }
+
+    fn force_new(&self) -> &'static [&'static str] {
+        &["subnet_id", "allocation_id"]
+    }
+
+    async fn create(&self, aws: &Aws, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
+        let inputs: NatInputs = decode(&req.inputs)?;
+        let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
+        let client = aws.ec2().await;
+        // CreateNatGateway is idempotent by client token: retries cannot make a second one.
+        let out = client
+            .create_nat_gateway()
+            .subnet_id(&inputs.subnet_id)
+            .allocation_id(&inputs.allocation_id)
+            .client_token(client_token(&req.token))
+            .tag_specifications(tag_spec(ResourceType::Natgateway, &tags))
+            .send()
+            .await
+            .op("CreateNatGateway")?;
+        let id = out
+            .nat_gateway()
+            .and_then(|g| g.nat_gateway_id())
+            .unwrap_or_default()
+            .to_string();
+        client
+            .wait_until_nat_gateway_available()
+            .nat_gateway_ids(&id)
+            .wait(req.timeout.unwrap_or(Duration::from_secs(300)))
+            .await
+            .map_err(|e| {
+                ProviderError::new(ErrorKind::Timeout, "DescribeNatGateways", e.to_string())
+            })?;
+        let (_, outputs) = describe(aws, &id)
+            .await?
+            .ok_or_else(|| vanished("DescribeNatGateways", "NAT gateway", &id))?;
+        Ok(CreateResponse {
+            id,
+            outputs: to_json(&outputs),
+        })
+    }
+
+    async fn read(
+        &self,
+        aws: &Aws,
+        req: ReadRequest,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        Ok(found(&req.id, describe(aws, &req.id).await?))
+    }
+
+    async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
+        let old: NatInputs = decode(&req.old_inputs)?;
+        let new: NatInputs = decode(&req.new_inputs)?;
+        update_tags(aws, &req.ctx, &req.id, &old.tags, &new.tags).await?;
+        Ok(UpdateResponse {
+            outputs: req.old_outputs,
+        })
+    }
+
+    async fn delete(&self, aws: &Aws, req: DeleteRequest) -> Result<(), ProviderError> {
+        let client = aws.ec2().await;
+        let result = client
+            .delete_nat_gateway()
+            .nat_gateway_id(&req.id)
+            .send()
+            .await
+            .op("DeleteNatGateway");
+        if none_if_not_found(result)?.is_none() {
+            return Ok(());
+        }
+        // Its address and subnet stay in use until it is gone.
+        client
+            .wait_until_nat_gateway_deleted()
+            .nat_gateway_ids(&req.id)
+            .wait(req.timeout.unwrap_or(Duration::from_secs(300)))
+            .await
+            .map_err(|e| {
+                ProviderError::new(ErrorKind::Timeout, "DescribeNatGateways", e.to_string())
+            })?;
+        Ok(())
+    }
+
+    async fn lookup(
+        &self,
+        aws: &Aws,
+        req: LookupRequest,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        lookup_tagged(aws, Kind::NatGateway, &req.token, |id| async move {
+            describe(aws, &id).await
+        })
+        .await
+    }
+}
+
+/// EC2 client tokens are at most 64 ASCII characters.
+fn client_token(token: &str) -> String {
+    token.chars().take(64).collect()
+}
+
+async fn describe(
+    aws: &Aws,
+    id: &str,
+) -> Result<Option<(NatInputs, NatGatewayOutputs)>, ProviderError> {
+    let out = none_if_not_found(
+        aws.ec2()
+            .await
+            .describe_nat_gateways()
+            .nat_gateway_ids(id)
+            .send()
+            .await
+            .op("DescribeNatGateways"),
+    )?;
+    let Some(g) = out.and_then(|o| o.nat_gateways().first().cloned()) else {
+        return Ok(None);
+    };
+    if matches!(
+        g.state(),
+        Some(NatGatewayState::Deleted | NatGatewayState::Deleting | NatGatewayState::Failed)
+    ) {
+        return Ok(None);
+    }
+    let address = g.nat_gateway_addresses().first();
+    Ok(Some((
+        NatInputs {
+            subnet_id: g.subnet_id().unwrap_or_default().to_string(),
+            allocation_id: address
+                .and_then(|a| a.allocation_id())
+                .unwrap_or_default()
+                .to_string(),
+            tags: aws.own_tags(tag_map(g.tags())),
+        },
+        NatGatewayOutputs {
+            id: id.to_string(),
+            public_ip: address
+                .and_then(|a| a.public_ip())
+                .unwrap_or_default()
+                .to_string(),
+            private_ip: address
+                .and_then(|a| a.private_ip())
+                .unwrap_or_default()
+                .to_string(),
+        },
+    )))
+}

@@ -1,0 +1,587 @@
+//! `aws:ec2/securityGroup`: a security group with its ingress and egress rules.
+//!
+//! Rules are managed as a set of single permissions (protocol, ports, one source,
+//! description): an update revokes what went away and authorizes what is new, so a rule
+//! change never replaces the group. Like Terraform, the group's egress is exactly what is
+//! declared: AWS's default allow-all egress rule is removed unless declared.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
+use iac_dsl::{
+    CreateRequest, CreateResponse, DeleteRequest, FieldErrors, Input, LookupRequest, Props,
+    ProviderError, ReadRequest, ReadResponse, ResourceArgs, UpdateRequest, UpdateResponse, Value,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{Kind, create_tagged, lookup_tagged, tag_map, tag_spec, update_tags};
+use crate::aws::error::none_if_not_found;
+use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
+use crate::cidr;
+
+const TYPE: &str = "aws:ec2/securityGroup";
+
+/// One rule: a protocol and port range from (ingress) or to (egress) CIDR blocks and
+/// other security groups.
+#[derive(Debug, Clone)]
+pub struct SecurityGroupRule {
+    protocol: String,
+    from_port: i32,
+    to_port: i32,
+    cidr_blocks: Vec<Input<String>>,
+    security_groups: Vec<Input<String>>,
+    description: Option<Input<String>>,
+}
+
+impl SecurityGroupRule {
+    /// TCP on one port.
+    pub fn tcp(port: i32) -> Self {
+        Self::ports("tcp", port, port)
+    }
+
+    /// `protocol` (`tcp`, `udp` or `icmp`) on the ports `from..=to`.
+    pub fn ports(protocol: &str, from: i32, to: i32) -> Self {
+        SecurityGroupRule {
+            protocol: protocol.to_string(),
+            from_port: from,
+            to_port: to,
+            cidr_blocks: Vec::new(),
+            security_groups: Vec::new(),
+            description: None,
+        }
+    }
+
+    /// Every protocol and port.
+    pub fn all_traffic() -> Self {
+        Self::ports("-1", 0, 0)
+    }
+
+    /// Allows the CIDR block `block`.
+    pub fn cidr_block(mut self, block: impl Into<Input<String>>) -> Self {
+        self.cidr_blocks.push(block.into());
+        self
+    }
+
+    /// Allows members of the security group `group_id`.
+    pub fn security_group(mut self, group_id: impl Into<Input<String>>) -> Self {
+        self.security_groups.push(group_id.into());
+        self
+    }
+
+    /// Says what the rule is for.
+    pub fn description(mut self, text: impl Into<Input<String>>) -> Self {
+        self.description = Some(text.into());
+        self
+    }
+
+    fn props(&self) -> Props {
+        Props::new()
+            .set("protocol", &Input::Value(self.protocol.clone()))
+            .set("from_port", &Input::Value(self.from_port))
+            .set("to_port", &Input::Value(self.to_port))
+            .set("cidr_blocks", &self.cidr_blocks)
+            .set("security_groups", &self.security_groups)
+            .set("description", &self.description)
+    }
+
+    fn validate(&self, field: &str, errors: &mut FieldErrors) {
+        if let Err(e) = check_rule(&self.protocol, self.from_port, self.to_port) {
+            errors.add(field, e);
+        }
+        if self.cidr_blocks.is_empty() && self.security_groups.is_empty() {
+            errors.add(field, "needs a CIDR block or a security group");
+        }
+        for (i, block) in self.cidr_blocks.iter().enumerate() {
+            errors.check(&format!("{field}.cidr_blocks[{i}]"), block, |c| {
+                cidr::parse_network(c).map(|_| ())
+            });
+        }
+    }
+}
+
+fn check_rule(protocol: &str, from: i32, to: i32) -> Result<(), String> {
+    match protocol {
+        "-1" => Ok(()),
+        "tcp" | "udp" if (0..=65535).contains(&from) && (from..=65535).contains(&to) => Ok(()),
+        "tcp" | "udp" => Err(format!(
+            "port range {from}..{to} is not within 0..65535 with from <= to"
+        )),
+        "icmp" => Ok(()),
+        other => Err(format!(
+            "protocol `{other}` is not one of tcp, udp, icmp, -1 (all)"
+        )),
+    }
+}
+
+/// Arguments of a security group.
+#[derive(Debug, Clone)]
+pub struct SecurityGroupArgs {
+    name: Input<String>,
+    description: Input<String>,
+    vpc_id: Input<String>,
+    ingress: Vec<SecurityGroupRule>,
+    egress: Vec<SecurityGroupRule>,
+    tags: BTreeMap<String, Input<String>>,
+}
+
+impl SecurityGroupArgs {
+    /// A group named `name` (unique in its VPC) in `vpc_id`, with no rules.
+    pub fn new(
+        name: impl Into<Input<String>>,
+        description: impl Into<Input<String>>,
+        vpc_id: impl Into<Input<String>>,
+    ) -> Self {
+        SecurityGroupArgs {
+            name: name.into(),
+            description: description.into(),
+            vpc_id: vpc_id.into(),
+            ingress: Vec::new(),
+            egress: Vec::new(),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    /// Adds an ingress rule.
+    pub fn ingress(mut self, rule: SecurityGroupRule) -> Self {
+        self.ingress.push(rule);
+        self
+    }
+
+    /// Adds an egress rule.
+    pub fn egress(mut self, rule: SecurityGroupRule) -> Self {
+        self.egress.push(rule);
+        self
+    }
+
+    /// Adds a tag (on top of the provider's default tags).
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<Input<String>>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl ResourceArgs for SecurityGroupArgs {
+    type Handle = SecurityGroup;
+
+    fn type_token(&self) -> &'static str {
+        TYPE
+    }
+
+    fn props(&self) -> Props {
+        let rules =
+            |r: &[SecurityGroupRule]| r.iter().map(SecurityGroupRule::props).collect::<Vec<_>>();
+        Props::new()
+            .set("name", &self.name)
+            .set("description", &self.description)
+            .set("vpc_id", &self.vpc_id)
+            .set("ingress", rules(&self.ingress))
+            .set("egress", rules(&self.egress))
+            .set("tags", &self.tags)
+    }
+
+    fn validate(&self, errors: &mut FieldErrors) {
+        errors.check("name", &self.name, |n| check_name(n));
+        errors.check("description", &self.description, |d| check_description(d));
+        for (i, rule) in self.ingress.iter().enumerate() {
+            rule.validate(&format!("ingress[{i}]"), errors);
+        }
+        for (i, rule) in self.egress.iter().enumerate() {
+            rule.validate(&format!("egress[{i}]"), errors);
+        }
+    }
+}
+
+/// Group names: 1 to 255 characters, not starting with `sg-`.
+fn check_name(name: &str) -> Result<(), String> {
+    crate::validate::length(name, 1, 255)?;
+    if name.starts_with("sg-") {
+        return Err("must not start with `sg-`".to_string());
+    }
+    if !name.chars().all(|c| c.is_ascii() && !c.is_ascii_control()) {
+        return Err("must be printable ASCII".to_string());
+    }
+    Ok(())
+}
+
+fn check_description(text: &str) -> Result<(), String> {
+    crate::validate::length(text, 0, 255)?;
+    if !text.chars().all(|c| c.is_ascii() && !c.is_ascii_control()) {
+        return Err("must be printable ASCII".to_string());
+    }
+    Ok(())
+}
+
+handle! {
+    /// A declared security group.
+    SecurityGroup {
+        /// The group id (`sg-...`).
+        id: String,
+        /// Its ARN.
+        arn: String,
+        /// Its name.
+        name: String,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct RuleInputs {
+    protocol: String,
+    from_port: i32,
+    to_port: i32,
+    #[serde(default)]
+    cidr_blocks: Vec<String>,
+    #[serde(default)]
+    security_groups: Vec<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct GroupInputs {
+    name: String,
+    description: String,
+    vpc_id: String,
+    #[serde(default)]
+    ingress: Vec<RuleInputs>,
+    #[serde(default)]
+    egress: Vec<RuleInputs>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+/// What a security group exposes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SecurityGroupOutputs {
+    /// The group id.
+    pub id: String,
+    /// Its ARN.
+    pub arn: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// One permission: the unit AWS authorizes and revokes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Atom {
+    protocol: String,
+    from_port: i32,
+    to_port: i32,
+    description: Option<String>,
+    source: Source,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Source {
+    Cidr(String),
+    Group(String),
+}
+
+fn atoms(rules: &[RuleInputs]) -> BTreeSet<Atom> {
+    let mut set = BTreeSet::new();
+    for r in rules {
+        let ports = if r.protocol == "-1" {
+            (0, 0)
+        } else {
+            (r.from_port, r.to_port)
+        };
+        let atom = |source| Atom {
+            protocol: r.protocol.clone(),
+            from_port: ports.0,
+            to_port: ports.1,
+            description: r.description.clone(),
+            source,
+        };
+        set.extend(r.cidr_blocks.iter().map(|c| atom(Source::Cidr(c.clone()))));
+        set.extend(
+            r.security_groups
+                .iter()
+                .map(|g| atom(Source::Group(g.clone()))),
+        );
+    }
+    set
+}
+
+/// Atoms grouped back into rules (one per protocol, ports and description).
+fn rules(atoms: BTreeSet<Atom>) -> Vec<RuleInputs> {
+    let mut grouped: BTreeMap<(String, i32, i32, Option<String>), RuleInputs> = BTreeMap::new();
+    for a in atoms {
+        let rule = grouped
+            .entry((
+                a.protocol.clone(),
+                a.from_port,
+                a.to_port,
+                a.description.clone(),
+            ))
+            .or_insert_with(|| RuleInputs {
+                protocol: a.protocol,
+                from_port: a.from_port,
+                to_port: a.to_port,
+                cidr_blocks: Vec::new(),
+                security_groups: Vec::new(),
+                description: a.description,
+            });
+        match a.source {
+            Source::Cidr(c) => rule.cidr_blocks.push(c),
+            Source::Group(g) => rule.security_groups.push(g),
+        }
+    }
+    grouped.into_values().collect()
+}
+
+fn permission(a: &Atom) -> IpPermission {
+    let mut p = IpPermission::builder().ip_protocol(&a.protocol);
+    if a.protocol != "-1" {
+        p = p.from_port(a.from_port).to_port(a.to_port);
+    }
+    match &a.source {
+        Source::Cidr(c) => p
+            .ip_ranges(
+                IpRange::builder()
+                    .cidr_ip(c)
+                    .set_description(a.description.clone())
+                    .build(),
+            )
+            .build(),
+        Source::Group(g) => p
+            .user_id_group_pairs(
+                UserIdGroupPair::builder()
+                    .group_id(g)
+                    .set_description(a.description.clone())
+                    .build(),
+            )
+            .build(),
+    }
+}
+
+fn from_permissions(perms: &[IpPermission]) -> BTreeSet<Atom> {
+    let mut set = BTreeSet::new();
+    for p in perms {
+        let protocol = p.ip_protocol().unwrap_or("-1").to_string();
+        let (from, to) = if protocol == "-1" {
+            (0, 0)
+        } else {
+            (p.from_port().unwrap_or(0), p.to_port().unwrap_or(0))
+        };
+        let atom = |source, description: Option<&str>| Atom {
+            protocol: protocol.clone(),
+            from_port: from,
+            to_port: to,
+            description: description.map(str::to_string),
+            source,
+        };
+        for r in p.ip_ranges() {
+            if let Some(c) = r.cidr_ip() {
+                set.insert(atom(Source::Cidr(c.to_string()), r.description()));
+            }
+        }
+        for g in p.user_id_group_pairs() {
+            if let Some(id) = g.group_id() {
+                set.insert(atom(Source::Group(id.to_string()), g.description()));
+            }
+        }
+    }
+    set
+}
+
+pub(super) struct SecurityGroupImpl;
+
+#[async_trait]
+impl ResourceImpl for SecurityGroupImpl {
+    fn type_token(&self) -> &'static str {
+        TYPE
+    }
+
+    fn force_new(&self) -> &'static [&'static str] {
+        &["name", "description", "vpc_id"]
+    }
+
+    fn check(&self, inputs: &Value) -> Vec<(String, String)> {
+        let mut invalid = Vec::new();
+        if let Some(n) = inputs["name"].as_str()
+            && let Err(e) = check_name(n)
+        {
+            invalid.push(("name".to_string(), e));
+        }
+        for side in ["ingress", "egress"] {
+            for (i, rule) in inputs[side].as_array().into_iter().flatten().enumerate() {
+                if let (Some(p), Some(f), Some(t)) = (
+                    rule["protocol"].as_str(),
+                    rule["from_port"].as_i64(),
+                    rule["to_port"].as_i64(),
+                ) && let Err(e) = check_rule(p, f as i32, t as i32)
+                {
+                    invalid.push((format!("{side}[{i}]"), e));
+                }
+            }
+        }
+        invalid
+    }
+
+    async fn create(&self, aws: &Aws, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
+        let inputs: GroupInputs = decode(&req.inputs)?;
+        let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
+        let id = create_tagged(aws, Kind::SecurityGroup, &req.token, |once| {
+            let (inputs, tags) = (&inputs, &tags);
+            async move {
+                let out = once
+                    .create_security_group()
+                    .group_name(&inputs.name)
+                    .description(&inputs.description)
+                    .vpc_id(&inputs.vpc_id)
+                    .tag_specifications(tag_spec(ResourceType::SecurityGroup, tags))
+                    .send()
+                    .await
+                    .op("CreateSecurityGroup")?;
+                Ok(out.group_id().unwrap_or_default().to_string())
+            }
+        })
+        .await?;
+        // The group starts with AWS's allow-all egress; make egress what is declared.
+        let (current, _) = describe(aws, &id)
+            .await?
+            .ok_or_else(|| vanished("DescribeSecurityGroups", "security group", &id))?;
+        sync_rules(aws, &id, &current, &inputs).await?;
+        let (_, outputs) = describe(aws, &id)
+            .await?
+            .ok_or_else(|| vanished("DescribeSecurityGroups", "security group", &id))?;
+        Ok(CreateResponse {
+            id,
+            outputs: to_json(&outputs),
+        })
+    }
+
+    async fn read(
+        &self,
+        aws: &Aws,
+        req: ReadRequest,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        Ok(found(&req.id, describe(aws, &req.id).await?))
+    }
+
+    async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
+        let old: GroupInputs = decode(&req.old_inputs)?;
+        let new: GroupInputs = decode(&req.new_inputs)?;
+        sync_rules(aws, &req.id, &old, &new).await?;
+        update_tags(aws, &req.ctx, &req.id, &old.tags, &new.tags).await?;
+        Ok(UpdateResponse {
+            outputs: req.old_outputs,
+        })
+    }
+
+    async fn delete(&self, aws: &Aws, req: DeleteRequest) -> Result<(), ProviderError> {
+        let result = aws
+            .ec2()
+            .await
+            .delete_security_group()
+            .group_id(&req.id)
+            .send()
+            .await
+            .op("DeleteSecurityGroup");
+        none_if_not_found(result).map(|_| ())
+    }
+
+    async fn lookup(
+        &self,
+        aws: &Aws,
+        req: LookupRequest,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        lookup_tagged(aws, Kind::SecurityGroup, &req.token, |id| async move {
+            describe(aws, &id).await
+        })
+        .await
+    }
+}
+
+/// Revokes the permissions only in `old` and authorizes those only in `new`.
+async fn sync_rules(
+    aws: &Aws,
+    id: &str,
+    old: &GroupInputs,
+    new: &GroupInputs,
+) -> Result<(), ProviderError> {
+    let client = aws.ec2().await;
+    for ingress in [true, false] {
+        let pick = |g: &GroupInputs| atoms(if ingress { &g.ingress } else { &g.egress });
+        let (before, after) = (pick(old), pick(new));
+        let gone: Vec<IpPermission> = before.difference(&after).map(permission).collect();
+        let added: Vec<IpPermission> = after.difference(&before).map(permission).collect();
+        if !gone.is_empty() {
+            if ingress {
+                client
+                    .revoke_security_group_ingress()
+                    .group_id(id)
+                    .set_ip_permissions(Some(gone))
+                    .send()
+                    .await
+                    .op("RevokeSecurityGroupIngress")?;
+            } else {
+                client
+                    .revoke_security_group_egress()
+                    .group_id(id)
+                    .set_ip_permissions(Some(gone))
+                    .send()
+                    .await
+                    .op("RevokeSecurityGroupEgress")?;
+            }
+        }
+        if !added.is_empty() {
+            if ingress {
+                client
+                    .authorize_security_group_ingress()
+                    .group_id(id)
+                    .set_ip_permissions(Some(added))
+                    .send()
+                    .await
+                    .op("AuthorizeSecurityGroupIngress")?;
+            } else {
+                client
+                    .authorize_security_group_egress()
+                    .group_id(id)
+                    .set_ip_permissions(Some(added))
+                    .send()
+                    .await
+                    .op("AuthorizeSecurityGroupEgress")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn describe(
+    aws: &Aws,
+    id: &str,
+) -> Result<Option<(GroupInputs, SecurityGroupOutputs)>, ProviderError> {
+    let out = none_if_not_found(
+        aws.ec2()
+            .await
+            .describe_security_groups()
+            .group_ids(id)
+            .send()
+            .await
+            .op("DescribeSecurityGroups"),
+    )?;
+    let Some(g) = out.and_then(|o| o.security_groups().first().cloned()) else {
+        return Ok(None);
+    };
+    let owner = g.owner_id().unwrap_or_default();
+    let name = g.group_name().unwrap_or_default().to_string();
+    Ok(Some((
+        GroupInputs {
+            name: name.clone(),
+            description: g.description().unwrap_or_default().to_string(),
+            vpc_id: g.vpc_id().unwrap_or_default().to_string(),
+            ingress: rules(from_permissions(g.ip_permissions())),
+            egress: rules(from_permissions(g.ip_permissions_egress())),
+            tags: aws.own_tags(tag_map(g.tags())),
+        },
+        SecurityGroupOutputs {
+            id: id.to_string(),
+            arn: format!(
+                "arn:aws:ec2:{}:{owner}:security-group/{id}",
+                aws.region_name()
+            ),
+            name,
+        },
+    )))
+}
