@@ -221,3 +221,96 @@ fn http_get_ok(port: u16, path: &str) -> bool {
     let _ = stream.read_to_end(&mut rest);
     status.starts_with("HTTP/1.1 200") || status.starts_with("HTTP/1.0 200")
 }
+
+/// A local HTTP proxy in front of the emulator that loses answers: it forwards every
+/// request, but for the first `times` requests whose text contains `needle` (e.g.
+/// `Action=CreateVpc`) it drops the connection instead of returning the response. The
+/// object is made on the server and the client never hears of it, which is what a network
+/// failure after a non-idempotent create looks like.
+pub struct LossyProxy {
+    endpoint: String,
+    matched: Arc<AtomicUsize>,
+}
+
+impl LossyProxy {
+    /// Starts the proxy on a free port of 127.0.0.1, forwarding to `upstream`
+    /// (`http://127.0.0.1:port`).
+    pub fn start(upstream: &str, needle: &str, times: usize) -> LossyProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local addr").port();
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let needle = needle.to_string();
+        let matched = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&matched);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (upstream, needle, seen) = (upstream.clone(), needle.clone(), seen.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &upstream, &needle, times, &seen);
+                });
+            }
+        });
+        LossyProxy {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            matched,
+        }
+    }
+
+    /// An SDK configuration for `region` pointed at the proxy.
+    pub fn sdk_config(&self, region: &str) -> aws_config::SdkConfig {
+        sdk_config_for(&self.endpoint, region)
+    }
+
+    /// How many requests containing the needle went through (answered or not).
+    pub fn matched(&self) -> usize {
+        self.matched.load(Ordering::SeqCst)
+    }
+}
+
+/// Serves one client connection: each request goes upstream on its own connection (asked
+/// to close, so the whole answer is read), and comes back unless it is to be lost.
+fn serve(
+    client: TcpStream,
+    upstream: &str,
+    needle: &str,
+    times: usize,
+    seen: &AtomicUsize,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut client = client;
+    {
+        let mut head = Vec::new();
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            if line == "\r\n" {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            if !lower.starts_with("connection:") {
+                head.extend_from_slice(line.as_bytes());
+            }
+        }
+        head.extend_from_slice(b"Connection: close\r\n\r\n");
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        let mut up = TcpStream::connect(upstream)?;
+        up.write_all(&head)?;
+        up.write_all(&body)?;
+        let mut answer = Vec::new();
+        up.read_to_end(&mut answer)?;
+        let text = String::from_utf8_lossy(&body);
+        let matches = text.contains(needle) || String::from_utf8_lossy(&head).contains(needle);
+        if matches && seen.fetch_add(1, Ordering::SeqCst) < times {
+            return Ok(()); // made upstream, answer lost
+        }
+        // The answer says `Connection: close`, so the client opens a new connection.
+        client.write_all(&answer)
+    }
+}

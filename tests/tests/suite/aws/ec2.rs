@@ -299,3 +299,36 @@ async fn bad_inputs_fail_before_any_request() {
     assert!(err.to_string().contains("us-middle-9"), "{err}");
     assert_eq!(counter.connections(), 0, "no request reached the network");
 }
+
+#[tokio::test]
+async fn a_lost_create_answer_is_adopted_not_repeated() {
+    let moto = iac_tests::Moto::shared();
+    let proxy = iac_tests::LossyProxy::start(moto.endpoint(), "Action=CreateVpc", 1);
+    let lossy = Aws::from_config(proxy.sdk_config(REGION));
+    let c = ctx("aws:ec2/vpc", &iac_tests::unique("lossy"));
+    let inputs = json!({"cidr_block": "10.40.0.0/16", "enable_dns_support": true, "enable_dns_hostnames": false, "tags": {}});
+    let (created, token) = create(&lossy, &c, inputs).await.expect("create adopts");
+    assert_eq!(
+        proxy.matched(),
+        1,
+        "the create was sent once and never repeated"
+    );
+    let raw = aws_sdk_ec2::Client::new(&moto.sdk_config(REGION));
+    let tagged = raw
+        .describe_vpcs()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:iac:token")
+                .values(&token)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<_> = tagged.vpcs().iter().filter_map(|v| v.vpc_id()).collect();
+    assert_eq!(
+        ids,
+        [created.id.as_str()],
+        "exactly one VPC exists for the token"
+    );
+}
