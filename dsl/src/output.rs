@@ -309,6 +309,13 @@ impl<T> Input<T> {
 }
 
 impl<T: Serialize> Input<T> {
+    /// The same input, marked secret (a plain value becomes a secret constant): for
+    /// arguments that are secret by nature, such as a secret's value.
+    pub fn into_secret(self) -> Input<T> {
+        let node = Arc::new(Node::Secret(self.to_node()));
+        Input::Output(Output::from_node(node))
+    }
+
     pub(crate) fn to_node(&self) -> Arc<Node> {
         match self {
             Input::Value(v) => Arc::new(Node::Const(to_value(v))),

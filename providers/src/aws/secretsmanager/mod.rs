@@ -1,9 +1,663 @@
-//! secretsmanager resources.
+//! Secrets Manager: secrets (with replicas in other regions) and their values.
 
-use super::{DataSourceImpl, ResourceImpl};
+use std::collections::BTreeMap;
 
-/// The resource types of this service.
-pub(crate) const RESOURCES: &[&dyn ResourceImpl] = &[];
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::types::{ReplicaRegionType, Tag};
+use iac_dsl::value::secret;
+use iac_dsl::{
+    CreateRequest, CreateResponse, DeleteRequest, FieldErrors, Input, LookupRequest, Props,
+    ProviderError, ReadRequest, ReadResponse, ResourceArgs, UpdateRequest, UpdateResponse, Value,
+};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
 
-/// The data sources of this service.
+use super::error::none_if_not_found;
+use super::{
+    Aws, DataSourceImpl, ErrorContext, ResourceImpl, TAG_NAME, TAG_STACK, TAG_TOKEN, decode, found,
+    to_json, vanished,
+};
+
+const SECRET: &str = "aws:secretsmanager/secret";
+const VERSION: &str = "aws:secretsmanager/secretVersion";
+
+/// The Secrets Manager resource types.
+pub(crate) const RESOURCES: &[&dyn ResourceImpl] = &[&SecretImpl, &VersionImpl];
+
+/// Secrets Manager has no data sources here.
 pub(crate) const DATA_SOURCES: &[&dyn DataSourceImpl] = &[];
+
+/// A region the secret is replicated to, optionally encrypted there with its own key.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    region: Input<String>,
+    kms_key_id: Option<Input<String>>,
+}
+
+impl Replica {
+    /// A replica in `region` encrypted with the region's default key.
+    pub fn new(region: impl Into<Input<String>>) -> Self {
+        Replica {
+            region: region.into(),
+            kms_key_id: None,
+        }
+    }
+
+    /// Encrypts the replica with `key` (an id, ARN or alias in the replica's region).
+    pub fn kms_key_id(mut self, key: impl Into<Input<String>>) -> Self {
+        self.kms_key_id = Some(key.into());
+        self
+    }
+}
+
+/// Arguments of a secret (the container; its value is a [`SecretVersionArgs`]).
+#[derive(Debug, Clone)]
+pub struct SecretArgs {
+    name: Input<String>,
+    description: Input<String>,
+    kms_key_id: Option<Input<String>>,
+    replicas: Vec<Replica>,
+    recovery_window_in_days: Input<i32>,
+    tags: BTreeMap<String, Input<String>>,
+}
+
+impl SecretArgs {
+    /// A secret named `name`, recoverable for 30 days after a delete.
+    pub fn new(name: impl Into<Input<String>>) -> Self {
+        SecretArgs {
+            name: name.into(),
+            description: Input::Value(String::new()),
+            kms_key_id: None,
+            replicas: Vec::new(),
+            recovery_window_in_days: Input::Value(30),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    /// What the secret holds.
+    pub fn description(mut self, text: impl Into<Input<String>>) -> Self {
+        self.description = text.into();
+        self
+    }
+
+    /// Encrypts the secret with `key` instead of the account's default key.
+    pub fn kms_key_id(mut self, key: impl Into<Input<String>>) -> Self {
+        self.kms_key_id = Some(key.into());
+        self
+    }
+
+    /// Replicates the secret to another region.
+    pub fn replica(mut self, replica: Replica) -> Self {
+        self.replicas.push(replica);
+        self
+    }
+
+    /// Days a deleted secret stays recoverable: 0 (delete at once) or 7 to 30.
+    pub fn recovery_window_in_days(mut self, days: impl Into<Input<i32>>) -> Self {
+        self.recovery_window_in_days = days.into();
+        self
+    }
+
+    /// Adds a tag (on top of the provider's default tags).
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<Input<String>>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+}
+
+fn check_secret_name(name: &str) -> Result<(), String> {
+    crate::validate::length(name, 1, 512)?;
+    match name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "/_+=.@-".contains(*c)))
+    {
+        Some(c) => Err(format!(
+            "`{name}` has `{c}`; secret names allow letters, digits and /_+=.@-"
+        )),
+        None => Ok(()),
+    }
+}
+
+fn check_window(days: i32) -> Result<(), String> {
+    if days == 0 || (7..=30).contains(&days) {
+        Ok(())
+    } else {
+        Err(format!("{days} is neither 0 nor within 7..30 days"))
+    }
+}
+
+impl ResourceArgs for SecretArgs {
+    type Handle = Secret;
+
+    fn type_token(&self) -> &'static str {
+        SECRET
+    }
+
+    fn props(&self) -> Props {
+        let replicas = self
+            .replicas
+            .iter()
+            .map(|r| {
+                Props::new()
+                    .set("region", &r.region)
+                    .set("kms_key_id", &r.kms_key_id)
+            })
+            .collect::<Vec<_>>();
+        Props::new()
+            .set("name", &self.name)
+            .set("description", &self.description)
+            .set("kms_key_id", &self.kms_key_id)
+            .set("replicas", replicas)
+            .set("recovery_window_in_days", &self.recovery_window_in_days)
+            .set("tags", &self.tags)
+    }
+
+    fn validate(&self, errors: &mut FieldErrors) {
+        errors.check("name", &self.name, |n| check_secret_name(n));
+        errors.check(
+            "recovery_window_in_days",
+            &self.recovery_window_in_days,
+            |d| check_window(*d),
+        );
+        for (i, r) in self.replicas.iter().enumerate() {
+            errors.check(&format!("replicas[{i}].region"), &r.region, |r| {
+                crate::validate::region(r)
+            });
+        }
+    }
+}
+
+handle! {
+    /// A declared secret.
+    Secret {
+        /// The secret's ARN (also its id).
+        arn: String,
+        /// Its name.
+        name: String,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+struct ReplicaInputs {
+    region: String,
+    #[serde(default)]
+    kms_key_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct SecretInputs {
+    name: String,
+    description: String,
+    #[serde(default)]
+    kms_key_id: Option<String>,
+    #[serde(default)]
+    replicas: Vec<ReplicaInputs>,
+    recovery_window_in_days: i32,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+fn sm_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+fn replica_types(replicas: &[ReplicaInputs]) -> Vec<ReplicaRegionType> {
+    replicas
+        .iter()
+        .map(|r| {
+            ReplicaRegionType::builder()
+                .region(&r.region)
+                .set_kms_key_id(r.kms_key_id.clone())
+                .build()
+        })
+        .collect()
+}
+
+struct SecretImpl;
+
+#[async_trait]
+impl ResourceImpl for SecretImpl {
+    fn type_token(&self) -> &'static str {
+        SECRET
+    }
+
+    fn force_new(&self) -> &'static [&'static str] {
+        &["name"]
+    }
+
+    fn check(&self, inputs: &Value) -> Vec<(String, String)> {
+        let mut invalid = Vec::new();
+        if let Some(n) = inputs["name"].as_str()
+            && let Err(e) = check_secret_name(n)
+        {
+            invalid.push(("name".to_string(), e));
+        }
+        if let Some(d) = inputs["recovery_window_in_days"].as_i64()
+            && let Err(e) = check_window(d as i32)
+        {
+            invalid.push(("recovery_window_in_days".to_string(), e));
+        }
+        for (i, r) in inputs["replicas"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if let Some(region) = r["region"].as_str()
+                && let Err(e) = crate::validate::region(region)
+            {
+                invalid.push((format!("replicas[{i}].region"), e));
+            }
+        }
+        invalid
+    }
+
+    async fn create(&self, aws: &Aws, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
+        let inputs: SecretInputs = decode(&req.inputs)?;
+        if let Some(r) = inputs
+            .replicas
+            .iter()
+            .find(|r| r.region == aws.region_name())
+        {
+            return Err(ProviderError::validation(vec![(
+                "replicas".into(),
+                format!("{} is the secret's own region", r.region),
+            )]));
+        }
+        let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
+        let result = aws
+            .secretsmanager()
+            .await
+            .create_secret()
+            .name(&inputs.name)
+            .description(&inputs.description)
+            .set_kms_key_id(inputs.kms_key_id.clone())
+            .set_add_replica_regions(
+                (!inputs.replicas.is_empty()).then(|| replica_types(&inputs.replicas)),
+            )
+            .set_tags(Some(sm_tags(&tags)))
+            .send()
+            .await
+            .op("CreateSecret");
+        let arn = match result {
+            Ok(out) => out.arn().unwrap_or_default().to_string(),
+            // A retry after a lost answer: adopt the secret only if it carries our token.
+            Err(e) if e.code.as_deref() == Some("ResourceExistsException") => {
+                match describe(aws, &inputs.name).await? {
+                    Some((_, outputs, all)) if all.get(TAG_TOKEN) == Some(&req.token) => {
+                        outputs["arn"].as_str().unwrap_or_default().to_string()
+                    }
+                    _ => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let (_, outputs, _) = describe(aws, &arn)
+            .await?
+            .ok_or_else(|| vanished("DescribeSecret", "secret", &arn))?;
+        Ok(CreateResponse { id: arn, outputs })
+    }
+
+    async fn read(
+        &self,
+        aws: &Aws,
+        req: ReadRequest,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        let window = req.inputs["recovery_window_in_days"].as_i64().unwrap_or(30) as i32;
+        Ok(found(
+            &req.id,
+            describe(aws, &req.id).await?.map(|(mut i, o, _)| {
+                i.recovery_window_in_days = window;
+                (i, o)
+            }),
+        ))
+    }
+
+    async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
+        let old: SecretInputs = decode(&req.old_inputs)?;
+        let new: SecretInputs = decode(&req.new_inputs)?;
+        let client = aws.secretsmanager().await;
+        if old.description != new.description || old.kms_key_id != new.kms_key_id {
+            client
+                .update_secret()
+                .secret_id(&req.id)
+                .description(&new.description)
+                .set_kms_key_id(new.kms_key_id.clone())
+                .send()
+                .await
+                .op("UpdateSecret")?;
+        }
+        let gone: Vec<String> = old
+            .replicas
+            .iter()
+            .filter(|r| !new.replicas.contains(r))
+            .map(|r| r.region.clone())
+            .collect();
+        if !gone.is_empty() {
+            client
+                .remove_regions_from_replication()
+                .secret_id(&req.id)
+                .set_remove_replica_regions(Some(gone))
+                .send()
+                .await
+                .op("RemoveRegionsFromReplication")?;
+        }
+        let added: Vec<ReplicaInputs> = new
+            .replicas
+            .iter()
+            .filter(|r| !old.replicas.contains(r))
+            .cloned()
+            .collect();
+        if !added.is_empty() {
+            client
+                .replicate_secret_to_regions()
+                .secret_id(&req.id)
+                .set_add_replica_regions(Some(replica_types(&added)))
+                .send()
+                .await
+                .op("ReplicateSecretToRegions")?;
+        }
+        if old.tags != new.tags {
+            let before = aws.tags_for(&req.ctx, &old.tags, None);
+            let after = aws.tags_for(&req.ctx, &new.tags, None);
+            let removed: Vec<String> = before
+                .keys()
+                .filter(|k| !after.contains_key(*k))
+                .cloned()
+                .collect();
+            if !removed.is_empty() {
+                client
+                    .untag_resource()
+                    .secret_id(&req.id)
+                    .set_tag_keys(Some(removed))
+                    .send()
+                    .await
+                    .op("UntagResource")?;
+            }
+            client
+                .tag_resource()
+                .secret_id(&req.id)
+                .set_tags(Some(sm_tags(&after)))
+                .send()
+                .await
+                .op("TagResource")?;
+        }
+        Ok(UpdateResponse {
+            outputs: req.old_outputs,
+        })
+    }
+
+    async fn delete(&self, aws: &Aws, req: DeleteRequest) -> Result<(), ProviderError> {
+        let Some((inputs, _, _)) = describe(aws, &req.id).await? else {
+            return Ok(());
+        };
+        let client = aws.secretsmanager().await;
+        // A primary with replicas cannot be deleted: the replicas go first.
+        if !inputs.replicas.is_empty() {
+            client
+                .remove_regions_from_replication()
+                .secret_id(&req.id)
+                .set_remove_replica_regions(Some(
+                    inputs.replicas.iter().map(|r| r.region.clone()).collect(),
+                ))
+                .send()
+                .await
+                .op("RemoveRegionsFromReplication")?;
+        }
+        let window = req.inputs["recovery_window_in_days"].as_i64().unwrap_or(30);
+        let call = client.delete_secret().secret_id(&req.id);
+        let call = if window == 0 {
+            call.force_delete_without_recovery(true)
+        } else {
+            call.recovery_window_in_days(window)
+        };
+        none_if_not_found(call.send().await.op("DeleteSecret")).map(|_| ())
+    }
+
+    async fn lookup(
+        &self,
+        aws: &Aws,
+        req: LookupRequest,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        let Some(name) = req.inputs["name"].as_str() else {
+            return Ok(None);
+        };
+        let Some((inputs, outputs, all)) = describe(aws, name).await? else {
+            return Ok(None);
+        };
+        let ours = all.get(TAG_TOKEN) == Some(&req.token)
+            || (all.get(TAG_STACK) == Some(&req.ctx.stack)
+                && all.get(TAG_NAME) == Some(&req.ctx.name));
+        let id = outputs["arn"].as_str().unwrap_or_default().to_string();
+        Ok(ours.then(|| ReadResponse {
+            id,
+            inputs: to_json(&inputs),
+            outputs,
+        }))
+    }
+}
+
+/// The secret's inputs, outputs and every tag on it; `None` when gone or scheduled for
+/// deletion.
+async fn describe(
+    aws: &Aws,
+    id: &str,
+) -> Result<Option<(SecretInputs, Value, BTreeMap<String, String>)>, ProviderError> {
+    let out = none_if_not_found(
+        aws.secretsmanager()
+            .await
+            .describe_secret()
+            .secret_id(id)
+            .send()
+            .await
+            .op("DescribeSecret"),
+    )?;
+    let Some(s) = out.filter(|s| s.deleted_date().is_none()) else {
+        return Ok(None);
+    };
+    let all: BTreeMap<String, String> = s
+        .tags()
+        .iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect();
+    let mut replicas: Vec<ReplicaInputs> = s
+        .replication_status()
+        .iter()
+        .filter_map(|r| {
+            Some(ReplicaInputs {
+                region: r.region()?.to_string(),
+                kms_key_id: r
+                    .kms_key_id()
+                    .filter(|k| *k != "alias/aws/secretsmanager")
+                    .map(str::to_string),
+            })
+        })
+        .collect();
+    replicas.sort();
+    let arn = s.arn().unwrap_or_default().to_string();
+    let name = s.name().unwrap_or_default().to_string();
+    Ok(Some((
+        SecretInputs {
+            name: name.clone(),
+            description: s.description().unwrap_or_default().to_string(),
+            kms_key_id: s.kms_key_id().map(str::to_string),
+            replicas,
+            recovery_window_in_days: 30,
+            tags: aws.own_tags(all.clone()),
+        },
+        json!({ "arn": arn, "name": name }),
+        all,
+    )))
+}
+
+/// Arguments of a secret's value. Any change of the value writes a new version (an update,
+/// not a replacement). The value is secret: the engine encrypts it in state and redacts it
+/// in plans, and the provider never puts it in a log or an error.
+#[derive(Debug, Clone)]
+pub struct SecretVersionArgs {
+    secret_id: Input<String>,
+    secret_string: Input<String>,
+}
+
+impl SecretVersionArgs {
+    /// The value `secret_string` (mark it secret, e.g. `password.result()`) of `secret_id`.
+    pub fn new(
+        secret_id: impl Into<Input<String>>,
+        secret_string: impl Into<Input<String>>,
+    ) -> Self {
+        SecretVersionArgs {
+            secret_id: secret_id.into(),
+            secret_string: secret_string.into(),
+        }
+    }
+}
+
+impl ResourceArgs for SecretVersionArgs {
+    type Handle = SecretVersion;
+
+    fn type_token(&self) -> &'static str {
+        VERSION
+    }
+
+    fn props(&self) -> Props {
+        Props::new()
+            .set("secret_id", &self.secret_id)
+            .set("secret_string", &self.secret_string.clone().into_secret())
+    }
+}
+
+handle! {
+    /// A declared secret value.
+    SecretVersion {
+        /// The secret's ARN.
+        arn: String,
+        /// The current version's id.
+        version_id: String,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct VersionInputs {
+    secret_id: String,
+    secret_string: String,
+}
+
+/// A Secrets Manager request token (32 to 64 characters) from an engine token, so that a
+/// retried put of the same value is recognised as the same version.
+fn request_token(seed: &str) -> String {
+    hex::encode(Sha256::digest(seed.as_bytes()))
+}
+
+struct VersionImpl;
+
+impl VersionImpl {
+    async fn put(aws: &Aws, inputs: &VersionInputs, token: String) -> Result<Value, ProviderError> {
+        let out = aws
+            .secretsmanager()
+            .await
+            .put_secret_value()
+            .secret_id(&inputs.secret_id)
+            .secret_string(&inputs.secret_string)
+            .client_request_token(token)
+            .send()
+            .await
+            .op("PutSecretValue")?;
+        Ok(json!({
+            "arn": out.arn().unwrap_or_default(),
+            "version_id": out.version_id().unwrap_or_default(),
+        }))
+    }
+}
+
+#[async_trait]
+impl ResourceImpl for VersionImpl {
+    fn type_token(&self) -> &'static str {
+        VERSION
+    }
+
+    fn force_new(&self) -> &'static [&'static str] {
+        &["secret_id"]
+    }
+
+    async fn create(&self, aws: &Aws, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
+        let inputs: VersionInputs = decode(&req.inputs)?;
+        let outputs = Self::put(aws, &inputs, request_token(&req.token)).await?;
+        Ok(CreateResponse {
+            id: inputs.secret_id,
+            outputs,
+        })
+    }
+
+    async fn read(
+        &self,
+        aws: &Aws,
+        req: ReadRequest,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        let got = none_if_not_found(
+            aws.secretsmanager()
+                .await
+                .get_secret_value()
+                .secret_id(&req.id)
+                .send()
+                .await
+                .op("GetSecretValue"),
+        )?;
+        let secret_id = req.inputs["secret_id"]
+            .as_str()
+            .unwrap_or(&req.id)
+            .to_string();
+        Ok(got.map(|g| ReadResponse {
+            id: req.id.clone(),
+            inputs: json!({
+                "secret_id": secret_id,
+                "secret_string": secret(Value::String(g.secret_string().unwrap_or_default().to_string())),
+            }),
+            outputs: json!({
+                "arn": g.arn().unwrap_or_default(),
+                "version_id": g.version_id().unwrap_or_default(),
+            }),
+        }))
+    }
+
+    async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
+        let new: VersionInputs = decode(&req.new_inputs)?;
+        let mut nonce = [0u8; 16];
+        rand::rng().fill_bytes(&mut nonce);
+        let outputs = Self::put(aws, &new, request_token(&hex::encode(nonce))).await?;
+        Ok(UpdateResponse { outputs })
+    }
+
+    async fn delete(&self, _aws: &Aws, _req: DeleteRequest) -> Result<(), ProviderError> {
+        // A value lives and dies with its secret; there is nothing to delete on its own.
+        Ok(())
+    }
+
+    async fn lookup(
+        &self,
+        aws: &Aws,
+        req: LookupRequest,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        let Some(id) = req.inputs["secret_id"].as_str() else {
+            return Ok(None);
+        };
+        self.read(
+            aws,
+            ReadRequest {
+                ctx: req.ctx,
+                id: id.to_string(),
+                inputs: req.inputs.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+}
