@@ -238,9 +238,11 @@ async fn drift_is_reported_by_read() {
     );
 }
 
-#[test]
-fn bad_network_declarations_are_reported_together() {
+#[tokio::test]
+async fn bad_network_declarations_are_reported_together() {
+    let counter = iac_tests::RequestCounter::start();
     let mut stack = Stack::new("tests", "bad-network");
+    stack.provider("aws", Aws::from_config(counter.sdk_config(REGION)));
     let vpc = stack.add("vpc", VpcArgs::new("10.0.0.0/16"));
     stack.add("too-big", VpcArgs::new("10.0.0.0/8"));
     stack.add("host-bits", VpcArgs::new("10.0.0.1/16"));
@@ -256,7 +258,20 @@ fn bad_network_declarations_are_reported_together() {
         SecurityGroupArgs::new("sg-bad", "x", vpc.id())
             .ingress(SecurityGroupRule::ports("tcp", 70000, 1).cidr_block("0.0.0.0/0")),
     );
-    let errors = stack.validate().unwrap_err().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let store = iac_state::StateStore::open(
+        &dir.path().join("state.db"),
+        iac_state::OpenOptions {
+            secrets: iac_state::SecretsKey::None,
+            create: true,
+        },
+    )
+    .unwrap();
+    let errors = iac_dsl::engine::preview(&stack, &store, &iac_dsl::RunOptions::default(), false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(counter.connections(), 0, "preview sent no request");
     for needle in [
         "too-big",
         "/8",
