@@ -1,1 +1,83 @@
-//! cloudwatch against the emulator.
+//! CloudWatch metric alarms against the emulator.
+
+use iac_dsl::{FieldErrors, ResourceArgs};
+use iac_providers::aws::Aws;
+use iac_providers::aws::cloudwatch::MetricAlarmArgs;
+use serde_json::{Value, json};
+
+use super::support::*;
+
+fn alarm(name: &str, threshold: f64, topic: &str) -> Value {
+    json!({
+        "name": name, "description": "Lambda errors", "namespace": "AWS/Lambda",
+        "metric_name": "Errors", "statistic": "Sum", "period": 300, "evaluation_periods": 2,
+        "threshold": threshold, "comparison_operator": "GreaterThanThreshold",
+        "treat_missing_data": "notBreaching", "dimensions": {"FunctionName": "payment-processor"},
+        "alarm_actions": [topic], "ok_actions": [], "tags": {"severity": "high"}
+    })
+}
+
+#[tokio::test]
+async fn alarm_lifecycle_and_drift() {
+    let aws = aws("us-east-1");
+    let topic = "arn:aws:sns:us-east-1:123456789012:alerts";
+    let name = iac_tests::unique("lambda-errors");
+    let c = ctx("aws:cloudwatch/metricAlarm", &name);
+    let inputs = alarm(&name, 10.0, topic);
+    let (created, token) = create(&aws, &c, inputs.clone()).await.expect("create");
+    assert_eq!(created.id, name);
+    assert_eq!(read(&aws, &c, &name).await.unwrap().inputs, inputs);
+    let mut changed = alarm(&name, 5.0, topic);
+    changed["tags"] = json!({"severity": "low"});
+    assert!(replace_keys(&aws, &c, &inputs, &changed).is_empty());
+    update(
+        &aws,
+        &c,
+        &name,
+        inputs.clone(),
+        changed.clone(),
+        created.outputs.clone(),
+    )
+    .await;
+    assert_eq!(read(&aws, &c, &name).await.unwrap().inputs, changed);
+    let renamed = alarm("other", 5.0, topic);
+    assert_eq!(replace_keys(&aws, &c, &changed, &renamed), ["name"]);
+    assert_eq!(lookup(&aws, &c, &token, inputs).await.unwrap().id, name);
+
+    // Drift: the alarm deleted out of band.
+    let raw = aws_sdk_cloudwatch::Client::new(&iac_tests::Moto::shared().sdk_config("us-east-1"));
+    raw.delete_alarms().alarm_names(&name).send().await.unwrap();
+    assert!(
+        read(&aws, &c, &name).await.is_none(),
+        "a deleted alarm reads as gone"
+    );
+    delete(&aws, &c, &name, changed, created.outputs).await;
+}
+
+#[tokio::test]
+async fn bad_alarm_arguments_fail_before_any_request() {
+    let mut errors = FieldErrors::default();
+    MetricAlarmArgs::new("a", "AWS/Lambda", "Errors", "Median", "BiggerThan", 1.0)
+        .period(45)
+        .evaluation_periods(0)
+        .validate(&mut errors);
+    let text = format!("{errors:?}");
+    for field in [
+        "statistic",
+        "comparison_operator",
+        "BiggerThan",
+        "period",
+        "evaluation_periods",
+    ] {
+        assert!(text.contains(field), "{field} missing from {text}");
+    }
+    let counter = iac_tests::RequestCounter::start();
+    let aws = Aws::from_config(counter.sdk_config("us-east-1"));
+    let mut bad = alarm("a", 1.0, "arn:aws:sns:us-east-1:1:t");
+    bad["comparison_operator"] = json!("Above");
+    let err = create(&aws, &ctx("aws:cloudwatch/metricAlarm", "a"), bad)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("comparison_operator"), "{err}");
+    assert_eq!(counter.connections(), 0);
+}
