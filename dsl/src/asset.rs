@@ -1,1 +1,592 @@
-//! Assets (files and built artifacts) used as resource inputs.
+//! Assets: files and built artifacts used as resource inputs.
+//!
+//! An [`Asset`] is a file on disk known by its SHA-256. Resources record the hash, not the
+//! path, so the same code gives the same inputs on any machine and a changed file shows in
+//! `preview` as an update before anything is uploaded. [`deterministic_zip`] packages
+//! files with fixed timestamps, permissions and order, so packaging the same bytes twice
+//! gives the same archive and the same hash. [`CargoBinary`] builds a binary of a workspace
+//! package when it is missing or older than its sources, which is how a stack packages a
+//! Rust Lambda function.
+
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime, ZipWriter};
+
+/// Why an asset could not be read, packaged or built. Every variant names the file or
+/// package it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum AssetError {
+    /// The file could not be read or written.
+    #[error("asset {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The archive could not be written.
+    #[error("asset {path}: cannot write the zip archive: {message}")]
+    Zip {
+        /// The archive being written.
+        path: PathBuf,
+        /// What the zip writer reported.
+        message: String,
+    },
+    /// A zip entry name is empty, absolute, contains `..` or appears twice.
+    #[error("asset {path}: invalid entry name {name:?}: {message}")]
+    EntryName {
+        /// The archive being written.
+        path: PathBuf,
+        /// The offending entry name.
+        name: String,
+        /// What is wrong with it.
+        message: &'static str,
+    },
+    /// `cargo` could not be run or the build failed.
+    #[error("building {package} ({profile} profile): {message}")]
+    Build {
+        /// The package being built.
+        package: String,
+        /// The build profile.
+        profile: String,
+        /// What went wrong, including cargo's last lines of output on failure.
+        message: String,
+    },
+}
+
+/// A file used as a resource input, identified by the SHA-256 of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asset {
+    path: PathBuf,
+    sha256: [u8; 32],
+    size: u64,
+}
+
+impl Asset {
+    /// Reads and hashes a file.
+    pub fn file(path: impl Into<PathBuf>) -> Result<Asset, AssetError> {
+        let path = path.into();
+        let bytes = std::fs::read(&path).map_err(|source| AssetError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Asset::hashed(path, &bytes))
+    }
+
+    fn hashed(path: PathBuf, bytes: &[u8]) -> Asset {
+        Asset {
+            path,
+            sha256: Sha256::digest(bytes).into(),
+            size: bytes.len() as u64,
+        }
+    }
+
+    /// Where the asset's bytes are.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The SHA-256 of the bytes as lowercase hex (what the engine records and diffs).
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(self.sha256)
+    }
+
+    /// The SHA-256 as standard base64, the form AWS Lambda reports as `CodeSha256`.
+    pub fn sha256_base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.sha256)
+    }
+
+    /// The size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Reads the bytes, failing if the file changed since it was hashed (a deployment must
+    /// upload exactly what the plan showed).
+    pub fn read(&self) -> Result<Vec<u8>, AssetError> {
+        let bytes = std::fs::read(&self.path).map_err(|source| AssetError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        let now: [u8; 32] = Sha256::digest(&bytes).into();
+        if now != self.sha256 {
+            return Err(AssetError::Io {
+                path: self.path.clone(),
+                source: std::io::Error::other(format!(
+                    "changed since the plan was made (sha256 was {}, is now {})",
+                    self.sha256_hex(),
+                    hex::encode(now)
+                )),
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+/// One file inside a zip archive built by [`deterministic_zip`].
+#[derive(Debug, Clone)]
+pub struct ZipEntry {
+    /// The path inside the archive (`bootstrap`, `lib/x.so`).
+    pub name: String,
+    /// The file's bytes.
+    pub contents: Vec<u8>,
+    /// Whether the file is stored with mode 0755 (executables such as `bootstrap`) rather
+    /// than 0644.
+    pub executable: bool,
+}
+
+impl ZipEntry {
+    /// An entry from a file on disk, keeping its executable bit.
+    pub fn from_file(name: impl Into<String>, path: &Path) -> Result<ZipEntry, AssetError> {
+        let io = |source| AssetError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let contents = std::fs::read(path).map_err(io)?;
+        let executable = is_executable(&std::fs::metadata(path).map_err(io)?);
+        Ok(ZipEntry {
+            name: name.into(),
+            contents,
+            executable,
+        })
+    }
+}
+
+#[cfg(unix)]
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_meta: &std::fs::Metadata) -> bool {
+    false
+}
+
+/// Packages entries into a zip whose bytes depend only on the entries: sorted by name,
+/// timestamps fixed at 1980-01-01, modes 0755 or 0644, deflate at a fixed level.
+/// `label` names the archive in errors.
+pub fn deterministic_zip(label: &Path, entries: &[ZipEntry]) -> Result<Vec<u8>, AssetError> {
+    let mut sorted: Vec<&ZipEntry> = entries.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    for (i, entry) in sorted.iter().enumerate() {
+        let bad = |message| AssetError::EntryName {
+            path: label.to_path_buf(),
+            name: entry.name.clone(),
+            message,
+        };
+        if entry.name.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        if entry.name.starts_with('/') || entry.name.contains('\\') {
+            return Err(bad("it must be a relative path with `/` separators"));
+        }
+        if entry
+            .name
+            .split('/')
+            .any(|part| part == ".." || part.is_empty())
+        {
+            return Err(bad("it must not contain `..` or empty components"));
+        }
+        if i > 0 && sorted[i - 1].name == entry.name {
+            return Err(bad("it appears twice"));
+        }
+    }
+    let zip_err = |e: zip::result::ZipError| AssetError::Zip {
+        path: label.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+    for entry in sorted {
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .compression_level(Some(6))
+            .last_modified_time(DateTime::DEFAULT)
+            .unix_permissions(if entry.executable { 0o755 } else { 0o644 });
+        writer
+            .start_file(entry.name.as_str(), options)
+            .map_err(zip_err)?;
+        writer
+            .write_all(&entry.contents)
+            .map_err(|source| AssetError::Io {
+                path: label.to_path_buf(),
+                source,
+            })?;
+    }
+    Ok(writer.finish().map_err(zip_err)?.into_inner())
+}
+
+/// Packages entries with [`deterministic_zip`] into `out` and returns it as an asset. The
+/// file is replaced atomically and left untouched when its bytes would not change.
+pub fn zip_asset(out: &Path, entries: &[ZipEntry]) -> Result<Asset, AssetError> {
+    let bytes = deterministic_zip(out, entries)?;
+    let io = |source| AssetError::Io {
+        path: out.to_path_buf(),
+        source,
+    };
+    if std::fs::read(out).ok().as_deref() != Some(bytes.as_slice()) {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let tmp = out.with_extension("zip.tmp");
+        std::fs::write(&tmp, &bytes).map_err(io)?;
+        std::fs::rename(&tmp, out).map_err(io)?;
+    }
+    Ok(Asset::hashed(out.to_path_buf(), &bytes))
+}
+
+/// A binary of a Cargo workspace package, built on demand.
+#[derive(Debug, Clone)]
+pub struct CargoBinary {
+    manifest_dir: PathBuf,
+    package: String,
+    bin: String,
+    profile: String,
+    target: Option<String>,
+    target_dir: Option<PathBuf>,
+}
+
+impl CargoBinary {
+    /// The binary `bin` of `package`, whose `Cargo.toml` is in `manifest_dir`, in the
+    /// release profile for the host.
+    pub fn new(
+        manifest_dir: impl Into<PathBuf>,
+        package: impl Into<String>,
+        bin: impl Into<String>,
+    ) -> CargoBinary {
+        CargoBinary {
+            manifest_dir: manifest_dir.into(),
+            package: package.into(),
+            bin: bin.into(),
+            profile: "release".into(),
+            target: None,
+            target_dir: None,
+        }
+    }
+
+    /// Uses this Cargo target directory instead of `CARGO_TARGET_DIR` or the one
+    /// `cargo metadata` reports.
+    pub fn target_dir(mut self, dir: impl Into<PathBuf>) -> CargoBinary {
+        self.target_dir = Some(dir.into());
+        self
+    }
+
+    /// Builds for a target triple instead of the host (for example
+    /// `x86_64-unknown-linux-musl`).
+    pub fn target(mut self, triple: impl Into<String>) -> CargoBinary {
+        self.target = Some(triple.into());
+        self
+    }
+
+    /// Builds with another Cargo profile.
+    pub fn profile(mut self, profile: impl Into<String>) -> CargoBinary {
+        self.profile = profile.into();
+        self
+    }
+
+    fn build_error(&self, message: impl Into<String>) -> AssetError {
+        AssetError::Build {
+            package: self.package.clone(),
+            profile: self.profile.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// Where the binary is (or will be) once built.
+    pub fn binary_path(&self) -> Result<PathBuf, AssetError> {
+        let mut dir = self.target_directory()?;
+        if let Some(target) = &self.target {
+            dir.push(target);
+        }
+        // Cargo names the output folder of the `dev` profile `debug`.
+        dir.push(if self.profile == "dev" {
+            "debug"
+        } else {
+            &self.profile
+        });
+        dir.push(&self.bin);
+        Ok(dir)
+    }
+
+    fn target_directory(&self) -> Result<PathBuf, AssetError> {
+        if let Some(dir) = &self.target_dir {
+            return Ok(dir.clone());
+        }
+        if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+            return Ok(PathBuf::from(dir));
+        }
+        let output = Command::new(cargo())
+            .args(["metadata", "--format-version", "1", "--no-deps"])
+            .current_dir(&self.manifest_dir)
+            .output()
+            .map_err(|e| self.build_error(format!("cannot run cargo: {e}")))?;
+        if !output.status.success() {
+            return Err(self.build_error(format!(
+                "cargo metadata failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        let meta: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .map_err(|e| self.build_error(format!("cargo metadata: {e}")))?;
+        meta["target_directory"]
+            .as_str()
+            .map(PathBuf::from)
+            .ok_or_else(|| self.build_error("cargo metadata names no target directory"))
+    }
+
+    /// Whether the binary is missing or older than any file of the package (its
+    /// `Cargo.toml`, `build.rs` and everything under `src/`).
+    pub fn is_stale(&self) -> Result<bool, AssetError> {
+        let built = match std::fs::metadata(self.binary_path()?).and_then(|m| m.modified()) {
+            Ok(time) => time,
+            Err(_) => return Ok(true),
+        };
+        Ok(newest_mtime(&self.manifest_dir).is_some_and(|source| source > built))
+    }
+
+    /// Builds the binary when it is missing or stale, calling `notify` with a message
+    /// before a build starts (builds take a while; the user should know why), and returns
+    /// its path.
+    pub fn build_if_stale(&self, notify: impl FnOnce(&str)) -> Result<PathBuf, AssetError> {
+        let path = self.binary_path()?;
+        if !self.is_stale()? {
+            return Ok(path);
+        }
+        notify(&format!(
+            "building {} ({} profile{}) for the `{}` binary; this takes a while the first time",
+            self.package,
+            self.profile,
+            self.target
+                .as_deref()
+                .map(|t| format!(", target {t}"))
+                .unwrap_or_default(),
+            self.bin
+        ));
+        let mut cmd = Command::new(cargo());
+        cmd.args(["build", "--package", &self.package, "--bin", &self.bin])
+            .args(["--profile", &self.profile])
+            .current_dir(&self.manifest_dir);
+        if let Some(dir) = &self.target_dir {
+            cmd.arg("--target-dir").arg(dir);
+        }
+        if let Some(target) = &self.target {
+            cmd.args(["--target", target]);
+        }
+        let output = cmd
+            .output()
+            .map_err(|e| self.build_error(format!("cannot run cargo: {e}")))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            return Err(self.build_error(format!("cargo build failed:\n{}", tail.join("\n"))));
+        }
+        if !path.exists() {
+            return Err(self.build_error(format!(
+                "cargo build succeeded but {} does not exist",
+                path.display()
+            )));
+        }
+        Ok(path)
+    }
+}
+
+fn cargo() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// The newest modification time of a package's sources: `Cargo.toml`, `build.rs` and
+/// every file under `src/`.
+fn newest_mtime(dir: &Path) -> Option<SystemTime> {
+    let mut newest = None;
+    let mut consider = |path: &Path| {
+        if let Ok(time) = std::fs::metadata(path).and_then(|m| m.modified()) {
+            newest = newest.max(Some(time));
+        }
+    };
+    consider(&dir.join("Cargo.toml"));
+    consider(&dir.join("build.rs"));
+    let mut pending = vec![dir.join("src")];
+    while let Some(next) = pending.pop() {
+        let Ok(read) = std::fs::read_dir(&next) else {
+            continue;
+        };
+        for entry in read.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                consider(&path);
+            }
+        }
+    }
+    newest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(bootstrap: &[u8]) -> Vec<ZipEntry> {
+        vec![
+            ZipEntry {
+                name: "lib/readme.txt".into(),
+                contents: b"notes".to_vec(),
+                executable: false,
+            },
+            ZipEntry {
+                name: "bootstrap".into(),
+                contents: bootstrap.to_vec(),
+                executable: true,
+            },
+        ]
+    }
+
+    #[test]
+    fn packaging_twice_gives_identical_bytes_whatever_the_order() {
+        let label = Path::new("x.zip");
+        let a = deterministic_zip(label, &entries(b"\x7fELF one")).unwrap();
+        let mut reversed = entries(b"\x7fELF one");
+        reversed.reverse();
+        let b = deterministic_zip(label, &reversed).unwrap();
+        assert_eq!(a, b);
+        let changed = deterministic_zip(label, &entries(b"\x7fELF two")).unwrap();
+        assert_ne!(a, changed);
+    }
+
+    #[test]
+    fn archive_keeps_names_modes_and_a_fixed_timestamp() {
+        let bytes = deterministic_zip(Path::new("x.zip"), &entries(b"run")).unwrap();
+        let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+        assert_eq!(archive.len(), 2);
+        assert_eq!(archive.by_index(0).unwrap().name().unwrap(), "bootstrap");
+        let file = archive.by_name("bootstrap").unwrap();
+        assert_eq!(file.unix_mode().unwrap() & 0o777, 0o755);
+        assert_eq!(file.last_modified().unwrap(), DateTime::DEFAULT);
+    }
+
+    #[test]
+    fn bad_entry_names_are_named() {
+        for name in ["", "/abs", "a/../b", "a//b"] {
+            let err = deterministic_zip(
+                Path::new("x.zip"),
+                &[ZipEntry {
+                    name: name.into(),
+                    contents: vec![],
+                    executable: false,
+                }],
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("invalid entry name"), "{err}");
+        }
+        let mut twice = entries(b"a");
+        twice.push(twice[1].clone());
+        let err = deterministic_zip(Path::new("x.zip"), &twice).unwrap_err();
+        assert!(err.to_string().contains("appears twice"), "{err}");
+    }
+
+    #[test]
+    fn zip_asset_hashes_what_it_wrote_and_a_changed_source_changes_the_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("bootstrap");
+        std::fs::write(&src, b"version one").unwrap();
+        let out = dir.path().join("out/function.zip");
+        let first = zip_asset(&out, &[ZipEntry::from_file("bootstrap", &src).unwrap()]).unwrap();
+        let again = zip_asset(&out, &[ZipEntry::from_file("bootstrap", &src).unwrap()]).unwrap();
+        assert_eq!(first, again);
+        assert_eq!(first, Asset::file(&out).unwrap());
+        assert_eq!(first.sha256_hex().len(), 64);
+        assert_eq!(first.read().unwrap(), std::fs::read(&out).unwrap());
+
+        std::fs::write(&src, b"version two").unwrap();
+        let changed = zip_asset(&out, &[ZipEntry::from_file("bootstrap", &src).unwrap()]).unwrap();
+        assert_ne!(first.sha256_hex(), changed.sha256_hex());
+        // The first asset no longer matches the file: uploading it would not be what the
+        // plan showed.
+        let err = first.read().unwrap_err();
+        assert!(err.to_string().contains("changed since the plan"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let err = Asset::file("/nonexistent/function.zip").unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/function.zip"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn staleness_follows_the_sources() {
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = dir.path().join("pkg");
+        std::fs::create_dir_all(pkg.join("src/handler")).unwrap();
+        std::fs::write(pkg.join("Cargo.toml"), "[package]").unwrap();
+        let source = pkg.join("src/handler/mod.rs");
+        std::fs::write(&source, "fn main() {}").unwrap();
+        let bin = CargoBinary::new(&pkg, "pkg", "bootstrap").target_dir(dir.path().join("target"));
+        let path = bin.binary_path().unwrap();
+        assert_eq!(path, dir.path().join("target/release/bootstrap"));
+        assert!(bin.is_stale().unwrap(), "a missing binary is stale");
+
+        let set_mtime = |path: &Path, time: SystemTime| {
+            std::fs::File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(time)
+                .unwrap();
+        };
+        let now = SystemTime::now();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"built").unwrap();
+        set_mtime(&pkg.join("Cargo.toml"), now - Duration::from_secs(60));
+        set_mtime(&source, now - Duration::from_secs(60));
+        set_mtime(&path, now - Duration::from_secs(30));
+        assert!(
+            !bin.is_stale().unwrap(),
+            "a binary newer than its sources is fresh"
+        );
+        let mut notified = false;
+        assert_eq!(bin.build_if_stale(|_| notified = true).unwrap(), path);
+        assert!(!notified, "a fresh binary is not rebuilt");
+
+        set_mtime(&source, now);
+        assert!(
+            bin.is_stale().unwrap(),
+            "a source edited after the build makes it stale"
+        );
+        let musl = bin
+            .clone()
+            .target("x86_64-unknown-linux-musl")
+            .profile("dev");
+        assert_eq!(
+            musl.binary_path().unwrap(),
+            dir.path()
+                .join("target/x86_64-unknown-linux-musl/debug/bootstrap")
+        );
+    }
+
+    #[test]
+    fn a_failed_build_names_the_package_and_shows_cargo_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = CargoBinary::new(dir.path(), "no-such-package", "bootstrap")
+            .target_dir(dir.path().join("target"));
+        let mut message = String::new();
+        let err = bin.build_if_stale(|m| message = m.to_string()).unwrap_err();
+        assert!(
+            message.contains("building no-such-package (release profile)"),
+            "{message}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("no-such-package"), "{text}");
+        assert!(text.contains("cargo build failed"), "{text}");
+    }
+}
