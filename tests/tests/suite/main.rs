@@ -4,3 +4,4 @@
 mod aws;
 mod cli;
 mod emulator;
+mod lambda_fn;

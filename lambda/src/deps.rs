@@ -1,0 +1,47 @@
+//! What the handler needs from the outside world, as traits: the transaction store and the
+//! health checks of the function's dependencies. [`crate::aws`] implements them over AWS;
+//! tests implement them in memory.
+
+use std::future::Future;
+
+/// A failure of the transaction store (the message names the operation and the object,
+/// never record contents).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+/// What [`TransactionStore::put_if_absent`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The object did not exist and was written.
+    Written,
+    /// An object already existed under the key; nothing was written.
+    AlreadyExists,
+}
+
+/// Where transaction records are kept: objects by key, written at most once.
+pub trait TransactionStore: Send + Sync {
+    /// The object under `key`, or `None` when there is none.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// Writes `body` under `key` unless an object already exists there.
+    fn put_if_absent(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send;
+}
+
+/// The outcome of one health check: `Err` carries why the dependency is unusable.
+pub type CheckResult = Result<(), String>;
+
+/// Health checks of the function's dependencies. Each check must not reveal secret values
+/// in its error.
+pub trait HealthProbe: Send + Sync {
+    /// Whether the transaction bucket is reachable.
+    fn bucket(&self) -> impl Future<Output = CheckResult> + Send;
+    /// Whether the database secret is readable (in the secret's own region).
+    fn db_secret(&self) -> impl Future<Output = CheckResult> + Send;
+    /// Whether the database endpoint's DNS name resolves.
+    fn db_endpoint(&self) -> impl Future<Output = CheckResult> + Send;
+}

@@ -1,0 +1,65 @@
+//! The payment processor Lambda function (custom runtime, `provided.al2023`).
+//!
+//! `POST /payment` validates a payment and records it once per idempotency key as
+//! `transactions/<sha256 of the key>.json` in the region's bucket; `GET /health` checks the
+//! bucket, the database secret and the database endpoint. Everything testable lives here:
+//! the handler ([`handle`]) is generic over its dependencies ([`TransactionStore`],
+//! [`HealthProbe`]), which [`S3Store`] and [`AwsProbe`] implement over AWS; `main.rs` only
+//! wires them to the Lambda runtime through [`serve`].
+
+mod aws;
+mod config;
+mod deps;
+mod handler;
+mod payment;
+
+#[cfg(test)]
+mod tests;
+
+pub use aws::{AwsProbe, S3Store, aws_deps};
+pub use config::{Config, ConfigError, DEFAULT_DB_PORT, ENV_VARS, arn_region, host_port};
+pub use deps::{CheckResult, HealthProbe, PutOutcome, StoreError, TransactionStore};
+pub use handler::{DEFAULT_CHECK_TIMEOUT, Deps, HttpReply, handle};
+pub use payment::{
+    CARD_TOKEN_PREFIX, CURRENCIES, FieldError, MAX_CARD_TOKEN_LEN, MAX_IDEMPOTENCY_KEY_LEN,
+    MAX_MERCHANT_ID_LEN, PaymentError, PaymentRequest, TransactionRecord, card_fingerprint,
+    looks_like_card_number, object_key, parse_payment,
+};
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+
+impl HttpReply {
+    /// The reply as a Lambda HTTP response with a JSON body.
+    pub fn into_response(self) -> Response<Body> {
+        let mut response = Response::new(Body::from(self.body.to_string()));
+        *response.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(allow) = self.allow {
+            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        response
+    }
+}
+
+/// Serves one Lambda HTTP event (API Gateway or function URL) with [`handle`] at the
+/// current time.
+pub async fn serve<S: TransactionStore, H: HealthProbe>(
+    deps: &Deps<S, H>,
+    request: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
+    let reply = handle(
+        deps,
+        request.method().as_str(),
+        request.uri().path(),
+        request.body().as_ref(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .await;
+    Ok(reply.into_response())
+}
