@@ -8,9 +8,11 @@
 //! package when it is missing or older than its sources, which is how a stack packages a
 //! Rust Lambda function.
 
+use std::collections::HashMap;
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
 use base64::Engine as _;
@@ -80,11 +82,16 @@ impl Asset {
     }
 
     fn hashed(path: PathBuf, bytes: &[u8]) -> Asset {
-        Asset {
+        let asset = Asset {
             path,
             sha256: Sha256::digest(bytes).into(),
             size: bytes.len() as u64,
-        }
+        };
+        registry()
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(asset.sha256_hex(), asset.clone());
+        asset
     }
 
     /// Where the asset's bytes are.
@@ -126,6 +133,33 @@ impl Asset {
             });
         }
         Ok(bytes)
+    }
+}
+
+/// The assets this process has hashed, by SHA-256. Resource inputs carry only the hash;
+/// a provider that uploads an asset finds its bytes here with [`bytes_for`].
+fn registry() -> &'static Mutex<HashMap<String, Asset>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<String, Asset>>> = OnceLock::new();
+    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The bytes of the asset whose SHA-256 (hex) is `sha256`, as declared in this process;
+/// fails when no such asset was declared or its file changed since.
+pub fn bytes_for(sha256: &str) -> Result<Vec<u8>, AssetError> {
+    let asset = registry()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get(sha256)
+        .cloned();
+    match asset {
+        Some(asset) => asset.read(),
+        None => Err(AssetError::Io {
+            path: PathBuf::from(format!("<asset sha256 {sha256}>")),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no asset with this hash was declared by this program",
+            ),
+        }),
     }
 }
 
@@ -511,6 +545,17 @@ mod tests {
         // plan showed.
         let err = first.read().unwrap_err();
         assert!(err.to_string().contains("changed since the plan"), "{err}");
+    }
+
+    #[test]
+    fn declared_assets_are_found_by_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("code.zip");
+        std::fs::write(&path, b"zip bytes").unwrap();
+        let asset = Asset::file(&path).unwrap();
+        assert_eq!(bytes_for(&asset.sha256_hex()).unwrap(), b"zip bytes");
+        let err = bytes_for(&"0".repeat(64)).unwrap_err();
+        assert!(err.to_string().contains("no asset with this hash"), "{err}");
     }
 
     #[test]
