@@ -2,6 +2,7 @@
 //! (optionally) data-source results, giving the steps that bring the cloud to the
 //! declaration. No I/O happens here: a plan is known before any API call.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
@@ -260,13 +261,31 @@ impl Plan {
 /// Outputs known while planning: data-source results, and the recorded outputs of
 /// resources that will not be created or replaced.
 struct PlanResolver<'a> {
-    known: HashMap<&'a str, &'a Value>,
+    known: HashMap<&'a str, Cow<'a, Value>>,
 }
 
 impl Resolver for PlanResolver<'_> {
     fn outputs(&self, resource: &str) -> Option<&Value> {
-        self.known.get(resource).copied()
+        self.known.get(resource).map(|v| v.as_ref())
     }
+}
+
+/// Recorded outputs with those an update will change replaced by unknown markers.
+fn outputs_after_update<'a>(
+    name: &str,
+    recorded: &'a Value,
+    changing: &[String],
+) -> Cow<'a, Value> {
+    if changing.is_empty() {
+        return Cow::Borrowed(recorded);
+    }
+    let mut outputs = recorded.clone();
+    if let Some(map) = outputs.as_object_mut() {
+        for key in changing {
+            map.insert(key.clone(), crate::value::unknown(format!("{name}.{key}")));
+        }
+    }
+    Cow::Owned(outputs)
 }
 
 /// Computes the plan. `data` holds the results of the stack's data sources.
@@ -286,7 +305,10 @@ pub fn plan(
     let stack_id = stack.id().to_string();
 
     let mut resolver = PlanResolver {
-        known: data.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+        known: data
+            .iter()
+            .map(|(k, v)| (k.as_str(), Cow::Borrowed(v)))
+            .collect(),
     };
     let mut steps = Vec::with_capacity(order.len() + 8);
 
@@ -302,11 +324,14 @@ pub fn plan(
                 recorded.get(node.name()).copied(),
                 &resolver,
             ) {
-                Ok(step) => {
+                Ok((step, changing)) => {
                     if matches!(step.op, Op::Same | Op::Update)
                         && let Some(r) = recorded.get(node.name())
                     {
-                        resolver.known.insert(node.name(), &r.outputs);
+                        resolver.known.insert(
+                            node.name(),
+                            outputs_after_update(node.name(), &r.outputs, &changing),
+                        );
                     }
                     steps.push(step);
                 }
@@ -393,7 +418,7 @@ fn plan_declared(
     node: &Declared,
     recorded: Option<&ResourceRecord>,
     resolver: &PlanResolver<'_>,
-) -> Result<Step, PlanError> {
+) -> Result<(Step, Vec<String>), PlanError> {
     let name = node.name().to_string();
     let type_token = node.reference.type_token().to_string();
     let provider_name = stack
@@ -435,9 +460,10 @@ fn plan_declared(
     };
     let Some(old) = recorded else {
         step.inputs = inputs;
-        return Ok(step);
+        return Ok((step, Vec::new()));
     };
 
+    let mut changing_outputs = Vec::new();
     keep_ignored(&mut inputs, &old.inputs, &node.options.ignore_changes);
     let changed = changed_keys(&old.inputs, &inputs);
     let moved = old.type_token != type_token || old.provider != provider_name;
@@ -454,6 +480,7 @@ fn plan_declared(
             }
         })?;
         step.diffs = property_diffs(&old.inputs, &inputs, &verdict.replace_keys);
+        changing_outputs = verdict.unknown_outputs;
         if verdict.replace_keys.is_empty() {
             Op::Update
         } else {
@@ -469,7 +496,7 @@ fn plan_declared(
         }
     }
     step.inputs = inputs;
-    Ok(step)
+    Ok((step, changing_outputs))
 }
 
 /// Asks the provider which of the `changed` keys of a recorded resource force a

@@ -52,6 +52,9 @@ pub struct DiffResponse {
     /// The replacement must delete the old object first (for example because the name is
     /// unique and kept), instead of the default create-before-delete.
     pub delete_before_replace: bool,
+    /// Outputs that an in-place update will change (a digest of the inputs, a version):
+    /// the plan shows them, and what depends on them, as known only after apply.
+    pub unknown_outputs: Vec<String>,
 }
 
 impl DiffResponse {
@@ -64,6 +67,7 @@ impl DiffResponse {
                 .cloned()
                 .collect(),
             delete_before_replace: false,
+            unknown_outputs: Vec::new(),
         }
     }
 }

@@ -140,6 +140,7 @@ pub struct FakeProvider {
     running: Arc<AtomicUsize>,
     max_running: Arc<AtomicUsize>,
     force_new: Vec<String>,
+    changing_outputs: Vec<String>,
     delete_first: bool,
     latency: Option<Latency>,
     on_create: Option<Hook<CreateRequest, CreateResponse>>,
@@ -167,6 +168,7 @@ impl FakeProvider {
             running: Arc::default(),
             max_running: Arc::default(),
             force_new: vec!["replace_me".into()],
+            changing_outputs: Vec::new(),
             delete_first: false,
             latency: None,
             on_create: None,
@@ -186,6 +188,12 @@ impl FakeProvider {
     /// Input keys whose change forces replacement (default: `replace_me`).
     pub fn force_new(mut self, keys: &[&str]) -> Self {
         self.force_new = keys.iter().map(|k| k.to_string()).collect();
+        self
+    }
+
+    /// Outputs the provider says an update changes (shown as unknown until applied).
+    pub fn outputs_changed_by_update(mut self, keys: &[&str]) -> Self {
+        self.changing_outputs = keys.iter().map(|k| k.to_string()).collect();
         self
     }
 
@@ -334,6 +342,7 @@ impl Provider for FakeProvider {
         let keys: Vec<&str> = self.force_new.iter().map(String::as_str).collect();
         let mut r = DiffResponse::replacing(req.changed_keys, &keys);
         r.delete_before_replace = self.delete_first;
+        r.unknown_outputs = self.changing_outputs.clone();
         Ok(r)
     }
 

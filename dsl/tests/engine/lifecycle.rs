@@ -71,6 +71,34 @@ async fn a_changed_value_updates_in_place_with_a_property_diff() {
 }
 
 #[tokio::test]
+async fn outputs_an_update_changes_reach_their_dependents_in_the_plan() {
+    let fake = FakeProvider::new("fake", FakeCloud::new()).outputs_changed_by_update(&["size"]);
+    let w = World::with(fake);
+    let declare = |size: &'static str| {
+        move |s: &mut iac_dsl::Stack| {
+            let a = s.add("a", FakeArgs::new().value("size", size));
+            let size: Output<String> = a.0.output("size");
+            s.add("b", FakeArgs::new().output("parent_size", &size));
+        }
+    };
+    w.up(w.stack(declare("small"))).await.unwrap();
+    let plan = w.preview(&w.stack(declare("large"))).await.unwrap();
+    let changed: Vec<_> = plan
+        .steps
+        .iter()
+        .filter(|s| s.op.is_change())
+        .map(|s| (s.name.as_str(), s.op))
+        .collect();
+    assert_eq!(changed, [("a", Op::Update), ("b", Op::Update)]);
+    let b = plan.steps.iter().find(|s| s.name == "b").unwrap();
+    assert_eq!(b.inputs["parent_size"], json!({"$unknown": "a.size"}));
+    w.up(w.stack(declare("large"))).await.unwrap();
+    let state = w.state();
+    let b = state.resources.iter().find(|r| r.name == "b").unwrap();
+    assert_eq!(b.inputs["parent_size"], "large");
+}
+
+#[tokio::test]
 async fn replace_creates_the_new_object_before_deleting_the_old_one() {
     let w = World::new();
     let declare = |v: &'static str| {

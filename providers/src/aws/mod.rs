@@ -60,6 +60,7 @@ struct Inner {
     default_tags: BTreeMap<String, String>,
     preset: Option<SdkConfig>,
     loaded: OnceCell<SdkConfig>,
+    account: OnceCell<String>,
 }
 
 impl std::fmt::Debug for Aws {
@@ -94,6 +95,7 @@ impl Aws {
                 default_tags: BTreeMap::new(),
                 preset,
                 loaded: OnceCell::new(),
+                account: OnceCell::new(),
             }),
         }
     }
@@ -114,6 +116,7 @@ impl Aws {
                 default_tags,
                 preset: self.inner.preset.clone(),
                 loaded: OnceCell::new(),
+                account: OnceCell::new(),
             }),
         }
     }
@@ -171,6 +174,23 @@ impl Aws {
             .into_iter()
             .filter(|(k, v)| !k.starts_with("iac:") && self.inner.default_tags.get(k) != Some(v))
             .collect()
+    }
+
+    /// The account the credentials belong to (STS GetCallerIdentity, asked once), for
+    /// ARNs that AWS does not return whole, such as an API's execution ARN.
+    pub async fn account_id(&self) -> Result<String, ProviderError> {
+        self.inner
+            .account
+            .get_or_try_init(|| async {
+                let out = aws_sdk_sts::Client::new(self.sdk_config().await)
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .op("GetCallerIdentity")?;
+                Ok(out.account().unwrap_or_default().to_string())
+            })
+            .await
+            .cloned()
     }
 
     /// Clients for each service. Calls through them retry throttling and transient errors.
@@ -277,6 +297,11 @@ impl Provider for Aws {
         let imp = self.resource(&req.ctx.type_token)?;
         let mut response = DiffResponse::replacing(req.changed_keys, imp.force_new());
         response.delete_before_replace = imp.delete_before_replace();
+        response.unknown_outputs = imp
+            .outputs_changed_by_update()
+            .iter()
+            .map(|k| k.to_string())
+            .collect();
         Ok(response)
     }
 

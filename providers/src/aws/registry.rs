@@ -24,6 +24,12 @@ pub(crate) trait ResourceImpl: Send + Sync + 'static {
         &[]
     }
 
+    /// Outputs an in-place update changes (digests of the inputs), shown as unknown until
+    /// the update has run so that what depends on them plans a change too.
+    fn outputs_changed_by_update(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Whether a replacement must delete the old object first (unique, fixed names).
     fn delete_before_replace(&self) -> bool {
         false

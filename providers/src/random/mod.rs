@@ -277,6 +277,7 @@ impl Provider for Random {
         Ok(DiffResponse {
             replace_keys: req.changed_keys.to_vec(),
             delete_before_replace: false,
+            unknown_outputs: Vec::new(),
         })
     }
 
