@@ -275,6 +275,19 @@ impl Stack {
         }
     }
 
+    /// Records a problem found while building the stack outside any resource's arguments
+    /// (an asset that cannot be built, say): it is reported with the declaration errors,
+    /// before state is opened or any request is sent.
+    pub fn invalid(&mut self, resource: &str, kind: &str, field: &str, message: impl Into<String>) {
+        let resource = self.full_name(resource);
+        self.errors.push(DeclarationError::InvalidArgument {
+            resource,
+            type_token: kind.to_string(),
+            field: field.to_string(),
+            message: message.into(),
+        });
+    }
+
     /// Declares a resource named `name` with default options.
     pub fn add<A: ResourceArgs>(&mut self, name: &str, args: A) -> A::Handle {
         self.add_with(name, args, ResourceOptions::default())

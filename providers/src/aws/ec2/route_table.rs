@@ -188,7 +188,8 @@ impl ResourceImpl for RouteTableImpl {
             {
                 invalid.push((format!("routes[{i}].destination_cidr_block"), e));
             }
-            if route["gateway_id"].is_string() == route["nat_gateway_id"].is_string() {
+            // Present means known or still unknown (`{"$unknown": ...}`), not absent.
+            if route["gateway_id"].is_null() == route["nat_gateway_id"].is_null() {
                 invalid.push((
                     format!("routes[{i}]"),
                     "needs exactly one of gateway_id and nat_gateway_id".to_string(),

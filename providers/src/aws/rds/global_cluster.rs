@@ -432,6 +432,18 @@ pub(super) async fn update(
     })
 }
 
+/// Whether a member's ARN is the declared writer `declared`: equal, or, when the declared
+/// ARN leaves the account empty (`arn:aws:rds:<region>::cluster:<id>`, which a stack can
+/// write before anything exists and without naming its account), the same region and id.
+fn same_cluster(member: &str, declared: &str) -> bool {
+    if member == declared {
+        return true;
+    }
+    let m: Vec<&str> = member.split(':').collect();
+    let d: Vec<&str> = declared.split(':').collect();
+    m.len() == 7 && d.len() == 7 && d[4].is_empty() && m[3] == d[3] && m[6] == d[6]
+}
+
 /// Makes `target` (a member cluster's ARN) the writer of global cluster `id`, or, for
 /// [`WriterChange::DetachAndPromote`], a standalone cluster. Nothing is done when that is
 /// already so (an update retried after a lost answer).
@@ -445,7 +457,12 @@ async fn change_writer(
     let g = find(client, id)
         .await?
         .ok_or_else(|| vanished("DescribeGlobalClusters", "global cluster", id))?;
-    let member = members_of(&g).into_iter().find(|m| m.cluster_arn == target);
+    let member = members_of(&g)
+        .into_iter()
+        .find(|m| same_cluster(&m.cluster_arn, target));
+    // The declared ARN may leave the account out; use the member's full ARN from here on.
+    let full_target = member.as_ref().map(|m| m.cluster_arn.clone());
+    let target = full_target.as_deref().unwrap_or(target);
     match (how, member) {
         (_, Some(m)) if m.is_writer => return Ok(()),
         (WriterChange::DetachAndPromote, None) => return Ok(()),

@@ -135,6 +135,29 @@ async fn a_planned_writer_change_switches_over_to_the_target() {
 }
 
 #[tokio::test]
+async fn a_writer_declared_without_its_account_is_matched_by_region_and_id() {
+    // What a stack can write before anything exists: no account in the ARN.
+    const DECLARED: &str = "arn:aws:rds:us-west-2::cluster:payments-dr";
+    let describe = describe(PRIMARY, SECONDARY);
+    let switchover = mock!(Client::switchover_global_cluster)
+        .match_requests(|r| r.target_db_cluster_identifier() == Some(SECONDARY))
+        .then_output(|| SwitchoverGlobalClusterOutput::builder().build());
+    let rds = client(&[&describe, &switchover]);
+    let req = change(
+        "aws:rds/globalCluster",
+        GLOBAL,
+        global_inputs(
+            Some("arn:aws:rds:us-east-1::cluster:payments-primary"),
+            "switchover",
+        ),
+        global_inputs(Some(DECLARED), "switchover"),
+    );
+    let out = global_cluster::update(&aws(), &rds, req).await.unwrap();
+    assert_eq!(switchover.num_calls(), 1, "the full member ARN was sent");
+    assert_eq!(out.outputs["members"], members(SECONDARY));
+}
+
+#[tokio::test]
 async fn an_unplanned_writer_change_fails_over_allowing_data_loss() {
     let describe = describe(PRIMARY, SECONDARY);
     let failover = mock!(Client::failover_global_cluster)

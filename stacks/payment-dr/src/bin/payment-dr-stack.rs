@@ -1,0 +1,23 @@
+//! `payment-dr-stack`: the engine's command line over the payment DR topology
+//! (`preview`, `up`, `destroy`, `outputs`, `state`, ...; `--help` lists them).
+
+use std::process::ExitCode;
+
+use iac_dsl::Stack;
+use iac_dsl::cli;
+use payment_dr_stack::{PaymentDrConfig, lambda_package, payment_dr};
+
+fn build(config: &PaymentDrConfig) -> Stack {
+    let mut stack = Stack::new("payment-dr", &config.environment_suffix);
+    match lambda_package(config, |message| eprintln!("{message}")) {
+        Ok(code) => {
+            payment_dr(&mut stack, config, &code);
+        }
+        Err(e) => stack.invalid("lambda", "asset", "code", e.to_string()),
+    }
+    stack
+}
+
+fn main() -> ExitCode {
+    cli::run::<PaymentDrConfig, _>("payment-dr", "payment-dr.toml", build)
+}
