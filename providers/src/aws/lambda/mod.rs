@@ -534,7 +534,22 @@ impl ResourceImpl for FunctionImpl {
         aws: &Aws,
         req: ReadRequest,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        Ok(found(&req.id, describe(aws, &req.id).await?))
+        let described = describe(aws, &req.id).await?.map(|(mut inputs, outputs)| {
+            // Lambda lists a VPC's subnets and groups in its own order: keep the recorded
+            // order when the sets agree.
+            for (key, read) in [
+                ("subnet_ids", &mut inputs.subnet_ids),
+                ("security_group_ids", &mut inputs.security_group_ids),
+            ] {
+                if let Ok(recorded) = serde_json::from_value::<Vec<String>>(req.inputs[key].clone())
+                    && sorted(&recorded) == sorted(read)
+                {
+                    *read = recorded;
+                }
+            }
+            (inputs, outputs)
+        });
+        Ok(found(&req.id, described))
     }
 
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

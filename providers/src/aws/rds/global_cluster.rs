@@ -684,7 +684,12 @@ fn inputs_of(aws: &Aws, g: &SdkGlobalCluster, recorded: &Value) -> GlobalInputs 
         ),
         engine: g.engine().unwrap_or_default().to_string(),
         engine_version: computed(recorded, "engine_version", g.engine_version()),
-        database_name: computed(recorded, "database_name", g.database_name()),
+        // Not every endpoint reports the database name (the emulator does not): keep the
+        // recorded one rather than read a change that did not happen.
+        database_name: g
+            .database_name()
+            .map(str::to_string)
+            .or_else(|| recorded["database_name"].as_str().map(str::to_string)),
         storage_encrypted: g.storage_encrypted().unwrap_or(false),
         deletion_protection: g.deletion_protection().unwrap_or(false),
         writer,
