@@ -1,7 +1,7 @@
 //! A small dependency graph over names: topological order, cycle report and DOT output.
 //! It knows nothing about resources; the engine builds on it.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashSet};
 use std::fmt::Write;
 
 use petgraph::algo::kosaraju_scc;
@@ -29,7 +29,7 @@ impl Graph {
         }
         // `update_edge` scans a node's edges, which is quadratic for a wide fan; dedupe
         // with a set instead.
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::default();
         for (from, to) in edges {
             let a = g.node(from);
             let b = g.node(to);
@@ -77,7 +77,7 @@ impl Graph {
         // Follow edges inside the component until a node repeats; every node of a strongly
         // connected component has a successor inside it.
         let mut path = vec![start];
-        let mut seen = HashMap::from([(start, 0usize)]);
+        let mut seen: HashMap<NodeIndex, usize> = [(start, 0usize)].into_iter().collect();
         let mut current = start;
         loop {
             let next = self

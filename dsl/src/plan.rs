@@ -261,7 +261,7 @@ impl Plan {
 /// Outputs known while planning: data-source results, and the recorded outputs of
 /// resources that will not be created or replaced.
 struct PlanResolver<'a> {
-    known: HashMap<&'a str, Cow<'a, Value>>,
+    known: foldhash::HashMap<&'a str, Cow<'a, Value>>,
 }
 
 impl Resolver for PlanResolver<'_> {
@@ -296,7 +296,7 @@ pub fn plan(
     options: &PlanOptions,
 ) -> Result<Plan, PlanErrors> {
     let mut errors = Vec::new();
-    let recorded: HashMap<&str, &ResourceRecord> = state
+    let recorded: foldhash::HashMap<&str, &ResourceRecord> = state
         .resources
         .iter()
         .map(|r| (r.name.as_str(), r))
@@ -342,8 +342,8 @@ pub fn plan(
 
     // Recorded resources that are not declared (or everything, for destroy) are deleted,
     // dependents first; old halves of interrupted replacements too.
-    let declared: HashSet<&str> = if options.destroy {
-        HashSet::new()
+    let declared: foldhash::HashSet<&str> = if options.destroy {
+        foldhash::HashSet::default()
     } else {
         stack.declared().iter().map(Declared::name).collect()
     };
@@ -602,7 +602,7 @@ fn diff_into(
 /// The declared nodes in a dependency order (dependencies first, then declaration order).
 fn declared_order(stack: &Stack) -> Vec<&Declared> {
     let nodes = stack.declared();
-    let index: HashMap<&str, usize> = nodes
+    let index: foldhash::HashMap<&str, usize> = nodes
         .iter()
         .enumerate()
         .map(|(i, n)| (n.name(), i))
@@ -646,7 +646,7 @@ pub(crate) fn topo(deps: &[Vec<usize>]) -> Vec<usize> {
         }
     }
     if order.len() < n {
-        let placed: HashSet<usize> = order.iter().copied().collect();
+        let placed: foldhash::HashSet<usize> = order.iter().copied().collect();
         order.extend((0..n).filter(|i| !placed.contains(i)));
     }
     order
@@ -654,7 +654,7 @@ pub(crate) fn topo(deps: &[Vec<usize>]) -> Vec<usize> {
 
 /// Records ordered so that every resource comes before the resources it depends on.
 fn reverse_dependency_order<'a>(records: &[&'a ResourceRecord]) -> Vec<&'a ResourceRecord> {
-    let index: HashMap<&str, usize> = records
+    let index: foldhash::HashMap<&str, usize> = records
         .iter()
         .enumerate()
         .map(|(i, r)| (r.name.as_str(), i))

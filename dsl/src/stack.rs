@@ -5,7 +5,7 @@
 //! are collected and reported all at once by [`Stack::validate`], together with the
 //! graph's own checks (references to resources not in the stack, cycles).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -188,7 +188,7 @@ pub struct Stack {
     id: StackId,
     prefix: Vec<String>,
     pub(crate) nodes: Vec<Declared>,
-    index: HashMap<String, usize>,
+    index: foldhash::HashMap<String, usize>,
     pub(crate) providers: BTreeMap<String, Arc<dyn Provider>>,
     provider_order: Vec<String>,
     pub(crate) outputs: Vec<(String, Arc<Node>)>,
@@ -216,7 +216,7 @@ impl Stack {
             },
             prefix: Vec::new(),
             nodes: Vec::new(),
-            index: HashMap::new(),
+            index: foldhash::HashMap::default(),
             providers: BTreeMap::new(),
             provider_order: Vec::new(),
             outputs: Vec::new(),
@@ -239,6 +239,33 @@ impl Stack {
     /// The declared dependency graph in Graphviz DOT.
     pub fn to_dot(&self) -> String {
         self.graph().to_dot(&self.id.to_string())
+    }
+
+    /// Whether the dependencies form a cycle (Kahn's algorithm leaves nodes unplaced).
+    fn has_cycle(&self) -> bool {
+        let n = self.nodes.len();
+        let mut indegree = vec![0usize; n];
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, node) in self.nodes.iter().enumerate() {
+            for d in node.dependencies() {
+                if let Some(&j) = self.index.get(d) {
+                    indegree[i] += 1;
+                    dependents[j].push(i);
+                }
+            }
+        }
+        let mut ready: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+        let mut placed = 0;
+        while let Some(i) = ready.pop() {
+            placed += 1;
+            for &j in &dependents[i] {
+                indegree[j] -= 1;
+                if indegree[j] == 0 {
+                    ready.push(j);
+                }
+            }
+        }
+        placed < n
     }
 
     fn graph(&self) -> crate::graph::Graph {
@@ -440,8 +467,11 @@ impl Stack {
                 });
             }
         }
-        for cycle in self.graph().cycles() {
-            errors.push(DeclarationError::Cycle { names: cycle });
+        // Kahn's count over indices is cheap; the named graph is built only to report.
+        if self.has_cycle() {
+            for cycle in self.graph().cycles() {
+                errors.push(DeclarationError::Cycle { names: cycle });
+            }
         }
         if errors.is_empty() {
             Ok(())

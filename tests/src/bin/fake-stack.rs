@@ -9,6 +9,11 @@ use iac_dsl::cli::{self, StackConfig};
 use iac_dsl::testing::{FakeArgs, FakeCloud, FakeHandle, FakeProvider};
 use serde::{Deserialize, Serialize};
 
+/// The engine allocates many small JSON values and strings; mimalloc handles them better
+/// than the system allocator (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The fake stack's configuration.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
