@@ -103,9 +103,21 @@ pub struct AwsProbe {
     secret_id: String,
     db_host: String,
     db_port: u16,
+    lag: Option<(aws_sdk_cloudwatch::Client, String)>,
 }
 
 impl AwsProbe {
+    /// Also reports the Aurora global database's replication lag of `cluster_id`, read
+    /// from CloudWatch (`AuroraGlobalDBReplicationLag`, the last five minutes).
+    pub fn with_replication_lag(
+        mut self,
+        cloudwatch: aws_sdk_cloudwatch::Client,
+        cluster_id: impl Into<String>,
+    ) -> AwsProbe {
+        self.lag = Some((cloudwatch, cluster_id.into()));
+        self
+    }
+
     /// Checks of `bucket` through `s3`, of the secret `secret_id` (ARN or name) through
     /// `secrets` (a client for the secret's region), and of `db_endpoint` (`host[:port]`).
     pub fn new(
@@ -123,6 +135,7 @@ impl AwsProbe {
             secret_id: secret_id.into(),
             db_host: host.to_string(),
             db_port: port,
+            lag: None,
         }
     }
 }
@@ -163,6 +176,39 @@ impl HealthProbe for AwsProbe {
             Err(e) => Err(format!("cannot resolve {name}: {e}")),
         }
     }
+
+    async fn replication_lag_ms(&self) -> Result<Option<f64>, String> {
+        use aws_sdk_cloudwatch::primitives::DateTime;
+        use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+        let Some((cloudwatch, cluster)) = &self.lag else {
+            return Ok(None);
+        };
+        let now = std::time::SystemTime::now();
+        let out = cloudwatch
+            .get_metric_statistics()
+            .namespace("AWS/RDS")
+            .metric_name("AuroraGlobalDBReplicationLag")
+            .dimensions(
+                Dimension::builder()
+                    .name("DBClusterIdentifier")
+                    .value(cluster)
+                    .build(),
+            )
+            .start_time(DateTime::from(now - std::time::Duration::from_secs(300)))
+            // A minute ahead: the end is exclusive and may be sent in whole seconds.
+            .end_time(DateTime::from(now + std::time::Duration::from_secs(60)))
+            .period(60)
+            .statistics(Statistic::Maximum)
+            .send()
+            .await
+            .map_err(|err| format!("replication lag of {cluster}: {}", describe(&err)))?;
+        Ok(out
+            .datapoints()
+            .iter()
+            .filter_map(|d| Some((d.timestamp()?.secs(), d.maximum()?)))
+            .max_by_key(|(at, _)| *at)
+            .map(|(_, lag)| lag))
+    }
 }
 
 /// The function's real dependencies from an SDK configuration: an [`S3Store`] and an
@@ -182,13 +228,21 @@ pub fn aws_deps(sdk: &aws_config::SdkConfig, config: &Config) -> Deps<S3Store, A
             ))
             .build(),
     );
+    // An Aurora endpoint's first label is its cluster's identifier.
+    let cluster = host_port(&config.db_endpoint)
+        .0
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let probe = AwsProbe::new(
         s3.clone(),
         &config.bucket,
         secrets,
         &config.db_secret_arn,
         &config.db_endpoint,
-    );
+    )
+    .with_replication_lag(aws_sdk_cloudwatch::Client::new(sdk), cluster);
     Deps::new(&config.region, S3Store::new(s3, &config.bucket), probe)
 }
 

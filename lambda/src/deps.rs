@@ -44,4 +44,12 @@ pub trait HealthProbe: Send + Sync {
     fn db_secret(&self) -> impl Future<Output = CheckResult> + Send;
     /// Whether the database endpoint's DNS name resolves.
     fn db_endpoint(&self) -> impl Future<Output = CheckResult> + Send;
+
+    /// The Aurora global database's latest replication lag in milliseconds, `Ok(None)`
+    /// when there is no recent figure. Informational: the health report shows it (the
+    /// review's fix 8) but it does not make the function unhealthy; the replication-lag
+    /// alarm judges it.
+    fn replication_lag_ms(&self) -> impl Future<Output = Result<Option<f64>, String>> + Send {
+        async { Ok(None) }
+    }
 }

@@ -198,11 +198,20 @@ fn internal_error(why: &str) -> HttpReply {
 
 async fn health<S, H: HealthProbe>(deps: &Deps<S, H>) -> HttpReply {
     let limit = deps.check_timeout;
-    let (bucket, db_secret, db_endpoint) = tokio::join!(
+    let (bucket, db_secret, db_endpoint, lag) = tokio::join!(
         within(limit, deps.probe.bucket()),
         within(limit, deps.probe.db_secret()),
         within(limit, deps.probe.db_endpoint()),
+        tokio::time::timeout(limit, deps.probe.replication_lag_ms()),
     );
+    let lag = match lag {
+        Ok(Ok(ms)) => json!(ms),
+        Ok(Err(error)) => {
+            tracing::warn!(error = %error, "replication lag unavailable");
+            Value::Null
+        }
+        Err(_) => Value::Null,
+    };
     let checks = [
         ("bucket", bucket),
         ("db_secret", db_secret),
@@ -226,6 +235,7 @@ async fn health<S, H: HealthProbe>(deps: &Deps<S, H>) -> HttpReply {
             "region": deps.region,
             "status": if healthy { "healthy" } else { "unhealthy" },
             "checks": report,
+            "replication_lag_ms": lag,
         }),
     )
 }

@@ -62,6 +62,8 @@ struct FakeProbe {
     db_endpoint: CheckResult,
     /// Make the bucket check hang.
     slow_bucket: bool,
+    /// The replication lag the probe reports.
+    lag: Option<f64>,
 }
 
 impl FakeProbe {
@@ -71,6 +73,7 @@ impl FakeProbe {
             db_secret: Ok(()),
             db_endpoint: Ok(()),
             slow_bucket: false,
+            lag: None,
         }
     }
 }
@@ -87,6 +90,9 @@ impl HealthProbe for FakeProbe {
     }
     async fn db_endpoint(&self) -> CheckResult {
         self.db_endpoint.clone()
+    }
+    async fn replication_lag_ms(&self) -> Result<Option<f64>, String> {
+        Ok(self.lag)
     }
 }
 
@@ -289,8 +295,21 @@ async fn healthy_dependencies_give_200() {
             "region": "us-east-1",
             "status": "healthy",
             "checks": {"bucket": {"ok": true}, "db_secret": {"ok": true}, "db_endpoint": {"ok": true}},
+            "replication_lag_ms": null,
         })
     );
+}
+
+#[tokio::test]
+async fn the_health_report_shows_the_replication_lag_without_judging_it() {
+    let mut deps = deps();
+    deps.probe.lag = Some(12_500.0);
+    let reply = handle(&deps, "GET", "/health", b"", NOW).await;
+    assert_eq!(
+        reply.status, 200,
+        "a lag above the alarm's threshold is the alarm's call"
+    );
+    assert_eq!(reply.body["replication_lag_ms"], json!(12_500.0));
 }
 
 #[tokio::test]

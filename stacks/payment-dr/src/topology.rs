@@ -687,6 +687,12 @@ fn region_stack(
                         .resource(bucket.arn()),
                 )
                 .statement(
+                    // The health report shows the global database's replication lag.
+                    Statement::allow()
+                        .action("cloudwatch:GetMetricStatistics")
+                        .resource("*"),
+                )
+                .statement(
                     Statement::allow()
                         .actions([
                             "secretsmanager:DescribeSecret",

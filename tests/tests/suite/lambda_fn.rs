@@ -147,9 +147,37 @@ async fn health_follows_the_bucket() {
     .expect("config");
     assert_eq!(config.secret_region(), "us-west-2");
     let deps = aws_deps(&sdk, &config);
+    // The replication lag CloudWatch holds for the cluster (the endpoint's first label).
+    aws_sdk_cloudwatch::Client::new(&sdk)
+        .put_metric_data()
+        .namespace("AWS/RDS")
+        .metric_data(
+            aws_sdk_cloudwatch::types::MetricDatum::builder()
+                .metric_name("AuroraGlobalDBReplicationLag")
+                .dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder()
+                        .name("DBClusterIdentifier")
+                        .value("localhost")
+                        .build(),
+                )
+                .value(1234.0)
+                .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(
+                    std::time::SystemTime::now(),
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put metric data");
 
     let healthy = get(&deps, "/prod/health").await;
     assert_eq!(healthy.status, 200, "{}", healthy.body);
+    assert_eq!(
+        healthy.body["replication_lag_ms"],
+        json!(1234.0),
+        "{}",
+        healthy.body
+    );
     assert_eq!(healthy.body["status"], "healthy");
     assert_eq!(healthy.body["region"], REGION);
 
