@@ -3,7 +3,6 @@
 //! The emulator (moto) keeps a requested certificate `PENDING_VALIDATION` for 60 seconds
 //! and then reports it `ISSUED`; certificates from a private CA are issued at once.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use iac_dsl::{
@@ -11,7 +10,6 @@ use iac_dsl::{
 };
 use iac_providers::aws::acm::{CertificateArgs, CertificateValidationArgs};
 use iac_providers::aws::route53::{HostedZoneArgs, RecordArgs};
-use iac_state::{OpenOptions, SecretsKey, StateStore};
 use serde_json::{Value, json};
 
 use super::support::*;
@@ -272,19 +270,6 @@ async fn bad_certificate_arguments_fail_before_any_request() {
     .unwrap_err();
     assert!(err.message.contains("certificate_arn"), "{err}");
     assert_eq!(counter.connections(), 0);
-}
-
-fn open_store(dir: &tempfile::TempDir) -> Arc<StateStore> {
-    Arc::new(
-        StateStore::open(
-            &dir.path().join("state.db"),
-            OpenOptions {
-                secrets: SecretsKey::None,
-                create: true,
-            },
-        )
-        .unwrap(),
-    )
 }
 
 /// The reference's TLS setup: a zone, a certificate for two names in it, the validation

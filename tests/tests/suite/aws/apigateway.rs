@@ -1,14 +1,11 @@
 //! API Gateway REST APIs against the emulator.
 
-use std::sync::Arc;
-
 use iac_dsl::{Op, RunOptions, Stack, engine};
 use iac_providers::aws::Aws;
 use iac_providers::aws::apigateway::{
     ApiResourceArgs, BasePathMappingArgs, DeploymentArgs, DomainNameArgs, IntegrationArgs,
     IntegrationResponseArgs, MethodArgs, MethodResponseArgs, RestApiArgs, StageArgs,
 };
-use iac_state::{OpenOptions, SecretsKey, StateStore};
 use serde_json::json;
 
 use super::support::*;
@@ -19,19 +16,6 @@ const CERT: &str =
 
 fn client() -> aws_sdk_apigateway::Client {
     aws_sdk_apigateway::Client::new(&iac_tests::Moto::shared().sdk_config(REGION))
-}
-
-fn open_store(dir: &tempfile::TempDir) -> Arc<StateStore> {
-    Arc::new(
-        StateStore::open(
-            &dir.path().join("state.db"),
-            OpenOptions {
-                secrets: SecretsKey::None,
-                create: true,
-            },
-        )
-        .unwrap(),
-    )
 }
 
 /// The reference's API: `POST /payment` proxied to a Lambda, `GET /health` answered by a

@@ -259,14 +259,7 @@ async fn bad_network_declarations_are_reported_together() {
             .ingress(SecurityGroupRule::ports("tcp", 70000, 1).cidr_block("0.0.0.0/0")),
     );
     let dir = tempfile::tempdir().unwrap();
-    let store = iac_state::StateStore::open(
-        &dir.path().join("state.db"),
-        iac_state::OpenOptions {
-            secrets: iac_state::SecretsKey::None,
-            create: true,
-        },
-    )
-    .unwrap();
+    let store = open_store(&dir);
     let errors = iac_dsl::engine::preview(&stack, &store, &iac_dsl::RunOptions::default(), false)
         .await
         .unwrap_err()

@@ -263,14 +263,7 @@ async fn bad_function_declarations_fail_before_any_request() {
         ),
     );
     let state_dir = tempfile::tempdir().unwrap();
-    let store = iac_state::StateStore::open(
-        &state_dir.path().join("state.db"),
-        iac_state::OpenOptions {
-            secrets: iac_state::SecretsKey::None,
-            create: true,
-        },
-    )
-    .unwrap();
+    let store = open_store(&state_dir);
     let errors = engine::preview(&stack, &store, &RunOptions::default(), false)
         .await
         .unwrap_err()

@@ -19,7 +19,7 @@ use iac_providers::aws::Aws;
 use iac_providers::aws::rds::{
     ClusterArgs, ClusterInstanceArgs, DbSubnetGroupArgs, GlobalClusterArgs, WriterChange,
 };
-use iac_state::{OpenOptions, SecretsKey, StateStore};
+use iac_state::StateStore;
 use serde_json::json;
 
 use super::support::*;
@@ -411,20 +411,6 @@ async fn a_global_cluster_is_deleted_once_its_cluster_has_left() {
     delete(&aws, &gc, &gid, g_inputs.clone(), global.outputs.clone()).await;
     assert!(read(&aws, &gc, &gid).await.is_none());
     delete(&aws, &gc, &gid, g_inputs, global.outputs).await; // already gone: fine
-}
-
-/// A state store that can hold secrets (the master password), keyed by a file.
-fn open_store(dir: &tempfile::TempDir) -> Arc<StateStore> {
-    Arc::new(
-        StateStore::open(
-            &dir.path().join("state.db"),
-            OpenOptions {
-                secrets: SecretsKey::KeyFile(dir.path().join("state.key")),
-                create: true,
-            },
-        )
-        .unwrap(),
-    )
 }
 
 /// A global database with its writer in us-west-2 and a secondary in us-east-1, and the

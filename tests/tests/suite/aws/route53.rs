@@ -1,12 +1,9 @@
 //! Route 53 hosted zones, health checks and records against the emulator.
 
-use std::sync::Arc;
-
 use iac_dsl::{ErrorKind, Provider, RunOptions, Stack, engine};
 use iac_providers::aws::Aws;
 use iac_providers::aws::acm::CertificateArgs;
 use iac_providers::aws::route53::{Failover, HealthCheckArgs, HostedZoneArgs, RecordArgs};
-use iac_state::{OpenOptions, SecretsKey, StateStore};
 use serde_json::{Value, json};
 
 use super::support::*;
@@ -39,19 +36,6 @@ async fn zones_named(name: &str) -> Vec<String> {
         .filter(|z| z.name().trim_end_matches('.') == name)
         .map(|z| z.id().to_string())
         .collect()
-}
-
-fn open_store(dir: &tempfile::TempDir) -> Arc<StateStore> {
-    Arc::new(
-        StateStore::open(
-            &dir.path().join("state.db"),
-            OpenOptions {
-                secrets: SecretsKey::None,
-                create: true,
-            },
-        )
-        .unwrap(),
-    )
 }
 
 #[tokio::test]

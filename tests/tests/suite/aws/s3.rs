@@ -1,7 +1,5 @@
 //! S3 buckets and their configuration against the emulator.
 
-use std::sync::Arc;
-
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use iac_dsl::{Op, Provider, ResourceOptions, RunOptions, Stack, engine};
 use iac_providers::aws::Aws;
@@ -9,7 +7,6 @@ use iac_providers::aws::s3::{
     BucketArgs, BucketEncryptionArgs, BucketLifecycleArgs, BucketPublicAccessBlockArgs,
     BucketReplicationArgs, BucketVersioningArgs, LifecycleRule, ReplicationRule,
 };
-use iac_state::{OpenOptions, SecretsKey, StateStore};
 use serde_json::json;
 
 use super::support::*;
@@ -159,19 +156,6 @@ async fn versioning(region: &str, bucket: &str) -> String {
         .as_str()
         .unwrap()
         .to_string()
-}
-
-fn open_store(dir: &tempfile::TempDir) -> Arc<StateStore> {
-    Arc::new(
-        StateStore::open(
-            &dir.path().join("state.db"),
-            OpenOptions {
-                secrets: SecretsKey::None,
-                create: true,
-            },
-        )
-        .unwrap(),
-    )
 }
 
 /// The reference's storage layer: a versioned, encrypted, private bucket in each region,

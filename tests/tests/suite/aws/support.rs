@@ -146,3 +146,17 @@ pub fn replace_keys(
     .expect("diff succeeds")
     .replace_keys
 }
+
+/// A state store in `dir`, with a key file so that secrets can be recorded.
+pub fn open_store(dir: &tempfile::TempDir) -> std::sync::Arc<iac_state::StateStore> {
+    std::sync::Arc::new(
+        iac_state::StateStore::open(
+            &dir.path().join("state.db"),
+            iac_state::OpenOptions {
+                secrets: iac_state::SecretsKey::KeyFile(dir.path().join("state.key")),
+                create: true,
+            },
+        )
+        .expect("the state store opens"),
+    )
+}
