@@ -556,12 +556,14 @@ impl ResourceImpl for FunctionImpl {
         let old: FunctionInputs = decode(&req.old_inputs)?;
         let new: FunctionInputs = decode(&req.new_inputs)?;
         let client = aws.lambda().await;
-        if old.code_sha256 != new.code_sha256 {
-            let zip = code_bytes(&new.code_sha256)?;
+        // The architecture travels with the code: one UpdateFunctionCode carries both, so a
+        // change of either (or both) is made together.
+        if old.code_sha256 != new.code_sha256 || old.architecture != new.architecture {
             client
                 .update_function_code()
                 .function_name(&req.id)
-                .zip_file(Blob::new(zip))
+                .zip_file(Blob::new(code_bytes(&new.code_sha256)?))
+                .architectures(Architecture::from(new.architecture.as_str()))
                 .send()
                 .await
                 .op("UpdateFunctionCode")?;
@@ -602,18 +604,6 @@ impl ResourceImpl for FunctionImpl {
                     Err(e) => return Err(e),
                 }
             }
-            wait_updated(aws, &req.id, req.timeout).await?;
-        }
-        if old.architecture != new.architecture && old.code_sha256 == new.code_sha256 {
-            // The architecture travels with the code.
-            client
-                .update_function_code()
-                .function_name(&req.id)
-                .zip_file(Blob::new(code_bytes(&new.code_sha256)?))
-                .architectures(Architecture::from(new.architecture.as_str()))
-                .send()
-                .await
-                .op("UpdateFunctionCode")?;
             wait_updated(aws, &req.id, req.timeout).await?;
         }
         if old.tags != new.tags {

@@ -228,7 +228,7 @@ impl ResourceImpl for VersioningImpl {
 }
 
 /// Looks a bucket configuration up by its bucket name (it has no id of its own).
-async fn lookup_by_bucket(
+pub(super) async fn lookup_by_bucket(
     imp: &dyn ResourceImpl,
     aws: &Aws,
     req: LookupRequest,

@@ -393,18 +393,6 @@ impl ResourceImpl for ReplicationImpl {
         aws: &Aws,
         req: LookupRequest,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let Some(bucket) = req.inputs["bucket"].as_str() else {
-            return Ok(None);
-        };
-        self.read(
-            aws,
-            ReadRequest {
-                ctx: req.ctx,
-                id: bucket.to_string(),
-                inputs: req.inputs.clone(),
-                ..Default::default()
-            },
-        )
-        .await
+        super::config::lookup_by_bucket(self, aws, req).await
     }
 }
