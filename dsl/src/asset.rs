@@ -265,12 +265,16 @@ pub fn zip_asset(out: &Path, entries: &[ZipEntry]) -> Result<Asset, AssetError> 
         source,
     };
     if std::fs::read(out).ok().as_deref() != Some(bytes.as_slice()) {
-        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let tmp = out.with_extension("zip.tmp");
-        std::fs::write(&tmp, &bytes).map_err(io)?;
-        std::fs::rename(&tmp, out).map_err(io)?;
+        let dir = out
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        // A temporary file of its own per writer: two processes packaging the same asset
+        // at once (two stacks, two tests) must not rename each other's half-written file.
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        tmp.write_all(&bytes).map_err(io)?;
+        tmp.persist(out).map_err(|e| io(e.error))?;
     }
     Ok(Asset::hashed(out.to_path_buf(), &bytes))
 }
@@ -545,6 +549,40 @@ mod tests {
         // plan showed.
         let err = first.read().unwrap_err();
         assert!(err.to_string().contains("changed since the plan"), "{err}");
+    }
+
+    #[test]
+    fn writers_packaging_the_same_zip_at_once_all_succeed_and_leave_a_whole_file() {
+        // Two stacks or two tests package the same Lambda at the same moment; with one
+        // shared temporary name, one writer renamed the other's file away (CI saw
+        // "No such file or directory").
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("function.zip");
+        let wanted: Vec<Vec<u8>> = (0..6)
+            .map(|i| deterministic_zip(&out, &entries(format!("v{i}").as_bytes())).unwrap())
+            .collect();
+        std::thread::scope(|scope| {
+            for i in 0..6 {
+                let out = &out;
+                scope.spawn(move || {
+                    for round in 0..25 {
+                        let body = format!("v{}", (i + round) % 6);
+                        zip_asset(out, &entries(body.as_bytes())).unwrap();
+                    }
+                });
+            }
+        });
+        let left = std::fs::read(&out).unwrap();
+        assert!(
+            wanted.contains(&left),
+            "the zip is one writer's whole output"
+        );
+        let strays: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|name| name != "function.zip")
+            .collect();
+        assert!(strays.is_empty(), "temporary files left behind: {strays:?}");
     }
 
     #[test]
