@@ -42,7 +42,8 @@ impl Moto {
             Err(why) => panic!(
                 "the moto AWS emulator is required for this test and could not be started: {why}\n\
                  install it with `scripts/setup` (it puts moto[server]=={MOTO_VERSION} into .venv/), \
-                 or point MOTO_SERVER at a moto_server executable"
+                 or point MOTO_SERVER at a moto_server executable (scripts/moto-server adds the \
+                 project's corrections to moto; see ARCHITECTURE.md)"
             ),
         })
     }
@@ -193,9 +194,11 @@ fn moto_executable() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("MOTO_SERVER") {
         return Ok(PathBuf::from(path));
     }
+    // moto from `.venv/`, started through the launcher that applies the project's
+    // corrections to it (scripts/moto_server.py).
     let venv = repo_root().join(".venv/bin/moto_server");
     if venv.is_file() {
-        return Ok(venv);
+        return Ok(repo_root().join("scripts/moto-server"));
     }
     Err(format!("{} does not exist", venv.display()))
 }

@@ -505,6 +505,10 @@ async fn the_stack_deploys_checks_out_updates_one_value_and_is_destroyed() {
     // 5. destroy leaves nothing of the stack in either region.
     let destroyed = run(dir.path(), &[&set[..], &["destroy", "--yes"]].concat());
     let destroy_text = text(&destroyed);
+    assert!(
+        destroyed.status.success(),
+        "destroy failed:\n{destroy_text}"
+    );
     for (i, word) in ["primary", "dr"].into_iter().enumerate() {
         let vpc_id = outputs[format!("{word}_vpc_id")].as_str().unwrap();
         let vpcs = c.ec2[i].describe_vpcs().vpc_ids(vpc_id).send().await;
@@ -562,18 +566,29 @@ async fn the_stack_deploys_checks_out_updates_one_value_and_is_destroyed() {
             .any(|z| z.name() == format!("payments-{suffix}.example.com.")),
         "the zone is gone"
     );
-    // The emulator (moto 5.2.5) keeps a deleted secondary cluster of another region in the
-    // global cluster's member list (it only removes members of its own region), so it
-    // refuses to delete that global cluster; AWS removes a deleted cluster from its global
-    // database. Everything else is gone; the global cluster is the one step that fails.
-    if !destroyed.status.success() {
+    // The global database went last, once neither region's cluster was a member.
+    let globals = c.rds[0].describe_global_clusters().send().await.unwrap();
+    assert!(
+        !globals
+            .global_clusters()
+            .iter()
+            .any(|g| g.global_cluster_identifier()
+                == Some(format!("payment-global-cluster-{suffix}").as_str())),
+        "the global cluster is gone"
+    );
+    for (i, word) in ["primary", "dr"].into_iter().enumerate() {
+        let secrets = c.secrets[i].list_secrets().send().await.unwrap();
         assert!(
-            destroy_text.contains("1 step(s) failed")
-                && destroy_text.contains("global/aurora-global-cluster")
-                && destroy_text.contains("still has member clusters"),
-            "destroy failed for another reason:\n{destroy_text}"
+            !secrets.secret_list().iter().any(
+                |s| s.name().is_some_and(|n| n.contains(&suffix)) && s.deleted_date().is_none()
+            ),
+            "{word} secrets are gone"
         );
     }
+    // And the state records nothing: every delete was confirmed.
+    let state = run(dir.path(), &[&set[..], &["state", "list"]].concat());
+    assert!(state.status.success(), "{}", text(&state));
+    assert!(text(&state).contains(": 0 resource(s)"), "{}", text(&state));
 }
 
 /// Runs the binary with the AWS endpoint at `endpoint` and `config` as its file.

@@ -24,7 +24,7 @@ use super::rules::{
 };
 use super::{
     DEFAULT_TIMEOUT, already_exists, computed, keep_order, keep_spelling, managed_by, not_managed,
-    rds_tags, retry_while_busy, short_id, sync_tags, tag_map, waited, with_created,
+    poll_until, rds_tags, retry_while_busy, short_id, sync_tags, tag_map, waited, with_created,
 };
 use crate::aws::error::none_if_not_found;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, to_json, vanished};
@@ -662,6 +662,24 @@ impl ResourceImpl for ClusterImpl {
                     .await
                     .op("RemoveFromGlobalCluster")
             })
+            .await?;
+            // RDS refuses to delete a cluster it still counts as a member; the removal
+            // takes effect a little after the call returns.
+            let what = format!("cluster `{}` to leave global cluster `{global}`", req.id);
+            poll_until(
+                remaining(deadline),
+                "RemoveFromGlobalCluster",
+                &what,
+                || async {
+                    Ok(global_cluster::find(&client, global)
+                        .await?
+                        .is_none_or(|g| {
+                            global_cluster::members_of(&g)
+                                .iter()
+                                .all(|m| m.cluster_arn != arn)
+                        }))
+                },
+            )
             .await?;
             wait_available(&client, &req.id, remaining(deadline)).await?;
         }

@@ -1,11 +1,9 @@
 //! RDS (Aurora global databases) against the emulator.
 //!
-//! moto 5.2.5 keeps every global cluster in us-east-1 and answers `RemoveFromGlobalCluster`
-//! only for clusters of that region: a member in another region never leaves its global
-//! cluster there, so a global cluster that ever had one cannot be deleted in the emulator.
-//! The tests below delete global clusters only where moto can (members in us-east-1), and
-//! detach-and-promote a us-east-1 cluster from a us-west-2 primary. What moto lacks
-//! altogether (switchover, failover) and gets wrong (`ModifyDBSubnetGroup` loses the
+//! moto 5.2.5 keeps every global cluster in us-east-1 and answered `RemoveFromGlobalCluster`
+//! only for clusters of that region; the suite's emulator (`scripts/moto-server`) corrects
+//! that, so a member in another region leaves its global database as on AWS. What moto
+//! lacks altogether (switchover, failover) and gets wrong (`ModifyDBSubnetGroup` loses the
 //! group) is tested with aws-smithy-mocks in `iac-providers` (`aws::rds::mocks`).
 
 use std::sync::Arc;
@@ -376,7 +374,10 @@ async fn global_database_across_two_regions() {
         assert!(read(aws, c, id).await.is_none(), "{id} is gone");
     }
     assert!(lookup(&east, &pc, &p_token, p_changed).await.is_none());
-    // The global cluster stays: moto cannot remove the us-west-2 member (see the top).
+    // Both left the global database (the us-west-2 one from its own region), so it goes.
+    assert!(members(&describe_global(&gid).await).is_empty());
+    delete(&east, &gc, &gid, g_inputs, global.outputs).await;
+    assert!(read(&east, &gc, &gid).await.is_none());
 }
 
 #[tokio::test]

@@ -1,0 +1,38 @@
+"""The moto AWS emulator in server mode, with the project's corrections to it.
+
+Run by `scripts/moto-server` with the Python of `.venv/` (which `scripts/setup` fills).
+Every correction makes moto answer as AWS does for a call the project makes; each names
+the moto behaviour it replaces. Nothing here changes what our code sends.
+"""
+
+import sys
+
+from moto.rds import models as rds
+from moto.server import main
+
+
+def remove_from_global_cluster(self, global_cluster_identifier, db_cluster_identifier):
+    """RemoveFromGlobalCluster for a member in any region.
+
+    moto 5.2.5 keeps every global cluster in the us-east-1 backend (CreateGlobalCluster and
+    DescribeGlobalClusters use that one), but RemoveFromGlobalCluster looked for it in the
+    backend of the region it was called in, and for the member among that region's
+    clusters only. So a secondary cluster in another region could never leave its global
+    database; once deleted it stayed a member, and the global cluster could not be deleted.
+    AWS accepts the call from the member's region, naming the member by ARN.
+    """
+    home = rds.rds_backends[self.account_id]["us-east-1"]
+    global_cluster = home.global_clusters.get(global_cluster_identifier)
+    if global_cluster is None:
+        return None
+    for member in list(global_cluster.members):
+        if db_cluster_identifier in (member.db_cluster_arn, member.db_cluster_identifier):
+            global_cluster.members.remove(member)
+            return global_cluster
+    return None
+
+
+rds.RDSBackend.remove_from_global_cluster = remove_from_global_cluster
+
+if __name__ == "__main__":
+    sys.exit(main())
