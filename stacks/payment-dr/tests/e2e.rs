@@ -58,7 +58,10 @@ struct Clients {
     rds: [aws_sdk_rds::Client; 2],
     cloudwatch: [aws_sdk_cloudwatch::Client; 2],
     sns: [aws_sdk_sns::Client; 2],
+    kms: [aws_sdk_kms::Client; 2],
+    acm: [aws_sdk_acm::Client; 2],
     route53: aws_sdk_route53::Client,
+    iam: aws_sdk_iam::Client,
 }
 
 fn clients() -> Clients {
@@ -80,7 +83,10 @@ fn clients() -> Clients {
         rds: cfg.clone().map(|c| aws_sdk_rds::Client::new(&c)),
         cloudwatch: cfg.clone().map(|c| aws_sdk_cloudwatch::Client::new(&c)),
         sns: cfg.clone().map(|c| aws_sdk_sns::Client::new(&c)),
+        kms: cfg.clone().map(|c| aws_sdk_kms::Client::new(&c)),
+        acm: cfg.clone().map(|c| aws_sdk_acm::Client::new(&c)),
         route53: aws_sdk_route53::Client::new(&cfg[0]),
+        iam: aws_sdk_iam::Client::new(&cfg[0]),
     }
 }
 
@@ -502,7 +508,42 @@ async fn the_stack_deploys_checks_out_updates_one_value_and_is_destroyed() {
         Some("/prod/healthz")
     );
 
-    // 5. destroy leaves nothing of the stack in either region.
+    // 5. destroy leaves nothing of the stack in either region. What the sweep below looks
+    // for is there now (so an empty sweep afterwards means something).
+    let check_id = outputs["route53_health_check_id"].as_str().unwrap();
+    let before = leftovers(&c, &suffix, check_id).await;
+    for kind in [
+        "IAM role",
+        "IAM policy",
+        "health check",
+        "primary KMS alias",
+        "dr KMS alias",
+        "primary SNS topic",
+        "dr SNS topic",
+        "primary certificate",
+        "dr certificate",
+        "primary EIP",
+        "dr EIP",
+        "primary NAT gateway",
+        "dr NAT gateway",
+    ] {
+        assert!(
+            before.iter().any(|l| l.starts_with(&format!("{kind} "))),
+            "no {kind} found before destroy: {before:#?}"
+        );
+    }
+    let mut keys = Vec::new();
+    for (i, word) in ["primary", "dr"].into_iter().enumerate() {
+        let aliases = c.kms[i].list_aliases().send().await.unwrap();
+        let alias = format!("alias/aurora-{word}-{suffix}");
+        let key = aliases
+            .aliases()
+            .iter()
+            .find(|a| a.alias_name() == Some(alias.as_str()))
+            .and_then(|a| a.target_key_id())
+            .unwrap_or_else(|| panic!("{alias} exists before destroy"));
+        keys.push(key.to_string());
+    }
     let destroyed = run(dir.path(), &[&set[..], &["destroy", "--yes"]].concat());
     let destroy_text = text(&destroyed);
     assert!(
@@ -585,10 +626,104 @@ async fn the_stack_deploys_checks_out_updates_one_value_and_is_destroyed() {
             "{word} secrets are gone"
         );
     }
+    let left = leftovers(&c, &suffix, check_id).await;
+    assert!(left.is_empty(), "left behind by destroy: {left:#?}");
+    for (i, word) in ["primary", "dr"].into_iter().enumerate() {
+        // KMS keys cannot be deleted at once: they wait out their deletion window.
+        let key = c.kms[i]
+            .describe_key()
+            .key_id(&keys[i])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            key.key_metadata().unwrap().key_state(),
+            Some(&aws_sdk_kms::types::KeyState::PendingDeletion),
+            "{word} key is scheduled for deletion"
+        );
+    }
     // And the state records nothing: every delete was confirmed.
     let state = run(dir.path(), &[&set[..], &["state", "list"]].concat());
     assert!(state.status.success(), "{}", text(&state));
     assert!(text(&state).contains(": 0 resource(s)"), "{}", text(&state));
+}
+
+/// What of the stack (named with `suffix`) the sweep finds in the services the checks
+/// above do not look at one by one: IAM, the health check, and per region KMS aliases,
+/// SNS topics, certificates, Elastic IPs and NAT gateways not yet deleted.
+async fn leftovers(c: &Clients, suffix: &str, check_id: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let roles = c.iam.list_roles().send().await.unwrap();
+    for role in roles.roles() {
+        if role.role_name().ends_with(suffix) {
+            found.push(format!("IAM role {}", role.role_name()));
+        }
+    }
+    let policies = c
+        .iam
+        .list_policies()
+        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .send()
+        .await
+        .unwrap();
+    for name in policies.policies().iter().filter_map(|p| p.policy_name()) {
+        if name.ends_with(suffix) {
+            found.push(format!("IAM policy {name}"));
+        }
+    }
+    let checks = c.route53.list_health_checks().send().await.unwrap();
+    if checks.health_checks().iter().any(|h| h.id() == check_id) {
+        found.push(format!("health check {check_id}"));
+    }
+    for (i, word) in ["primary", "dr"].into_iter().enumerate() {
+        let aliases = c.kms[i].list_aliases().send().await.unwrap();
+        for name in aliases.aliases().iter().filter_map(|a| a.alias_name()) {
+            if name.ends_with(suffix) {
+                found.push(format!("{word} KMS alias {name}"));
+            }
+        }
+        let topics = c.sns[i].list_topics().send().await.unwrap();
+        for arn in topics.topics().iter().filter_map(|t| t.topic_arn()) {
+            if arn.ends_with(suffix) {
+                found.push(format!("{word} SNS topic {arn}"));
+            }
+        }
+        let certs = c.acm[i].list_certificates().send().await.unwrap();
+        for domain in certs
+            .certificate_summary_list()
+            .iter()
+            .filter_map(|s| s.domain_name())
+        {
+            if domain.contains(suffix) {
+                found.push(format!("{word} certificate {domain}"));
+            }
+        }
+        let named = aws_sdk_ec2::types::Filter::builder()
+            .name("tag:Name")
+            .values(format!("*-{suffix}"))
+            .build();
+        let addresses = c.ec2[i]
+            .describe_addresses()
+            .filters(named.clone())
+            .send()
+            .await
+            .unwrap();
+        for address in addresses.addresses() {
+            found.push(format!("{word} EIP {:?}", address.allocation_id()));
+        }
+        let nats = c.ec2[i]
+            .describe_nat_gateways()
+            .filter(named)
+            .send()
+            .await
+            .unwrap();
+        for nat in nats.nat_gateways() {
+            if nat.state() != Some(&aws_sdk_ec2::types::NatGatewayState::Deleted) {
+                found.push(format!("{word} NAT gateway {:?}", nat.nat_gateway_id()));
+            }
+        }
+    }
+    found
 }
 
 /// Runs the binary with the AWS endpoint at `endpoint` and `config` as its file.
