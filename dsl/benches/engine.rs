@@ -2,12 +2,18 @@
 //! the real SQLite state, for 1,000, 10,000 and 100,000 resources shaped as wide fans and
 //! as long chains, measures declare + validate + plan from empty, the first apply with the
 //! journal, and a no-op preview over the full state. Plan and preview are the median of
-//! five runs; the apply runs once. The allocator is mimalloc, as in the stack binaries.
+//! five runs, each in a fresh process (the bench runs itself again), as a user's
+//! `preview` is: in one long-lived process the small runs would reuse the pages and caches
+//! the allocator kept from the run before while the large ones would not, which measures
+//! the allocator's purge timing rather than the engine. The apply runs once. The
+//! allocator is mimalloc, as in the stack binaries.
 //!
 //! Run with `cargo bench -p iac-dsl --bench engine`; pass sizes to limit the run
 //! (`cargo bench -p iac-dsl --bench engine -- 1000 10000`).
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +26,7 @@ use iac_state::{OpenOptions, SecretsKey, StateStore};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Shape {
     /// One root, every other resource depends on it.
     Fan,
@@ -51,10 +57,98 @@ fn declare(n: usize, shape: Shape, fake: &FakeProvider) -> Stack {
     stack
 }
 
-fn median(mut run: impl FnMut() -> Duration) -> Duration {
-    let mut times = [run(), run(), run(), run(), run()];
+/// The five-run median of `phase` in fresh processes.
+fn median_of_children(phase: &str, n: usize, shape: Shape, dir: &Path) -> Duration {
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let mut times: Vec<Duration> = (0..5)
+        .map(|_| {
+            let out = Command::new(&exe)
+                .args(["--child", phase, &n.to_string(), shape.label()])
+                .arg(dir)
+                .output()
+                .expect("the bench runs itself");
+            assert!(
+                out.status.success(),
+                "{phase} child failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let nanos: u64 = String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .expect("the child prints nanoseconds");
+            Duration::from_nanos(nanos)
+        })
+        .collect();
     times.sort();
     times[2]
+}
+
+impl Shape {
+    fn label(self) -> &'static str {
+        match self {
+            Shape::Fan => "fan",
+            Shape::Chain => "chain",
+        }
+    }
+
+    fn parse(label: &str) -> Shape {
+        if label == "fan" {
+            Shape::Fan
+        } else {
+            Shape::Chain
+        }
+    }
+}
+
+fn open_store(dir: &Path) -> Arc<StateStore> {
+    Arc::new(
+        StateStore::open(
+            &dir.join("state.db"),
+            OpenOptions {
+                secrets: SecretsKey::KeyFile(dir.join("key")),
+                create: true,
+            },
+        )
+        .expect("state"),
+    )
+}
+
+fn options() -> RunOptions {
+    RunOptions {
+        parallelism: 64,
+        ..Default::default()
+    }
+}
+
+/// One timed phase in this (fresh) process; prints its nanoseconds.
+fn child(phase: &str, n: usize, shape: Shape, dir: &Path) {
+    let store = open_store(dir);
+    let fake = FakeProvider::new("fake", FakeCloud::new());
+    let elapsed = match phase {
+        "plan" => {
+            let t = Instant::now();
+            let stack = declare(n, shape, &fake);
+            stack.validate().expect("valid");
+            let state = store.load(stack.id()).expect("load");
+            let planned =
+                plan(&stack, &state, &HashMap::new(), &PlanOptions::default()).expect("plan");
+            let elapsed = t.elapsed();
+            assert_eq!(planned.steps.len(), n);
+            elapsed
+        }
+        _ => {
+            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            let stack = declare(n, shape, &fake);
+            let t = Instant::now();
+            let p = rt
+                .block_on(engine::preview(&stack, &store, &options(), false))
+                .expect("preview");
+            let elapsed = t.elapsed();
+            assert!(!p.has_changes());
+            elapsed
+        }
+    };
+    println!("{}", elapsed.as_nanos());
 }
 
 fn secs(d: Duration) -> String {
@@ -62,10 +156,13 @@ fn secs(d: Duration) -> String {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        let n = args[2].parse().expect("size");
+        child(&args[1], n, Shape::parse(&args[3]), Path::new(&args[4]));
+        return;
+    }
+    let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() {
         vec![1_000, 10_000, 100_000]
     } else {
@@ -77,43 +174,19 @@ fn main() {
     );
     println!("|---:|---|---:|---:|---:|");
     for &n in &sizes {
-        for (shape, label) in [(Shape::Fan, "fan"), (Shape::Chain, "chain")] {
+        for shape in [Shape::Fan, Shape::Chain] {
             let dir = tempfile::tempdir().expect("temp dir");
-            let store = Arc::new(
-                StateStore::open(
-                    &dir.path().join("state.db"),
-                    OpenOptions {
-                        secrets: SecretsKey::KeyFile(dir.path().join("key")),
-                        create: true,
-                    },
-                )
-                .expect("state"),
-            );
+            let store = open_store(dir.path());
+            let plan_time = median_of_children("plan", n, shape, dir.path());
+
             let fake = FakeProvider::new("fake", FakeCloud::new());
-
-            // Cheap phases run five times; the median is reported.
-            let plan_time = median(|| {
-                let t = Instant::now();
-                let stack = declare(n, shape, &fake);
-                stack.validate().expect("valid");
-                let state = store.load(stack.id()).expect("load");
-                let planned =
-                    plan(&stack, &state, &HashMap::new(), &PlanOptions::default()).expect("plan");
-                assert_eq!(planned.steps.len(), n);
-                t.elapsed()
-            });
-
-            let options = RunOptions {
-                parallelism: 64,
-                ..Default::default()
-            };
             let stack = declare(n, shape, &fake);
             let t = Instant::now();
             let d = rt
                 .block_on(engine::up(
                     stack,
                     store.clone(),
-                    &options,
+                    &options(),
                     false,
                     &mut |_| true,
                 ))
@@ -121,17 +194,10 @@ fn main() {
             let apply_time = t.elapsed();
             assert!(d.report.expect("applied").succeeded());
 
-            let stack = declare(n, shape, &fake);
-            let preview_time = median(|| {
-                let t = Instant::now();
-                let p = rt
-                    .block_on(engine::preview(&stack, &store, &options, false))
-                    .expect("preview");
-                assert!(!p.has_changes());
-                t.elapsed()
-            });
+            let preview_time = median_of_children("preview", n, shape, dir.path());
             println!(
-                "| {n} | {label} | {} | {} | {} |",
+                "| {n} | {} | {} | {} | {} |",
+                shape.label(),
                 secs(plan_time),
                 secs(apply_time),
                 secs(preview_time)
