@@ -193,6 +193,10 @@ fn main() {
                 .expect("apply");
             let apply_time = t.elapsed();
             assert!(d.report.expect("applied").succeeded());
+            // The user's next `preview` is another process, after this one closed the
+            // state (and SQLite folded its write-ahead log into the file).
+            drop(d.plan);
+            drop(store);
 
             let preview_time = median_of_children("preview", n, shape, dir.path());
             println!(

@@ -286,18 +286,34 @@ fn known_outputs(outputs: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
 /// A `#replaced` row with the same id as its live row is a copy left by a run that
 /// stopped before its create: the object is the live one, so the copy is not deleted.
 fn drop_stale_copies(mut state: StackState) -> StackState {
-    let ids: HashMap<String, String> = state
+    // Copies are rare (a replacement interrupted between its create and its delete): look
+    // only at them, without indexing every resource of a large stack.
+    let copies: Vec<usize> = (0..state.resources.len())
+        .filter(|&i| state.resources[i].name.ends_with(REPLACED_SUFFIX))
+        .collect();
+    if copies.is_empty() {
+        return state;
+    }
+    let ids: foldhash::HashMap<&str, &str> = state
         .resources
         .iter()
         .filter(|r| !r.name.ends_with(REPLACED_SUFFIX))
-        .map(|r| (r.name.clone(), r.id.clone()))
+        .map(|r| (r.name.as_str(), r.id.as_str()))
         .collect();
-    state
-        .resources
-        .retain(|r| match r.name.strip_suffix(REPLACED_SUFFIX) {
-            Some(base) => ids.get(base) != Some(&r.id),
-            None => true,
-        });
+    let stale: Vec<usize> = copies
+        .into_iter()
+        .filter(|&i| {
+            let r = &state.resources[i];
+            let base = &r.name[..r.name.len() - REPLACED_SUFFIX.len()];
+            ids.get(base) == Some(&r.id.as_str())
+        })
+        .collect();
+    let mut i = 0;
+    state.resources.retain(|_| {
+        let keep = stale.binary_search(&i).is_err();
+        i += 1;
+        keep
+    });
     state
 }
 
@@ -719,4 +735,46 @@ pub async fn evaluate_data(
         .collect()
         .await;
     results.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iac_state::StackId;
+
+    fn record(name: &str, id: &str) -> ResourceRecord {
+        ResourceRecord {
+            name: name.to_string(),
+            id: id.to_string(),
+            ..ResourceRecord::default()
+        }
+    }
+
+    #[test]
+    fn only_copies_that_name_their_base_s_object_are_dropped() {
+        let state = StackState {
+            stack: StackId::new("p", "s"),
+            resources: vec![
+                record("a", "i-1"),
+                record("a#replaced", "i-1"), // the base took this object over: stale
+                record("b", "i-2"),
+                record("b#replaced", "i-0"), // the old object, still to delete
+                record("c#replaced", "i-3"), // its base was never recorded
+            ],
+            outputs: BTreeMap::new(),
+        };
+        let kept: Vec<String> = drop_stale_copies(state)
+            .resources
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(kept, ["a", "b", "b#replaced", "c#replaced"]);
+
+        let plain = StackState {
+            stack: StackId::new("p", "s"),
+            resources: vec![record("x", "1"), record("y", "2")],
+            outputs: BTreeMap::new(),
+        };
+        assert_eq!(drop_stale_copies(plain.clone()), plain);
+    }
 }
