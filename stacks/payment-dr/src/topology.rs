@@ -955,6 +955,9 @@ fn export_outputs(
             &h.function.function_name(),
         );
         stack.export_output(&format!("{w}_vpc_id"), &h.vpc.id());
+        // The reference's runbook reads these two, though its outputs never declared them.
+        stack.export_output(&format!("{w}_api_id"), &h.api.id());
+        stack.export_output(&format!("{w}_cluster_id"), &h.cluster.id());
         stack.export::<String>(
             &format!("{w}_db_secret_arn"),
             regional_arn(db_secret.arn(), &h.region),

@@ -134,6 +134,10 @@ async fn the_stack_deploys_checks_out_updates_one_value_and_is_destroyed() {
         "hosted_zone_name_servers",
         "primary_db_secret_arn",
         "dr_db_secret_arn",
+        "primary_api_id",
+        "dr_api_id",
+        "primary_cluster_id",
+        "dr_cluster_id",
     ] {
         assert!(
             !outputs[name].is_null(),
@@ -272,6 +276,7 @@ async fn the_stack_deploys_checks_out_updates_one_value_and_is_destroyed() {
             .find(|a| a.name() == Some(format!("payment-api-{word}-{suffix}").as_str()))
             .expect("the API exists");
         let api_id = api.id().unwrap();
+        assert_eq!(outputs[format!("{word}_api_id")], api_id);
         let resources = c.apigw[i]
             .get_resources()
             .rest_api_id(api_id)
@@ -319,6 +324,10 @@ async fn the_stack_deploys_checks_out_updates_one_value_and_is_destroyed() {
         assert!(domain.regional_domain_name().is_some());
 
         // Aurora: encrypted, in the global cluster, with the reference's backups.
+        assert_eq!(
+            outputs[format!("{word}_cluster_id")],
+            format!("payment-cluster-{word}-{suffix}")
+        );
         let cluster = c.rds[i]
             .describe_db_clusters()
             .db_cluster_identifier(format!("payment-cluster-{word}-{suffix}"))
