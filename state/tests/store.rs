@@ -497,6 +497,18 @@ fn a_corrupted_json_column_names_the_resource_and_column() {
         still, "{\"id\": ",
         "the bad row is left for the user to inspect"
     );
+
+    // Well-formed JSON of the wrong shape in a typed column is named the same way.
+    conn.execute(
+        "UPDATE resources SET outputs = '{}', dependencies = '{\"vpc\": 1}' WHERE name = 'subnet'",
+        [],
+    )
+    .unwrap();
+    let message = store.load(&stack()).unwrap_err().to_string();
+    assert!(
+        message.contains("`subnet`") && message.contains("`dependencies`"),
+        "{message}"
+    );
 }
 
 #[test]
