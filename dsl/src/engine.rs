@@ -308,12 +308,10 @@ fn drop_stale_copies(mut state: StackState) -> StackState {
             ids.get(base) == Some(&r.id.as_str())
         })
         .collect();
-    let mut i = 0;
-    state.resources.retain(|_| {
-        let keep = stale.binary_search(&i).is_err();
-        i += 1;
-        keep
-    });
+    // Few, and in ascending order: remove from the back so earlier indexes stay valid.
+    for i in stale.into_iter().rev() {
+        state.resources.remove(i);
+    }
     state
 }
 

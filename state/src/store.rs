@@ -268,20 +268,17 @@ impl StateStore {
                         .and_then(|v| v.as_bytes().map_err(Into::into))
                         .map_err(s.sql("reading resources"))
                 };
-                fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
-                    serde_json::from_slice(bytes)
-                }
                 let json = |i: usize, column: &str| -> Result<Value, StateError> {
-                    parse(raw(i)?).map_err(|e| s.bad_json(stack, &name, column, e))
+                    serde_json::from_slice(raw(i)?).map_err(|e| s.bad_json(stack, &name, column, e))
                 };
                 let mut inputs = json(4, "inputs")?;
                 s.cipher.decrypt_in_place(&mut inputs)?;
                 let mut outputs = json(5, "outputs")?;
                 s.cipher.decrypt_in_place(&mut outputs)?;
-                let dependencies: Vec<String> =
-                    parse(raw(6)?).map_err(|e| s.bad_json(stack, &name, "dependencies", e))?;
-                let options: ResourceOptionsRecord =
-                    parse(raw(7)?).map_err(|e| s.bad_json(stack, &name, "options", e))?;
+                let dependencies: Vec<String> = serde_json::from_slice(raw(6)?)
+                    .map_err(|e| s.bad_json(stack, &name, "dependencies", e))?;
+                let options: ResourceOptionsRecord = serde_json::from_slice(raw(7)?)
+                    .map_err(|e| s.bad_json(stack, &name, "options", e))?;
                 let status_text = text(8)?;
                 let status =
                     ResourceStatus::parse(&status_text).ok_or_else(|| StateError::Integrity {

@@ -645,13 +645,7 @@ impl ResourceImpl for ClusterImpl {
         if let (Some(global), Some(arn)) = (
             cluster.global_cluster_identifier().map(short_id),
             cluster.db_cluster_arn(),
-        ) && global_cluster::find(&client, global)
-            .await?
-            .is_some_and(|g| {
-                global_cluster::members_of(&g)
-                    .iter()
-                    .any(|m| m.cluster_arn == arn)
-            })
+        ) && global_cluster::has_member(&client, global, arn).await?
         {
             retry_while_busy(BUSY, deadline, || async {
                 client
@@ -670,15 +664,7 @@ impl ResourceImpl for ClusterImpl {
                 remaining(deadline),
                 "RemoveFromGlobalCluster",
                 &what,
-                || async {
-                    Ok(global_cluster::find(&client, global)
-                        .await?
-                        .is_none_or(|g| {
-                            global_cluster::members_of(&g)
-                                .iter()
-                                .all(|m| m.cluster_arn != arn)
-                        }))
-                },
+                || async { Ok(!global_cluster::has_member(&client, global, arn).await?) },
             )
             .await?;
             wait_available(&client, &req.id, remaining(deadline)).await?;

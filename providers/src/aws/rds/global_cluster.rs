@@ -515,9 +515,7 @@ async fn change_writer(
                 .op("RemoveFromGlobalCluster")?;
             let what = format!("cluster `{target}` to leave global cluster `{id}`");
             poll_until(timeout, "RemoveFromGlobalCluster", &what, || async {
-                Ok(find(client, id)
-                    .await?
-                    .is_none_or(|g| members_of(&g).iter().all(|m| m.cluster_arn != target)))
+                Ok(!has_member(client, id, target).await?)
             })
             .await?;
             let result = regional
@@ -631,11 +629,23 @@ pub(super) async fn find(
     }))
 }
 
+/// Whether the cluster `arn` is a member of the global cluster `id` (false when that
+/// global cluster does not exist).
+pub(super) async fn has_member(
+    client: &Client,
+    id: &str,
+    arn: &str,
+) -> Result<bool, ProviderError> {
+    Ok(find(client, id)
+        .await?
+        .is_some_and(|g| members_of(&g).iter().any(|m| m.cluster_arn == arn)))
+}
+
 fn is_available(g: &SdkGlobalCluster) -> bool {
     g.status().is_none_or(|s| s == "available")
 }
 
-pub(super) fn members_of(g: &SdkGlobalCluster) -> Vec<GlobalClusterMember> {
+fn members_of(g: &SdkGlobalCluster) -> Vec<GlobalClusterMember> {
     g.global_cluster_members()
         .iter()
         .filter_map(|m| {
