@@ -519,7 +519,7 @@ impl Exec {
             .map_err(|_| "output table poisoned".to_string())?;
         let mut v = node.inputs.eval(&LiveResolver(&live))?;
         if let Some(old) = self.recorded.get(node.name()) {
-            crate::plan::keep_ignored(&mut v, &old.inputs, &node.options.ignore_changes);
+            crate::plan::keep_ignored(&mut v, &old.inputs, &node.options().ignore_changes);
         }
         if contains_unknown(&v) {
             return Err("an input is still unknown after its dependencies finished".to_string());
@@ -685,7 +685,7 @@ impl Exec {
                 ctx,
                 inputs: reveal(&inputs),
                 token,
-                timeout: node.options.timeouts.create,
+                timeout: node.options().timeouts.create,
             })
             .await;
         match result {
@@ -769,7 +769,7 @@ impl Exec {
                 new_inputs: reveal(&inputs),
                 old_outputs: old.outputs.clone(),
                 changed_keys: changed,
-                timeout: node.options.timeouts.update,
+                timeout: node.options().timeouts.update,
             })
             .await;
         match result {
@@ -821,7 +821,7 @@ impl Exec {
         let timeout = self
             .stack
             .get(&step.name)
-            .and_then(|n| n.options.timeouts.delete);
+            .and_then(|n| n.options().timeouts.delete);
         let intent = self
             .journal
             .intent(self.intent(
@@ -859,9 +859,9 @@ impl Exec {
 
 pub(crate) fn options_record(node: &Declared) -> ResourceOptionsRecord {
     ResourceOptionsRecord {
-        protect: node.options.protect,
-        retain_on_delete: node.options.retain_on_delete,
-        delete_before_replace: node.options.delete_before_replace,
-        ignore_changes: node.options.ignore_changes.clone(),
+        protect: node.options().protect,
+        retain_on_delete: node.options().retain_on_delete,
+        delete_before_replace: node.options().delete_before_replace,
+        ignore_changes: node.options().ignore_changes.clone(),
     }
 }

@@ -627,9 +627,9 @@ pub async fn import(
         }
         let type_token = node.reference.type_token().to_string();
         let provider_name = stack
-            .provider_name_for(&type_token, node.provider.as_deref())
+            .provider_name_for(&type_token, node.provider())
             .map_err(EngineError::Other)?;
-        let provider = &stack.providers[&provider_name];
+        let provider = &stack.providers[provider_name];
         let read = provider
             .read(ReadRequest {
                 ctx: ResourceContext {
@@ -647,7 +647,7 @@ pub async fn import(
         let record = ResourceRecord {
             name: name.to_string(),
             type_token,
-            provider: provider_name,
+            provider: provider_name.to_string(),
             id: read.id,
             inputs: read.inputs,
             outputs: read.outputs,
@@ -711,12 +711,12 @@ pub async fn evaluate_data(
                     });
                 }
                 let provider_name = stack
-                    .provider_name_for(node.reference.type_token(), node.provider.as_deref())
+                    .provider_name_for(node.reference.type_token(), node.provider())
                     .map_err(|message| EngineError::DataSource {
                         name: name.clone(),
                         message,
                     })?;
-                let value = stack.providers[&provider_name]
+                let value = stack.providers[provider_name]
                     .invoke(InvokeRequest {
                         token: node.reference.type_token().to_string(),
                         args: reveal(&args),

@@ -13,7 +13,8 @@ use serde_json::Value;
 use crate::output::Resolver;
 use crate::provider::{DiffRequest, ResourceContext};
 use crate::stack::{Declared, NodeKind, Stack};
-use crate::value::{contains_unknown, redact, unknown_source};
+use crate::value::{contains_secret, contains_unknown, redact, unknown_source};
+use iac_state::order::IndexGraph;
 
 /// Suffix of the state row that holds the old object of a create-before-delete
 /// replacement until it is deleted. `#` cannot appear in declared names.
@@ -304,12 +305,13 @@ pub fn plan(
     let order = declared_order(stack);
     let stack_id = stack.id().to_string();
 
-    let mut resolver = PlanResolver {
-        known: data
-            .iter()
-            .map(|(k, v)| (k.as_str(), Cow::Borrowed(v)))
-            .collect(),
-    };
+    // Every data source and, in a no-op preview, every recorded resource ends up here.
+    let mut known = foldhash::HashMap::with_capacity_and_hasher(
+        data.len() + recorded.len(),
+        Default::default(),
+    );
+    known.extend(data.iter().map(|(k, v)| (k.as_str(), Cow::Borrowed(v))));
+    let mut resolver = PlanResolver { known };
     let mut steps = Vec::with_capacity(order.len() + 8);
 
     if !options.destroy {
@@ -422,12 +424,12 @@ fn plan_declared(
     let name = node.name().to_string();
     let type_token = node.reference.type_token().to_string();
     let provider_name = stack
-        .provider_name_for(&type_token, node.provider.as_deref())
+        .provider_name_for(&type_token, node.provider())
         .map_err(|message| PlanError::Diff {
             name: name.clone(),
             message,
         })?;
-    let provider = &stack.providers[&provider_name];
+    let provider = &stack.providers[provider_name];
     let mut inputs = node
         .inputs
         .eval(resolver)
@@ -440,7 +442,12 @@ fn plan_declared(
         name: name.clone(),
         type_token: type_token.clone(),
     };
-    let invalid = provider.check(&ctx, &crate::value::reveal(&inputs));
+    // Most inputs hold no secret; those are checked as they are, without a revealed copy.
+    let invalid = if contains_secret(&inputs) {
+        provider.check(&ctx, &crate::value::reveal(&inputs))
+    } else {
+        provider.check(&ctx, &inputs)
+    };
     if !invalid.is_empty() {
         return Err(PlanError::Invalid {
             name,
@@ -451,7 +458,7 @@ fn plan_declared(
     let mut step = Step {
         name: name.clone(),
         type_token: type_token.clone(),
-        provider: provider_name.clone(),
+        provider: provider_name.to_string(),
         op: Op::Create,
         diffs: Vec::new(),
         inputs: Value::Null,
@@ -464,7 +471,7 @@ fn plan_declared(
     };
 
     let mut changing_outputs = Vec::new();
-    keep_ignored(&mut inputs, &old.inputs, &node.options.ignore_changes);
+    keep_ignored(&mut inputs, &old.inputs, &node.options().ignore_changes);
     let changed = changed_keys(&old.inputs, &inputs);
     let moved = old.type_token != type_token || old.provider != provider_name;
     let tainted = old.status == ResourceStatus::Tainted;
@@ -491,7 +498,7 @@ fn plan_declared(
         if step.diffs.is_empty() {
             step.diffs = property_diffs(&old.inputs, &inputs, &[]);
         }
-        if node.options.protect || old.options.protect {
+        if node.options().protect || old.options.protect {
             return Err(PlanError::Protected { name, op: step.op });
         }
     }
@@ -531,7 +538,7 @@ pub(crate) fn keep_ignored(inputs: &mut Value, recorded: &Value, keys: &[String]
 }
 
 fn replace_op(node: &Declared, provider_says_delete_first: bool) -> Op {
-    if node.options.delete_before_replace || provider_says_delete_first {
+    if node.options().delete_before_replace || provider_says_delete_first {
         Op::ReplaceDeleteFirst
     } else {
         Op::ReplaceCreateFirst
@@ -544,19 +551,25 @@ pub fn changed_keys(old: &Value, new: &Value) -> Vec<String> {
     let empty = serde_json::Map::new();
     let old = old.as_object().unwrap_or(&empty);
     let new = new.as_object().unwrap_or(&empty);
-    let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
-    keys.into_iter()
-        .filter(|k| {
-            let (a, b) = (old.get(*k), new.get(*k));
-            match (a, b) {
-                (Some(a), Some(b)) => a != b || contains_unknown(b),
-                // An absent key and a null are the same declaration.
-                (None, Some(Value::Null)) | (Some(Value::Null), None) => false,
-                _ => true,
-            }
-        })
-        .cloned()
-        .collect()
+    let changed = |a: Option<&Value>, b: Option<&Value>| match (a, b) {
+        (Some(a), Some(b)) => a != b || contains_unknown(b),
+        // An absent key and a null are the same declaration.
+        (None, Some(Value::Null)) | (Some(Value::Null), None) => false,
+        _ => true,
+    };
+    // Declared keys, then recorded keys no longer declared: each key is looked up once
+    // (this runs for every resource of every preview).
+    let mut keys: Vec<String> = new
+        .iter()
+        .filter(|(k, v)| changed(old.get(*k), Some(v)))
+        .chain(
+            old.iter()
+                .filter(|(k, v)| !new.contains_key(*k) && changed(Some(v), None)),
+        )
+        .map(|(k, _)| k.clone())
+        .collect();
+    keys.sort_unstable();
+    keys
 }
 
 /// Property-level differences for display, descending into objects; secrets redacted.
@@ -602,54 +615,13 @@ fn diff_into(
 /// The declared nodes in a dependency order (dependencies first, then declaration order).
 fn declared_order(stack: &Stack) -> Vec<&Declared> {
     let nodes = stack.declared();
-    let index: foldhash::HashMap<&str, usize> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.name(), i))
-        .collect();
-    let deps: Vec<Vec<usize>> = nodes
-        .iter()
-        .map(|n| {
-            n.dependencies()
-                .iter()
-                .filter_map(|d| index.get(d.as_str()).copied())
-                .collect()
-        })
-        .collect();
-    topo(&deps).into_iter().map(|i| &nodes[i]).collect()
-}
-
-/// Kahn's algorithm over `deps[i]` = the nodes `i` depends on; ties keep index order.
-/// Nodes on a cycle (rejected earlier by validation) are appended at the end.
-pub(crate) fn topo(deps: &[Vec<usize>]) -> Vec<usize> {
-    let n = deps.len();
-    let mut indegree = vec![0usize; n];
-    let mut dependents = vec![Vec::new(); n];
-    for (i, ds) in deps.iter().enumerate() {
-        for &d in ds {
-            indegree[i] += 1;
-            dependents[d].push(i);
-        }
-    }
-    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..n)
-        .filter(|&i| indegree[i] == 0)
-        .map(std::cmp::Reverse)
-        .collect();
-    let mut order = Vec::with_capacity(n);
-    while let Some(std::cmp::Reverse(i)) = ready.pop() {
-        order.push(i);
-        for &j in &dependents[i] {
-            indegree[j] -= 1;
-            if indegree[j] == 0 {
-                ready.push(std::cmp::Reverse(j));
-            }
-        }
-    }
-    if order.len() < n {
-        let placed: foldhash::HashSet<usize> = order.iter().copied().collect();
-        order.extend((0..n).filter(|i| !placed.contains(i)));
-    }
-    order
+    stack
+        .resolved()
+        .graph
+        .order()
+        .into_iter()
+        .map(|i| &nodes[i])
+        .collect()
 }
 
 /// Records ordered so that every resource comes before the resources it depends on.
@@ -660,16 +632,17 @@ fn reverse_dependency_order<'a>(records: &[&'a ResourceRecord]) -> Vec<&'a Resou
         .map(|(i, r)| (r.name.as_str(), i))
         .collect();
     // Reverse edges: a record "depends" (for deletion) on the records that depend on it.
-    let mut deps = vec![Vec::new(); records.len()];
-    for (i, r) in records.iter().enumerate() {
-        for d in &r.dependencies {
-            if let Some(&j) = index.get(d.as_str()) {
-                deps[j].push(i);
-            }
-        }
-        // The old half of a replacement goes after the resources that depend on the name.
-    }
-    topo(&deps).into_iter().map(|i| records[i]).collect()
+    let index = &index;
+    let edges = records.iter().enumerate().flat_map(|(i, r)| {
+        r.dependencies
+            .iter()
+            .filter_map(move |d| index.get(d.as_str()).map(|&j| (j, i)))
+    });
+    IndexGraph::from_edges(records.len(), edges)
+        .order()
+        .into_iter()
+        .map(|i| records[i])
+        .collect()
 }
 
 /// Marks steps outside the targets (and what they need) as excluded.

@@ -31,6 +31,11 @@ impl ResourceRef {
         &self.name
     }
 
+    /// The logical name, shared rather than copied (the stack indexes by it).
+    pub(crate) fn shared_name(&self) -> Arc<str> {
+        self.name.clone()
+    }
+
     /// The type token, e.g. `aws:ec2/vpc`.
     pub fn type_token(&self) -> &str {
         &self.type_token
@@ -264,6 +269,43 @@ pub struct ResourceOptions {
 }
 
 impl ResourceOptions {
+    /// The defaults, as a constant (what [`ResourceOptions::default`] gives).
+    pub(crate) const DEFAULT: ResourceOptions = ResourceOptions {
+        depends_on: Vec::new(),
+        protect: false,
+        retain_on_delete: false,
+        ignore_changes: Vec::new(),
+        delete_before_replace: false,
+        timeouts: CustomTimeouts {
+            create: None,
+            update: None,
+            delete: None,
+        },
+        provider: None,
+    };
+
+    /// Whether every option has its default value.
+    pub(crate) fn is_default(&self) -> bool {
+        let ResourceOptions {
+            depends_on,
+            protect,
+            retain_on_delete,
+            ignore_changes,
+            delete_before_replace,
+            timeouts,
+            provider,
+        } = self;
+        depends_on.is_empty()
+            && !protect
+            && !retain_on_delete
+            && ignore_changes.is_empty()
+            && !delete_before_replace
+            && timeouts.create.is_none()
+            && timeouts.update.is_none()
+            && timeouts.delete.is_none()
+            && provider.is_none()
+    }
+
     /// Default options.
     pub fn new() -> Self {
         ResourceOptions::default()

@@ -5,9 +5,10 @@
 //! are collected and reported all at once by [`Stack::validate`], together with the
 //! graph's own checks (references to resources not in the stack, cycles).
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
@@ -15,6 +16,7 @@ use crate::output::{Node, Output};
 use crate::provider::Provider;
 use crate::resource::{DataSourceArgs, ResourceArgs, ResourceOptions, ResourceRef};
 use crate::value::Value;
+use iac_state::order::IndexGraph;
 
 /// A stack's identity: the project (the program) and the stack name (an environment such
 /// as `prod-001`). One state file holds many stacks.
@@ -50,9 +52,9 @@ pub struct Declared {
     /// Resource or data source.
     pub kind: NodeKind,
     pub(crate) inputs: Arc<Node>,
-    pub(crate) options: ResourceOptions,
-    /// The provider's name, resolved at declaration when possible.
-    pub(crate) provider: Option<String>,
+    /// Its options; `None` for the defaults, which most resources have: a large stack
+    /// then holds a pointer per resource instead of a whole set of options.
+    options: Option<Box<ResourceOptions>>,
     /// Its dependencies, sorted, computed once when it is declared.
     pub(crate) deps: Vec<String>,
 }
@@ -61,6 +63,17 @@ impl Declared {
     /// Logical name.
     pub fn name(&self) -> &str {
         self.reference.name()
+    }
+
+    /// Its options (protect, timeouts, the provider it names, ...).
+    pub(crate) fn options(&self) -> &ResourceOptions {
+        static DEFAULTS: ResourceOptions = ResourceOptions::DEFAULT;
+        self.options.as_deref().unwrap_or(&DEFAULTS)
+    }
+
+    /// The provider it names, if any (otherwise its package's default).
+    pub(crate) fn provider(&self) -> Option<&str> {
+        self.options().provider.as_deref()
     }
 
     /// Every resource it depends on: those whose outputs its inputs read, plus
@@ -86,7 +99,12 @@ impl Declared {
         let mut names = BTreeSet::new();
         self.inputs.collect_resources(&mut names);
         let mut deps: BTreeSet<String> = names.into_iter().map(|n| n.to_string()).collect();
-        deps.extend(self.options.depends_on.iter().map(|r| r.name().to_string()));
+        deps.extend(
+            self.options()
+                .depends_on
+                .iter()
+                .map(|r| r.name().to_string()),
+        );
         deps.into_iter().collect()
     }
 }
@@ -188,12 +206,25 @@ pub struct Stack {
     id: StackId,
     prefix: Vec<String>,
     pub(crate) nodes: Vec<Declared>,
-    index: foldhash::HashMap<String, usize>,
+    /// Names to positions in `nodes`; keys share the names' allocations.
+    index: foldhash::HashMap<Arc<str>, usize>,
     pub(crate) providers: BTreeMap<String, Arc<dyn Provider>>,
     provider_order: Vec<String>,
     pub(crate) outputs: Vec<(String, Arc<Node>)>,
     errors: Vec<DeclarationError>,
     checks: BTreeMap<&'static str, crate::resource::StackCheck>,
+    /// The dependencies resolved to indices, built once for the declarations as they are
+    /// (validation and every plan use it) and dropped when a declaration is added.
+    resolved: OnceLock<Resolved>,
+}
+
+/// The declared graph over node indices.
+#[derive(Debug)]
+pub(crate) struct Resolved {
+    /// Edges to declared resources.
+    pub(crate) graph: IndexGraph,
+    /// How many dependencies name nothing declared (validation reports them).
+    missing: usize,
 }
 
 impl fmt::Debug for Stack {
@@ -222,6 +253,7 @@ impl Stack {
             outputs: Vec::new(),
             errors: Vec::new(),
             checks: BTreeMap::new(),
+            resolved: OnceLock::new(),
         }
     }
 
@@ -241,31 +273,24 @@ impl Stack {
         self.graph().to_dot(&self.id.to_string())
     }
 
-    /// Whether the dependencies form a cycle (Kahn's algorithm leaves nodes unplaced).
-    fn has_cycle(&self) -> bool {
-        let n = self.nodes.len();
-        let mut indegree = vec![0usize; n];
-        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for (i, node) in self.nodes.iter().enumerate() {
-            for d in node.dependencies() {
-                if let Some(&j) = self.index.get(d) {
-                    indegree[i] += 1;
-                    dependents[j].push(i);
+    /// The dependency graph over node indices (built on first use).
+    pub(crate) fn resolved(&self) -> &Resolved {
+        self.resolved.get_or_init(|| {
+            let mut missing = 0;
+            let mut edges = Vec::with_capacity(self.nodes.len());
+            for (i, node) in self.nodes.iter().enumerate() {
+                for dep in node.dependencies() {
+                    match self.index.get(dep.as_str()) {
+                        Some(&j) => edges.push((i, j)),
+                        None => missing += 1,
+                    }
                 }
             }
-        }
-        let mut ready: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
-        let mut placed = 0;
-        while let Some(i) = ready.pop() {
-            placed += 1;
-            for &j in &dependents[i] {
-                indegree[j] -= 1;
-                if indegree[j] == 0 {
-                    ready.push(j);
-                }
+            Resolved {
+                graph: IndexGraph::from_edges(self.nodes.len(), edges),
+                missing,
             }
-        }
-        placed < n
+        })
     }
 
     fn graph(&self) -> crate::graph::Graph {
@@ -274,7 +299,7 @@ impl Stack {
             self.nodes.iter().flat_map(|n| {
                 n.dependencies()
                     .iter()
-                    .filter(|d| self.index.contains_key(*d))
+                    .filter(|d| self.index.contains_key(d.as_str()))
                     .map(move |d| (d.clone(), n.name().to_string()))
             }),
         )
@@ -348,8 +373,7 @@ impl Stack {
             reference: reference.clone(),
             kind: NodeKind::Resource,
             inputs,
-            provider: options.provider.clone(),
-            options,
+            options: (!options.is_default()).then(|| Box::new(options)),
             deps: Vec::new(),
         });
         A::Handle::from(reference)
@@ -369,8 +393,12 @@ impl Stack {
             reference: reference.clone(),
             kind: NodeKind::Data,
             inputs: args.props().into_node(),
-            options: ResourceOptions::default(),
-            provider: provider.map(|p| p.name().to_string()),
+            options: provider.map(|p| {
+                Box::new(ResourceOptions {
+                    provider: Some(p.name().to_string()),
+                    ..ResourceOptions::default()
+                })
+            }),
             deps: Vec::new(),
         });
         D::Handle::from(reference)
@@ -427,17 +455,20 @@ impl Stack {
     /// references to undeclared resources and cycles. Every problem is reported at once.
     pub fn validate(&self) -> Result<(), DeclarationErrors> {
         let mut errors = self.errors.clone();
+        let resolved = self.resolved();
         for node in &self.nodes {
-            for dep in node.dependencies() {
-                if !self.index.contains_key(dep) {
-                    errors.push(DeclarationError::UnknownReference {
-                        resource: node.name().to_string(),
-                        missing: dep.clone(),
-                    });
+            if resolved.missing > 0 {
+                for dep in node.dependencies() {
+                    if !self.index.contains_key(dep.as_str()) {
+                        errors.push(DeclarationError::UnknownReference {
+                            resource: node.name().to_string(),
+                            missing: dep.clone(),
+                        });
+                    }
                 }
             }
             if let Err(message) =
-                self.provider_name_for(node.reference.type_token(), node.provider.as_deref())
+                self.provider_name_for(node.reference.type_token(), node.provider())
             {
                 errors.push(DeclarationError::Provider {
                     resource: node.name().to_string(),
@@ -468,7 +499,7 @@ impl Stack {
             }
         }
         // Kahn's count over indices is cheap; the named graph is built only to report.
-        if self.has_cycle() {
+        if resolved.graph.has_cycle() {
             for cycle in self.graph().cycles() {
                 errors.push(DeclarationError::Cycle { names: cycle });
             }
@@ -485,12 +516,12 @@ impl Stack {
         &self,
         type_token: &str,
         named: Option<&str>,
-    ) -> Result<String, String> {
+    ) -> Result<&str, String> {
         let package = type_token.split(':').next().unwrap_or_default();
         if let Some(name) = named {
-            return match self.providers.get(name) {
-                Some(p) if p.package() == package => Ok(name.to_string()),
-                Some(p) => Err(format!(
+            return match self.providers.get_key_value(name) {
+                Some((name, p)) if p.package() == package => Ok(name),
+                Some((_, p)) => Err(format!(
                     "provider `{name}` handles package `{}`, not `{package}` of type {type_token}",
                     p.package()
                 )),
@@ -500,7 +531,7 @@ impl Stack {
         self.provider_order
             .iter()
             .find(|name| self.providers.get(*name).is_some_and(|p| p.package() == package))
-            .cloned()
+            .map(String::as_str)
             .ok_or_else(|| format!("no provider for package `{package}` (type {type_token}) is registered on the stack"))
     }
 
@@ -513,22 +544,27 @@ impl Stack {
     }
 
     fn insert(&mut self, mut declared: Declared) {
+        self.resolved.take();
         declared.deps = declared.compute_dependencies();
-        let name = declared.name().to_string();
+        let name = declared.reference.shared_name();
         if let Some(message) = invalid_name(&name) {
             self.errors.push(DeclarationError::InvalidArgument {
-                resource: name.clone(),
+                resource: name.to_string(),
                 type_token: declared.reference.type_token().to_string(),
                 field: "name".into(),
                 message,
             });
         }
-        if self.index.contains_key(&name) {
-            self.errors.push(DeclarationError::DuplicateName { name });
-            return;
+        match self.index.entry(name) {
+            Entry::Occupied(taken) => {
+                let name = taken.key().to_string();
+                self.errors.push(DeclarationError::DuplicateName { name });
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(self.nodes.len());
+                self.nodes.push(declared);
+            }
         }
-        self.index.insert(name, self.nodes.len());
-        self.nodes.push(declared);
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<&Declared> {

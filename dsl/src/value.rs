@@ -25,14 +25,16 @@ pub fn secret(value: Value) -> Value {
     if is_secret(&value) {
         return value;
     }
-    let mut map = Map::new();
+    // Sized for its one key (an empty map would reserve room for several).
+    let mut map = Map::with_capacity(1);
     map.insert(SECRET_KEY.to_string(), value);
     Value::Object(map)
 }
 
 /// A placeholder for a value known only after apply, naming its `source` (e.g. `vpc.id`).
 pub fn unknown(source: impl Into<String>) -> Value {
-    let mut map = Map::new();
+    // Sized for its one key: one marker per unknown input adds up in a large plan.
+    let mut map = Map::with_capacity(1);
     map.insert(UNKNOWN_KEY.to_string(), Value::String(source.into()));
     Value::Object(map)
 }

@@ -26,6 +26,7 @@
 
 mod error;
 mod lock;
+pub mod order;
 mod records;
 mod schema;
 mod secrets;

@@ -1,7 +1,7 @@
 //! The store: opening (with the checks that leave a bad file untouched), reading a stack,
 //! the journal, deployments, outputs, locks, export and import.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::lock::{LockInfo, StackLock, host_name};
+use crate::order::IndexGraph;
 use crate::records::*;
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::secrets::{Cipher, SecretsKey};
@@ -247,7 +248,13 @@ impl StateStore {
                 outputs: BTreeMap::new(),
             });
         };
-        let mut resources = Vec::new();
+        // Sized from the primary-key index first: growing a vector of 100,000 records by
+        // doubling copies them into fresh memory again and again.
+        let count: i64 = conn
+            .prepare_cached("SELECT count(*) FROM resources WHERE stack_id = ?1")
+            .and_then(|mut stmt| stmt.query_row([stack_id], |r| r.get(0)))
+            .map_err(s.sql("reading resources"))?;
+        let mut resources = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
         {
             let mut stmt = conn
                 .prepare_cached(
@@ -1078,31 +1085,17 @@ fn integrity_problems(resources: &[ResourceRecord]) -> Vec<String> {
             problems.push(format!("resource `{}` has no physical id", r.name));
         }
     }
-    // Kahn's algorithm: whatever cannot be ordered is on (or behind) a cycle.
-    let mut indegree = vec![0usize; resources.len()];
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); resources.len()];
-    for (i, r) in resources.iter().enumerate() {
-        for d in &r.dependencies {
-            if let Some(&j) = index.get(d.as_str()) {
-                indegree[i] += 1;
-                dependents[j].push(i);
-            }
-        }
-    }
-    let mut queue: VecDeque<usize> = (0..resources.len()).filter(|&i| indegree[i] == 0).collect();
-    let mut seen = 0;
-    while let Some(i) = queue.pop_front() {
-        seen += 1;
-        for &j in &dependents[i] {
-            indegree[j] -= 1;
-            if indegree[j] == 0 {
-                queue.push_back(j);
-            }
-        }
-    }
-    if seen < resources.len() {
-        let mut on_cycle: Vec<&str> = (0..resources.len())
-            .filter(|&i| indegree[i] > 0)
+    // Whatever no order can place is on (or behind) a cycle.
+    let index = &index;
+    let edges = resources.iter().enumerate().flat_map(|(i, r)| {
+        r.dependencies
+            .iter()
+            .filter_map(move |d| index.get(d.as_str()).map(|&j| (i, j)))
+    });
+    let unplaced = IndexGraph::from_edges(resources.len(), edges).unplaced();
+    if !unplaced.is_empty() {
+        let mut on_cycle: Vec<&str> = unplaced
+            .into_iter()
             .map(|i| resources[i].name.as_str())
             .collect();
         on_cycle.sort();
