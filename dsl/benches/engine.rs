@@ -156,8 +156,39 @@ fn child(phase: &str, n: usize, shape: Shape, dir: &Path) {
     println!("{}", elapsed.as_nanos());
 }
 
-fn secs(d: Duration) -> String {
-    format!("{:.3}", d.as_secs_f64())
+fn millis(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1e3)
+}
+
+/// The figures of one size and shape: plan, apply, preview.
+struct Row {
+    n: usize,
+    shape: Shape,
+    times: [Duration; 3],
+}
+
+/// How much each phase costs at ten times the size, for every pair of sizes ten apart.
+fn print_growth(rows: &[Row]) {
+    println!();
+    println!("| shape | resources | plan | first apply | no-op preview |");
+    println!("|---|---|---:|---:|---:|");
+    for small in rows {
+        for large in rows
+            .iter()
+            .filter(|r| r.shape == small.shape && r.n == small.n * 10)
+        {
+            let ratio = |i: usize| large.times[i].as_secs_f64() / small.times[i].as_secs_f64();
+            println!(
+                "| {} | {} → {} | {:.1}x | {:.1}x | {:.1}x |",
+                small.shape.label(),
+                small.n,
+                large.n,
+                ratio(0),
+                ratio(1),
+                ratio(2)
+            );
+        }
+    }
 }
 
 fn main() {
@@ -175,9 +206,10 @@ fn main() {
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     println!(
-        "| resources | shape | declare+validate+plan (s) | first apply (s) | no-op preview (s) |"
+        "| resources | shape | declare+validate+plan (ms) | first apply (ms) | no-op preview (ms) |"
     );
     println!("|---:|---|---:|---:|---:|");
+    let mut rows = Vec::new();
     for &n in &sizes {
         for shape in [Shape::Fan, Shape::Chain] {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -207,10 +239,16 @@ fn main() {
             println!(
                 "| {n} | {} | {} | {} | {} |",
                 shape.label(),
-                secs(plan_time),
-                secs(apply_time),
-                secs(preview_time)
+                millis(plan_time),
+                millis(apply_time),
+                millis(preview_time)
             );
+            rows.push(Row {
+                n,
+                shape,
+                times: [plan_time, apply_time, preview_time],
+            });
         }
     }
+    print_growth(&rows);
 }

@@ -303,7 +303,11 @@ pub fn plan(
         .map(|r| (r.name.as_str(), r))
         .collect();
     let order = declared_order(stack);
-    let stack_id = stack.id().to_string();
+    // One context, its strings overwritten for each resource rather than allocated anew.
+    let mut ctx = ResourceContext {
+        stack: stack.id().to_string(),
+        ..ResourceContext::default()
+    };
 
     // Every data source and, in a no-op preview, every recorded resource ends up here.
     let mut known = foldhash::HashMap::with_capacity_and_hasher(
@@ -321,7 +325,7 @@ pub fn plan(
             }
             match plan_declared(
                 stack,
-                &stack_id,
+                &mut ctx,
                 node,
                 recorded.get(node.name()).copied(),
                 &resolver,
@@ -416,17 +420,17 @@ pub fn plan(
 
 fn plan_declared(
     stack: &Stack,
-    stack_id: &str,
+    ctx: &mut ResourceContext,
     node: &Declared,
     recorded: Option<&ResourceRecord>,
     resolver: &PlanResolver<'_>,
 ) -> Result<(Step, Vec<String>), PlanError> {
-    let name = node.name().to_string();
-    let type_token = node.reference.type_token().to_string();
+    let name = node.name();
+    let type_token = node.reference.type_token();
     let provider_name = stack
-        .provider_name_for(&type_token, node.provider())
+        .provider_name_for(type_token, node.provider())
         .map_err(|message| PlanError::Diff {
-            name: name.clone(),
+            name: name.to_string(),
             message,
         })?;
     let provider = &stack.providers[provider_name];
@@ -434,30 +438,30 @@ fn plan_declared(
         .inputs
         .eval(resolver)
         .map_err(|message| PlanError::Input {
-            name: name.clone(),
+            name: name.to_string(),
             message,
         })?;
-    let ctx = ResourceContext {
-        stack: stack_id.to_string(),
-        name: name.clone(),
-        type_token: type_token.clone(),
-    };
+    ctx.name.clear();
+    ctx.name.push_str(name);
+    ctx.type_token.clear();
+    ctx.type_token.push_str(type_token);
+    let ctx = &*ctx;
     // Most inputs hold no secret; those are checked as they are, without a revealed copy.
     let invalid = if contains_secret(&inputs) {
-        provider.check(&ctx, &crate::value::reveal(&inputs))
+        provider.check(ctx, &crate::value::reveal(&inputs))
     } else {
-        provider.check(&ctx, &inputs)
+        provider.check(ctx, &inputs)
     };
     if !invalid.is_empty() {
         return Err(PlanError::Invalid {
-            name,
+            name: name.to_string(),
             fields: invalid,
         });
     }
     let dependencies: Vec<String> = node.dependencies().to_vec();
     let mut step = Step {
-        name: name.clone(),
-        type_token: type_token.clone(),
+        name: name.to_string(),
+        type_token: type_token.to_string(),
         provider: provider_name.to_string(),
         op: Op::Create,
         diffs: Vec::new(),
@@ -480,9 +484,9 @@ fn plan_declared(
     } else if changed.is_empty() {
         Op::Same
     } else {
-        let verdict = ask_diff(provider.as_ref(), &ctx, old, &inputs, &changed).map_err(|e| {
+        let verdict = ask_diff(provider.as_ref(), ctx, old, &inputs, &changed).map_err(|e| {
             PlanError::Diff {
-                name: name.clone(),
+                name: name.to_string(),
                 message: e.to_string(),
             }
         })?;
@@ -499,7 +503,10 @@ fn plan_declared(
             step.diffs = property_diffs(&old.inputs, &inputs, &[]);
         }
         if node.options().protect || old.options.protect {
-            return Err(PlanError::Protected { name, op: step.op });
+            return Err(PlanError::Protected {
+                name: name.to_string(),
+                op: step.op,
+            });
         }
     }
     step.inputs = inputs;

@@ -15,14 +15,15 @@ use crate::output::{Input, Node, Output, to_value};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResourceRef {
     name: Arc<str>,
-    type_token: Arc<str>,
+    /// Type tokens are constants of the argument types, so nothing is copied per resource.
+    type_token: &'static str,
 }
 
 impl ResourceRef {
-    pub(crate) fn new(name: &str, type_token: &str) -> Self {
+    pub(crate) fn new(name: &str, type_token: &'static str) -> Self {
         ResourceRef {
             name: Arc::from(name),
-            type_token: Arc::from(type_token),
+            type_token,
         }
     }
 
@@ -37,8 +38,8 @@ impl ResourceRef {
     }
 
     /// The type token, e.g. `aws:ec2/vpc`.
-    pub fn type_token(&self) -> &str {
-        &self.type_token
+    pub fn type_token(&self) -> &'static str {
+        self.type_token
     }
 
     /// The output field `path` (dotted) of this resource.

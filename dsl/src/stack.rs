@@ -213,7 +213,12 @@ pub struct Stack {
     pub(crate) outputs: Vec<(String, Arc<Node>)>,
     errors: Vec<DeclarationError>,
     checks: BTreeMap<&'static str, crate::resource::StackCheck>,
-    /// The dependencies resolved to indices, built once for the declarations as they are
+    /// `(node, dependency)` index pairs, resolved as each node is declared, when the
+    /// names it depends on were just declared and are still in cache.
+    edges: Vec<(usize, usize)>,
+    /// `(node, position in its dependencies)` of names not declared yet when it was.
+    later: Vec<(usize, usize)>,
+    /// The dependency graph over indices, built once for the declarations as they are
     /// (validation and every plan use it) and dropped when a declaration is added.
     resolved: OnceLock<Resolved>,
 }
@@ -253,6 +258,8 @@ impl Stack {
             outputs: Vec::new(),
             errors: Vec::new(),
             checks: BTreeMap::new(),
+            edges: Vec::new(),
+            later: Vec::new(),
             resolved: OnceLock::new(),
         }
     }
@@ -277,19 +284,15 @@ impl Stack {
     pub(crate) fn resolved(&self) -> &Resolved {
         self.resolved.get_or_init(|| {
             let mut missing = 0;
-            let mut edges = Vec::with_capacity(self.nodes.len());
-            for (i, node) in self.nodes.iter().enumerate() {
-                for dep in node.dependencies() {
-                    match self.index.get(dep.as_str()) {
-                        Some(&j) => edges.push((i, j)),
-                        None => missing += 1,
-                    }
-                }
-            }
-            Resolved {
-                graph: IndexGraph::from_edges(self.nodes.len(), edges),
-                missing,
-            }
+            // Names that were not declared yet when their dependent was: look them up now.
+            let late = self.later.iter().filter_map(|&(i, at)| {
+                let found = self.index.get(self.nodes[i].deps[at].as_str());
+                missing += usize::from(found.is_none());
+                found.map(|&j| (i, j))
+            });
+            let graph =
+                IndexGraph::from_edges(self.nodes.len(), self.edges.iter().copied().chain(late));
+            Resolved { graph, missing }
         })
     }
 
@@ -561,7 +564,14 @@ impl Stack {
                 self.errors.push(DeclarationError::DuplicateName { name });
             }
             Entry::Vacant(slot) => {
-                slot.insert(self.nodes.len());
+                let i = self.nodes.len();
+                slot.insert(i);
+                for (at, dep) in declared.deps.iter().enumerate() {
+                    match self.index.get(dep.as_str()) {
+                        Some(&j) => self.edges.push((i, j)),
+                        None => self.later.push((i, at)),
+                    }
+                }
                 self.nodes.push(declared);
             }
         }
