@@ -323,16 +323,11 @@ pub fn plan(
             if node.kind == NodeKind::Data {
                 continue;
             }
-            match plan_declared(
-                stack,
-                &mut ctx,
-                node,
-                recorded.get(node.name()).copied(),
-                &resolver,
-            ) {
+            let record = recorded.get(node.name()).copied();
+            match plan_declared(stack, &mut ctx, node, record, &resolver) {
                 Ok((step, changing)) => {
                     if matches!(step.op, Op::Same | Op::Update)
-                        && let Some(r) = recorded.get(node.name())
+                        && let Some(r) = record
                     {
                         resolver.known.insert(
                             node.name(),
@@ -348,15 +343,10 @@ pub fn plan(
 
     // Recorded resources that are not declared (or everything, for destroy) are deleted,
     // dependents first; old halves of interrupted replacements too.
-    let declared: foldhash::HashSet<&str> = if options.destroy {
-        foldhash::HashSet::default()
-    } else {
-        stack.declared().iter().map(Declared::name).collect()
-    };
     let mut deletes: Vec<&ResourceRecord> = state
         .resources
         .iter()
-        .filter(|r| !declared.contains(r.name.as_str()))
+        .filter(|r| options.destroy || stack.get(&r.name).is_none())
         .collect();
     deletes.sort_by(|a, b| a.name.cmp(&b.name));
     for record in reverse_dependency_order(&deletes) {

@@ -25,6 +25,7 @@
 #![allow(clippy::type_complexity)]
 
 mod error;
+mod json;
 mod lock;
 pub mod order;
 mod records;

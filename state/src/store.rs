@@ -276,7 +276,8 @@ impl StateStore {
                         .map_err(s.sql("reading resources"))
                 };
                 let json = |i: usize, column: &str| -> Result<Value, StateError> {
-                    serde_json::from_slice(raw(i)?).map_err(|e| s.bad_json(stack, &name, column, e))
+                    crate::json::from_slice(raw(i)?)
+                        .map_err(|e| s.bad_json(stack, &name, column, e))
                 };
                 let mut inputs = json(4, "inputs")?;
                 s.cipher.decrypt_in_place(&mut inputs)?;
