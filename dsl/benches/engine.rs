@@ -1,12 +1,16 @@
 //! Engine benchmark (a bench binary, not a timed test): with an instant fake provider and
 //! the real SQLite state, for 1,000, 10,000 and 100,000 resources shaped as wide fans and
 //! as long chains, measures declare + validate + plan from empty, the first apply with the
-//! journal, and a no-op preview over the full state. Plan and preview are the median of
-//! eleven runs, each in a fresh process (the bench runs itself again), as a user's
-//! `preview` is: in one long-lived process the small runs would reuse the pages and caches
-//! the allocator kept from the run before while the large ones would not, which measures
-//! the allocator's purge timing rather than the engine. The apply runs once. The
-//! allocator is mimalloc, as in the stack binaries.
+//! journal, and a no-op preview over the full state, then prints how much each phase
+//! grows per tenfold size.
+//!
+//! Plan and preview are the median of eleven runs, each in a fresh process (the bench runs
+//! itself again), as a user's `preview` is: in one long-lived process the small runs would
+//! reuse the pages and caches the allocator kept from the run before while the large ones
+//! would not, which measures the allocator's purge timing rather than the engine. The
+//! apply is the median of three, each on a fresh state file. Sizes take turns within each
+//! phase, so a slow spell of the machine falls on every size alike. The allocator is
+//! mimalloc, as in the stack binaries.
 //!
 //! Run with `cargo bench -p iac-dsl --bench engine`; pass sizes to limit the run
 //! (`cargo bench -p iac-dsl --bench engine -- 1000 10000`).
@@ -57,35 +61,53 @@ fn declare(n: usize, shape: Shape, fake: &FakeProvider) -> Stack {
     stack
 }
 
-/// How many fresh processes time each plan and preview. A 10,000-resource plan takes
-/// about 15 ms, where this VM's scheduler and memory noise is a millisecond or more; the
-/// median of eleven holds still where the median of five did not.
+/// How many times each phase is timed; the figure is the median. Plan and preview run in
+/// a fresh process each time; the apply runs in this process on a fresh state file.
 const RUNS: usize = 11;
+const APPLY_RUNS: usize = 3;
 
-/// The median of `phase` over [`RUNS`] fresh processes.
-fn median_of_children(phase: &str, n: usize, shape: Shape, dir: &Path) -> Duration {
+/// One timed `phase` in a fresh process.
+fn child_time(phase: &str, n: usize, shape: Shape, dir: &Path) -> Duration {
     let exe = std::env::current_exe().expect("the bench's own path");
-    let mut times: Vec<Duration> = (0..RUNS)
-        .map(|_| {
-            let out = Command::new(&exe)
-                .args(["--child", phase, &n.to_string(), shape.label()])
-                .arg(dir)
-                .output()
-                .expect("the bench runs itself");
-            assert!(
-                out.status.success(),
-                "{phase} child failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let nanos: u64 = String::from_utf8_lossy(&out.stdout)
-                .trim()
-                .parse()
-                .expect("the child prints nanoseconds");
-            Duration::from_nanos(nanos)
+    let out = Command::new(&exe)
+        .args(["--child", phase, &n.to_string(), shape.label()])
+        .arg(dir)
+        .output()
+        .expect("the bench runs itself");
+    assert!(
+        out.status.success(),
+        "{phase} child failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nanos: u64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("the child prints nanoseconds");
+    Duration::from_nanos(nanos)
+}
+
+/// For each size, the median of `runs` timings of `time(size index)`. The sizes take
+/// turns (small, large, small, large, ...) so that a slow minute of this shared VM falls
+/// on every size alike instead of on one of them, which would bend the ratio between
+/// sizes that the scaling target is about.
+fn interleaved_medians(
+    sizes: usize,
+    runs: usize,
+    mut time: impl FnMut(usize) -> Duration,
+) -> Vec<Duration> {
+    let mut times = vec![Vec::with_capacity(runs); sizes];
+    for _ in 0..runs {
+        for (i, t) in times.iter_mut().enumerate() {
+            t.push(time(i));
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            t[t.len() / 2]
         })
-        .collect();
-    times.sort();
-    times[RUNS / 2]
+        .collect()
 }
 
 impl Shape {
@@ -205,50 +227,59 @@ fn main() {
         sizes
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    println!(
-        "| resources | shape | declare+validate+plan (ms) | first apply (ms) | no-op preview (ms) |"
-    );
-    println!("|---:|---|---:|---:|---:|");
     let mut rows = Vec::new();
-    for &n in &sizes {
-        for shape in [Shape::Fan, Shape::Chain] {
+    for shape in [Shape::Fan, Shape::Chain] {
+        // Plans start from an empty state; previews run over the state of the last apply.
+        let empty: Vec<tempfile::TempDir> = sizes
+            .iter()
+            .map(|_| tempfile::tempdir().expect("temp dir"))
+            .collect();
+        let mut applied: Vec<Option<tempfile::TempDir>> = sizes.iter().map(|_| None).collect();
+        let plan = interleaved_medians(sizes.len(), RUNS, |i| {
+            child_time("plan", sizes[i], shape, empty[i].path())
+        });
+        let apply = interleaved_medians(sizes.len(), APPLY_RUNS, |i| {
             let dir = tempfile::tempdir().expect("temp dir");
             let store = open_store(dir.path());
-            let plan_time = median_of_children("plan", n, shape, dir.path());
-
             let fake = FakeProvider::new("fake", FakeCloud::new());
-            let stack = declare(n, shape, &fake);
+            let stack = declare(sizes[i], shape, &fake);
             let t = Instant::now();
             let d = rt
-                .block_on(engine::up(
-                    stack,
-                    store.clone(),
-                    &options(),
-                    false,
-                    &mut |_| true,
-                ))
+                .block_on(engine::up(stack, store, &options(), false, &mut |_| true))
                 .expect("apply");
-            let apply_time = t.elapsed();
+            let elapsed = t.elapsed();
             assert!(d.report.expect("applied").succeeded());
             // The user's next `preview` is another process, after this one closed the
             // state (and SQLite folded its write-ahead log into the file).
             drop(d.plan);
-            drop(store);
-
-            let preview_time = median_of_children("preview", n, shape, dir.path());
-            println!(
-                "| {n} | {} | {} | {} | {} |",
-                shape.label(),
-                millis(plan_time),
-                millis(apply_time),
-                millis(preview_time)
-            );
+            applied[i] = Some(dir);
+            elapsed
+        });
+        let preview = interleaved_medians(sizes.len(), RUNS, |i| {
+            let dir = applied[i].as_ref().expect("applied above");
+            child_time("preview", sizes[i], shape, dir.path())
+        });
+        for (i, &n) in sizes.iter().enumerate() {
             rows.push(Row {
                 n,
                 shape,
-                times: [plan_time, apply_time, preview_time],
+                times: [plan[i], apply[i], preview[i]],
             });
         }
+    }
+    println!(
+        "| resources | shape | declare+validate+plan (ms) | first apply (ms) | no-op preview (ms) |"
+    );
+    println!("|---:|---|---:|---:|---:|");
+    for row in &rows {
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            row.n,
+            row.shape.label(),
+            millis(row.times[0]),
+            millis(row.times[1]),
+            millis(row.times[2])
+        );
     }
     print_growth(&rows);
 }
