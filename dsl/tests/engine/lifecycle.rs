@@ -369,6 +369,38 @@ async fn a_failure_skips_its_dependents_and_independent_branches_finish() {
 }
 
 #[tokio::test]
+async fn a_resource_named_before_it_is_declared_is_still_created_first() {
+    let w = World::new();
+    let declare = |s: &mut iac_dsl::Stack| {
+        s.add(
+            "app",
+            FakeArgs::new().output("db", &Output::<String>::field("db", "id")),
+        );
+        s.add("db", FakeArgs::new());
+        s.add("log", FakeArgs::new());
+    };
+    let plan = w.preview(&w.stack(declare)).await.unwrap();
+    let order: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        order,
+        vec!["db", "app", "log"],
+        "db moved ahead, log kept last"
+    );
+    let d = w.up(w.stack(declare)).await.unwrap();
+    assert!(d.report.expect("applied").succeeded());
+    let done = w.mutations();
+    let at = |m: &str| done.iter().position(|x| x == m).expect(m);
+    assert_eq!(done.len(), 3, "{done:?}");
+    assert!(at("create db") < at("create app"), "{done:?}");
+    at("create log");
+    let state = w.state();
+    let db = state.resources.iter().find(|r| r.name == "db").unwrap();
+    let app = state.resources.iter().find(|r| r.name == "app").unwrap();
+    assert_eq!(app.inputs["db"], json!(db.id));
+    assert_eq!(app.dependencies, vec!["db".to_string()]);
+}
+
+#[tokio::test]
 async fn bad_declarations_are_all_reported_before_state_is_touched() {
     let w = World::new();
     let stack = w.stack(|s| {
