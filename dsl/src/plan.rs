@@ -708,3 +708,29 @@ fn apply_targets(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn changed_keys_are_sorted_and_treat_absent_as_null() {
+        let old = json!({"z": 1, "a": "x", "gone": true, "was_null": null, "same": [1, 2]});
+        let new = json!({
+            "a": "y",
+            "z": 1,
+            "same": [1, 2],
+            "added": 3,
+            "null_now": null,
+            "later": crate::value::unknown("vpc.id"),
+        });
+        // Changed: `a` (value), `added`, `gone` (removed), `later` (unknown). Not changed:
+        // `z` and `same` (equal), `was_null` (null then absent), `null_now` (absent then
+        // null).
+        assert_eq!(changed_keys(&old, &new), ["a", "added", "gone", "later"]);
+        assert!(changed_keys(&new, &new.clone()).contains(&"later".to_string()));
+        assert!(changed_keys(&old, &old.clone()).is_empty());
+        assert_eq!(changed_keys(&Value::Null, &json!({"k": 1})), ["k"]);
+    }
+}

@@ -258,7 +258,7 @@ pub struct CustomTimeouts {
 }
 
 /// Options that change how the engine treats a resource, not what it is.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ResourceOptions {
     pub(crate) depends_on: Vec<ResourceRef>,
     pub(crate) protect: bool,
@@ -269,8 +269,15 @@ pub struct ResourceOptions {
     pub(crate) provider: Option<String>,
 }
 
+impl Default for ResourceOptions {
+    fn default() -> Self {
+        ResourceOptions::DEFAULT
+    }
+}
+
 impl ResourceOptions {
-    /// The defaults, as a constant (what [`ResourceOptions::default`] gives).
+    /// The defaults, as a constant: `Default` gives this value, and declared resources
+    /// with these options share one static copy instead of storing their own.
     pub(crate) const DEFAULT: ResourceOptions = ResourceOptions {
         depends_on: Vec::new(),
         protect: false,
@@ -285,7 +292,7 @@ impl ResourceOptions {
         provider: None,
     };
 
-    /// Whether every option has its default value.
+    /// Whether every option has its default value ([`ResourceOptions::DEFAULT`]).
     pub(crate) fn is_default(&self) -> bool {
         let ResourceOptions {
             depends_on,

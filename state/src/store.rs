@@ -1073,13 +1073,16 @@ fn integrity_problems(resources: &[ResourceRecord]) -> Vec<String> {
             problems.push(format!("resource `{}` is recorded twice", r.name));
         }
     }
-    for r in resources {
+    // Each dependency is looked up once: a missing one is a problem, a found one an edge.
+    let mut edges = Vec::new();
+    for (i, r) in resources.iter().enumerate() {
         for d in &r.dependencies {
-            if !index.contains_key(d.as_str()) {
-                problems.push(format!(
+            match index.get(d.as_str()) {
+                Some(&j) => edges.push((i, j)),
+                None => problems.push(format!(
                     "resource `{}` depends on `{d}`, which is not recorded",
                     r.name
-                ));
+                )),
             }
         }
         if r.id.is_empty() {
@@ -1087,12 +1090,6 @@ fn integrity_problems(resources: &[ResourceRecord]) -> Vec<String> {
         }
     }
     // Whatever no order can place is on (or behind) a cycle.
-    let index = &index;
-    let edges = resources.iter().enumerate().flat_map(|(i, r)| {
-        r.dependencies
-            .iter()
-            .filter_map(move |d| index.get(d.as_str()).map(|&j| (i, j)))
-    });
     let unplaced = IndexGraph::from_edges(resources.len(), edges).unplaced();
     if !unplaced.is_empty() {
         let mut on_cycle: Vec<&str> = unplaced
