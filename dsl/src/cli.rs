@@ -494,29 +494,34 @@ async fn deploy(
     if let Err(e) = stack.validate() {
         return Err(e.to_string());
     }
-    let store = Arc::new(open_state(state, true)?);
-    let interactive = std::io::stdin().is_terminal();
-    if !yes && !interactive {
-        return Err(format!(
-            "`{}` needs confirmation: run it on a terminal, or pass --yes",
-            if destroy { "destroy" } else { "up" }
-        ));
-    }
     // First Ctrl-C: start nothing new, let running steps finish and be recorded. Second:
-    // exit at once; the journal lets the next run reconcile what was in flight.
+    // exit at once; the journal lets the next run reconcile what was in flight. The
+    // handler is registered here, before the state is opened (deriving its key takes a
+    // while), so that no Ctrl-C of the run meets the default action.
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
     let cancel = Arc::new(cancel);
     let signals = {
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupts.recv().await.is_some() {
                 eprintln!("\ninterrupted: finishing the running steps (Ctrl-C again to exit now)");
                 let _ = cancel.send(true);
-                if tokio::signal::ctrl_c().await.is_ok() {
+                if interrupts.recv().await.is_some() {
                     std::process::exit(i32::from(EXIT_INTERRUPTED));
                 }
             }
         })
     };
+    let store = Arc::new(open_state(state, true)?);
+    let interactive = std::io::stdin().is_terminal();
+    if !yes && !interactive {
+        signals.abort();
+        return Err(format!(
+            "`{}` needs confirmation: run it on a terminal, or pass --yes",
+            if destroy { "destroy" } else { "up" }
+        ));
+    }
     let progress = Progress::new(ui.json);
     let sink_progress = progress.clone();
     let options = RunOptions {
