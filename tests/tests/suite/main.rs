@@ -5,3 +5,4 @@ mod aws;
 mod cli;
 mod emulator;
 mod lambda_fn;
+mod lost_answers;
