@@ -3,5 +3,6 @@
 
 mod aws;
 mod cli;
+mod docs;
 mod emulator;
 mod lambda_fn;
