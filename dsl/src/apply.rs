@@ -22,14 +22,16 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::engine::merge_read_inputs;
 use crate::journal::Journal;
 use crate::output::Resolver;
 use crate::plan::{Op, Plan, REPLACED_SUFFIX, Step, changed_keys};
 use crate::provider::{
-    CreateRequest, DeleteRequest, Provider, ProviderError, ResourceContext, UpdateRequest,
+    CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LookupRequest, Provider,
+    ProviderError, ResourceContext, UpdateRequest,
 };
 use crate::stack::{Declared, Stack};
-use crate::value::{contains_unknown, mark_echoed_secrets, reveal};
+use crate::value::{contains_unknown, mark_echoed_secrets, redact_text, reveal};
 use crate::walk::{NodeOutcome, walk};
 
 /// Something that happened during apply, for progress displays.
@@ -570,7 +572,7 @@ impl Exec {
             id,
             inputs,
             outputs,
-            dependencies: node.dependencies().to_vec(),
+            dependencies: self.stack.recorded_dependencies(node),
             options: options_record(node),
             status,
             ..Default::default()
@@ -608,8 +610,15 @@ impl Exec {
     }
 
     /// Records a failed call (clearing its intent) and returns the message to report.
-    async fn failed(&self, intent: iac_state::IntentId, e: ProviderError) -> String {
-        let message = e.to_string();
+    /// Neither quotes a secret of `inputs` (the inputs the call was made with), whatever
+    /// the service echoed into its error.
+    async fn failed(
+        &self,
+        intent: iac_state::IntentId,
+        e: ProviderError,
+        inputs: &Value,
+    ) -> String {
+        let message = redact_text(&e.to_string(), &[inputs]);
         if let Err(journal) = self
             .journal
             .complete(
@@ -643,7 +652,7 @@ impl Exec {
         let Some(old) = self.recorded.get(&step.name) else {
             return Ok(());
         };
-        let deps: Vec<String> = node.dependencies().to_vec();
+        let deps: Vec<String> = self.stack.recorded_dependencies(node);
         let options = options_record(node);
         if old.dependencies != deps || old.options != options {
             let mut record = old.clone();
@@ -682,12 +691,37 @@ impl Exec {
             .await?;
         let result = provider
             .create(CreateRequest {
-                ctx,
+                ctx: ctx.clone(),
                 inputs: reveal(&inputs),
-                token,
+                token: token.clone(),
                 timeout: node.options().timeouts.create,
             })
             .await;
+        // A create that failed may still have made its object: its answer was lost, or a
+        // call after the object existed failed (a rule, a tag, a wait). Look for it by
+        // the token before forgetting the intent, and record what is there, as read, so
+        // that the next run updates it instead of failing on a name that is taken.
+        let mut found_inputs = None;
+        let result = match result {
+            Err(mut e) if e.created.is_none() && may_have_made_something(&e) => {
+                let found = provider
+                    .lookup(LookupRequest {
+                        ctx,
+                        token,
+                        inputs: reveal(&inputs),
+                    })
+                    .await;
+                if let Ok(Some(read)) = found {
+                    e.created = Some(CreateResponse {
+                        id: read.id,
+                        outputs: read.outputs,
+                    });
+                    found_inputs = Some(read.inputs);
+                }
+                Err(e)
+            }
+            other => other,
+        };
         match result {
             Ok(created) => {
                 let outputs = mark_echoed_secrets(&inputs, created.outputs);
@@ -705,21 +739,34 @@ impl Exec {
             }
             Err(mut e) => {
                 if let Some(made) = e.created.take() {
-                    // The object exists but is not healthy: record it tainted so the next
-                    // run replaces it rather than leaking it.
+                    let message = redact_text(&e.to_string(), &[&inputs]);
                     let outputs = mark_echoed_secrets(&inputs, made.outputs);
-                    let record = self.record(
-                        node,
-                        &step.provider,
-                        made.id,
-                        inputs,
-                        outputs,
-                        ResourceStatus::Tainted,
-                    );
+                    let record = match found_inputs {
+                        // Found after the failure: recorded as it is, so that the next
+                        // plan updates what differs from the declaration.
+                        Some(read) => self.record(
+                            node,
+                            &step.provider,
+                            made.id,
+                            merge_read_inputs(&inputs, &read),
+                            outputs,
+                            ResourceStatus::Ok,
+                        ),
+                        // The provider says the object exists but is not healthy: record
+                        // it tainted so the next run replaces it rather than leaking it.
+                        None => self.record(
+                            node,
+                            &step.provider,
+                            made.id,
+                            inputs,
+                            outputs,
+                            ResourceStatus::Tainted,
+                        ),
+                    };
                     self.written(intent, record).await?;
-                    return Err(e.to_string());
+                    return Err(message);
                 }
-                let message = self.failed(intent, e).await;
+                let message = self.failed(intent, e, &inputs).await;
                 if replacing {
                     // The old object keeps its name; drop the copy moved aside.
                     self.journal.remove(&self.stack_id, &aside).await?;
@@ -787,7 +834,7 @@ impl Exec {
                 self.set_outputs(&step.name, outputs);
                 Ok(())
             }
-            Err(e) => Err(self.failed(intent, e).await),
+            Err(e) => Err(self.failed(intent, e, &inputs).await),
         }
     }
 
@@ -852,9 +899,15 @@ impl Exec {
                 self.set_needs(&step.name, None);
                 Ok(())
             }
-            Err(e) => Err(self.failed(intent, e).await),
+            Err(e) => Err(self.failed(intent, e, &record.inputs).await),
         }
     }
+}
+
+/// Whether a failed create may have made its object: anything but arguments refused
+/// before a request, or a type the provider does not know.
+fn may_have_made_something(e: &ProviderError) -> bool {
+    !matches!(e.kind, ErrorKind::Validation | ErrorKind::Unsupported)
 }
 
 pub(crate) fn options_record(node: &Declared) -> ResourceOptionsRecord {

@@ -23,7 +23,7 @@ use crate::apply::{ApplyReport, Event, StepStatus};
 use crate::engine::{self, EngineError, RunOptions};
 use crate::plan::{Op, Plan, Step};
 use crate::stack::Stack;
-use crate::value::{redact, reveal, unknown_source};
+use crate::value::{contains_unknown, redact, reveal, unknown_source};
 
 /// A stack's configuration: loaded from TOML with `--set` overrides, validated before
 /// anything else happens.
@@ -298,7 +298,16 @@ fn open_state(path: &Path, create: bool) -> Result<StateStore, String> {
             SecretsKey::KeyFile(PathBuf::from(key))
         }
     };
-    StateStore::open(path, OpenOptions { secrets, create }).map_err(|e| e.to_string())
+    let store =
+        StateStore::open(path, OpenOptions { secrets, create }).map_err(|e| e.to_string())?;
+    if !store.is_wal() {
+        eprintln!(
+            "{} state file {}: SQLite did not grant WAL mode (the file system may lack shared memory); it keeps a rollback journal, equally durable, but `state`, `history` and `outputs` wait while a run writes",
+            "warning:".if_supports_color(Stream::Stderr, |t| t.yellow()),
+            path.display()
+        );
+    }
+    Ok(store)
 }
 
 async fn dispatch<C, F>(cli: Cli, project: &str, default_config: &str, build: F) -> ExitCode
@@ -371,26 +380,36 @@ where
             if let Err(e) = stack.validate() {
                 return fail(&e.to_string());
             }
-            match open_state(&cli.state, true) {
+            let opts = RunOptions {
+                refresh,
+                targets: target.targets,
+                ..options
+            };
+            // A stack without a state file is previewed against nothing: a preview
+            // creates no state file and no key file.
+            let state = if cli.state.exists() {
+                open_state(&cli.state, false)
+                    .and_then(|store| store.load(stack.id()).map_err(|e| e.to_string()))
+            } else {
+                Ok(iac_state::StackState {
+                    stack: stack.id().clone(),
+                    resources: Vec::new(),
+                    outputs: Default::default(),
+                })
+            };
+            match state {
                 Err(e) => Err(e),
-                Ok(store) => {
-                    let opts = RunOptions {
-                        refresh,
-                        targets: target.targets,
-                        ..options
-                    };
-                    match engine::preview(&stack, &store, &opts, destroy).await {
-                        Ok(plan) => {
-                            ui.plan(&plan);
-                            Ok(if detailed_exitcode && plan.has_changes() {
-                                EXIT_CHANGES
-                            } else {
-                                0
-                            })
-                        }
-                        Err(e) => Err(e.to_string()),
+                Ok(state) => match engine::preview_state(&stack, state, &opts, destroy).await {
+                    Ok(plan) => {
+                        ui.plan(&plan);
+                        Ok(if detailed_exitcode && plan.has_changes() {
+                            EXIT_CHANGES
+                        } else {
+                            0
+                        })
                     }
-                }
+                    Err(e) => Err(e.to_string()),
+                },
             }
         }
         Command::Up {
@@ -475,29 +494,34 @@ async fn deploy(
     if let Err(e) = stack.validate() {
         return Err(e.to_string());
     }
-    let store = Arc::new(open_state(state, true)?);
-    let interactive = std::io::stdin().is_terminal();
-    if !yes && !interactive {
-        return Err(format!(
-            "`{}` needs confirmation: run it on a terminal, or pass --yes",
-            if destroy { "destroy" } else { "up" }
-        ));
-    }
     // First Ctrl-C: start nothing new, let running steps finish and be recorded. Second:
-    // exit at once; the journal lets the next run reconcile what was in flight.
+    // exit at once; the journal lets the next run reconcile what was in flight. The
+    // handler is registered here, before the state is opened (deriving its key takes a
+    // while), so that no Ctrl-C of the run meets the default action.
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
     let cancel = Arc::new(cancel);
     let signals = {
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupts.recv().await.is_some() {
                 eprintln!("\ninterrupted: finishing the running steps (Ctrl-C again to exit now)");
                 let _ = cancel.send(true);
-                if tokio::signal::ctrl_c().await.is_ok() {
+                if interrupts.recv().await.is_some() {
                     std::process::exit(i32::from(EXIT_INTERRUPTED));
                 }
             }
         })
     };
+    let store = Arc::new(open_state(state, true)?);
+    let interactive = std::io::stdin().is_terminal();
+    if !yes && !interactive {
+        signals.abort();
+        return Err(format!(
+            "`{}` needs confirmation: run it on a terminal, or pass --yes",
+            if destroy { "destroy" } else { "up" }
+        ));
+    }
     let progress = Progress::new(ui.json);
     let sink_progress = progress.clone();
     let options = RunOptions {
@@ -714,7 +738,7 @@ fn state_command(ui: &Ui, state: &Path, id: &StackId, command: StateCommand) -> 
         }
         StateCommand::ForceUnlock => match store.force_unlock(id).map_err(|e| e.to_string())? {
             Some(info) => {
-                ui.line(&format!("removed the lock of stack {id} held by {info:?}"));
+                ui.line(&format!("removed the lock of stack {id} held by {info}"));
                 Ok(0)
             }
             None => {
@@ -761,18 +785,24 @@ fn service_of(type_token: &str) -> String {
         .to_string()
 }
 
+/// A planned value for people: strings quoted, and every unknown, however deep inside
+/// lists and objects, as `(known after apply: source)` rather than its marker.
 fn display_value(v: &Value) -> String {
     if let Some(source) = unknown_source(v) {
         return format!("(known after apply: {source})");
     }
     match v {
         Value::String(s) => format!("{s:?}"),
-        Value::Object(m) if m.values().any(|x| unknown_source(x).is_some()) => {
+        Value::Object(m) if contains_unknown(v) => {
             let parts: Vec<String> = m
                 .iter()
-                .map(|(k, x)| format!("{k}: {}", display_value(x)))
+                .map(|(k, x)| format!("{k:?}: {}", display_value(x)))
                 .collect();
             format!("{{{}}}", parts.join(", "))
+        }
+        Value::Array(items) if contains_unknown(v) => {
+            let parts: Vec<String> = items.iter().map(display_value).collect();
+            format!("[{}]", parts.join(", "))
         }
         other => other.to_string(),
     }
@@ -1109,5 +1139,27 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::unknown;
+
+    #[test]
+    fn unknowns_deep_inside_lists_and_objects_are_shown_as_known_after_apply() {
+        let v = serde_json::json!({
+            "subnet_ids": [unknown("a.id"), "subnet-1"],
+            "vpc": {"config": {"id": unknown("vpc.id")}},
+            "n": 1,
+        });
+        let text = display_value(&v);
+        assert!(!text.contains("$unknown"), "{text}");
+        assert_eq!(
+            text,
+            r#"{"subnet_ids": [(known after apply: a.id), "subnet-1"], "vpc": {"config": {"id": (known after apply: vpc.id)}}, "n": 1}"#
+        );
+        assert_eq!(display_value(&serde_json::json!(["x"])), r#"["x"]"#);
     }
 }

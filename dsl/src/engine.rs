@@ -140,7 +140,18 @@ pub async fn preview(
     destroy: bool,
 ) -> Result<Plan, EngineError> {
     stack.validate().map_err(EngineError::Declaration)?;
-    let mut state = store.load(stack.id())?;
+    preview_state(stack, store.load(stack.id())?, options, destroy).await
+}
+
+/// Previews the stack against `state` (for a stack without a state file: an empty
+/// state, so that a preview writes nothing, not even the file).
+pub async fn preview_state(
+    stack: &Stack,
+    mut state: StackState,
+    options: &RunOptions,
+    destroy: bool,
+) -> Result<Plan, EngineError> {
+    stack.validate().map_err(EngineError::Declaration)?;
     if options.refresh {
         state = refresh_state(stack, &state, options.parallelism).await?.0;
     }
@@ -405,9 +416,11 @@ async fn reconcile(
                         provider: intent.provider.clone(),
                         id: read.id,
                         outputs: mark_echoed_secrets(&intent.inputs, read.outputs),
-                        inputs: intent.inputs.clone(),
+                        // The create may have stopped half way: what was read wins over
+                        // what was planned, so the next plan updates the difference.
+                        inputs: merge_read_inputs(&intent.inputs, &read.inputs),
                         dependencies: declared
-                            .map(|d| d.dependencies().to_vec())
+                            .map(|d| stack.recorded_dependencies(d))
                             .unwrap_or_default(),
                         options: declared.map(options_record).unwrap_or_default(),
                         ..Default::default()
@@ -447,7 +460,7 @@ async fn reconcile(
 
 /// The recorded inputs with the keys a read found overwritten; a key recorded as secret
 /// stays secret whatever the provider returned.
-fn merge_read_inputs(recorded: &Value, read: &Value) -> Value {
+pub(crate) fn merge_read_inputs(recorded: &Value, read: &Value) -> Value {
     let mut merged = recorded.clone();
     if let (Some(m), Some(r)) = (merged.as_object_mut(), read.as_object()) {
         for (k, v) in r {
@@ -463,6 +476,18 @@ fn merge_read_inputs(recorded: &Value, read: &Value) -> Value {
         }
     }
     merged
+}
+
+/// `read` with every top-level key whose declared value holds a secret marked secret.
+fn mark_declared_secrets(declared: &Value, mut read: Value) -> Value {
+    if let (Some(declared), Some(read)) = (declared.as_object(), read.as_object_mut()) {
+        for (k, v) in read.iter_mut() {
+            if declared.get(k).is_some_and(contains_secret) && !contains_secret(v) {
+                *v = secret(v.take());
+            }
+        }
+    }
+    read
 }
 
 /// What a refresh found for one resource.
@@ -644,14 +669,18 @@ pub async fn import(
             .await
             .map_err(|e| EngineError::Other(format!("importing {name} ({id}): {e}")))?
             .ok_or_else(|| EngineError::Other(format!("importing {name}: no {type_token} with id `{id}` exists")))?;
+        // What the declaration marks secret stays secret in state, as refresh and
+        // recovery keep it: the read returns plain values.
+        let inputs = mark_declared_secrets(&node.declared_inputs(), read.inputs);
+        let outputs = mark_echoed_secrets(&inputs, read.outputs);
         let record = ResourceRecord {
             name: name.to_string(),
             type_token,
             provider: provider_name.to_string(),
             id: read.id,
-            inputs: read.inputs,
-            outputs: read.outputs,
-            dependencies: node.dependencies().to_vec(),
+            inputs,
+            outputs,
+            dependencies: stack.recorded_dependencies(node),
             options: options_record(node),
             ..Default::default()
         };

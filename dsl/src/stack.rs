@@ -580,6 +580,17 @@ impl Stack {
     pub(crate) fn get(&self, name: &str) -> Option<&Declared> {
         self.index.get(name).map(|&i| &self.nodes[i])
     }
+
+    /// The dependencies of `node` that the state records: the declared resources it
+    /// depends on. Data sources are read anew by every run and never recorded, so a
+    /// record naming one would name something the state does not hold.
+    pub(crate) fn recorded_dependencies(&self, node: &Declared) -> Vec<String> {
+        node.dependencies()
+            .iter()
+            .filter(|d| self.get(d).is_none_or(|n| n.kind == NodeKind::Resource))
+            .cloned()
+            .collect()
+    }
 }
 
 /// Logical names are printable, without `#` (reserved for the engine's own rows) and

@@ -21,7 +21,7 @@ use crate::provider::{
     InvokeRequest, LookupRequest, Provider, ProviderError, ReadRequest, ReadResponse,
     ResourceContext, UpdateRequest, UpdateResponse,
 };
-use crate::resource::{Props, ResourceArgs, ResourceRef};
+use crate::resource::{DataSourceArgs, Props, ResourceArgs, ResourceRef};
 
 /// One object in the fake cloud.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -484,6 +484,20 @@ impl ResourceArgs for FakeArgs {
     type Handle = FakeHandle;
 
     fn type_token(&self) -> &'static str {
+        self.type_token
+    }
+
+    fn props(&self) -> Props {
+        self.props.clone()
+    }
+}
+
+/// The same arguments as a fake data source, whose token is the type token: the fake
+/// provider's `invoke` answers with the arguments themselves unless told otherwise.
+impl DataSourceArgs for FakeArgs {
+    type Handle = FakeHandle;
+
+    fn token(&self) -> &'static str {
         self.type_token
     }
 

@@ -95,6 +95,37 @@ pub fn redact(value: &Value) -> Value {
     }
 }
 
+/// `text` with every secret string held in `values` replaced by [`REDACTED`]: for error
+/// messages, which a provider builds from what a service said and which may quote a
+/// request (a password rejected for its characters, say). Secrets shorter than four
+/// characters are left alone: replacing them would garble the text, not protect it.
+pub fn redact_text(text: &str, values: &[&Value]) -> String {
+    fn collect<'a>(v: &'a Value, inside: bool, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(map) => {
+                let secret = inside || is_secret(v);
+                map.values().for_each(|x| collect(x, secret, out));
+            }
+            Value::Array(items) => items.iter().for_each(|x| collect(x, inside, out)),
+            Value::String(s) if inside && s.len() >= 4 => out.push(s),
+            _ => {}
+        }
+    }
+    let mut secrets = Vec::new();
+    for v in values {
+        collect(v, false, &mut secrets);
+    }
+    // Longest first, so that a secret containing another is replaced whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for s in secrets {
+        if out.contains(s) {
+            out = out.replace(s, REDACTED);
+        }
+    }
+    out
+}
+
 /// `outputs` with every top-level field whose input of the same name is secret marked
 /// secret too: a provider that echoes a secret input into its outputs (many do) cannot leak
 /// it into state or displays.

@@ -62,14 +62,27 @@ pub enum StateError {
         source: std::io::Error,
     },
     /// The stack is locked by another run.
-    #[error("{}", locked_message(stack, info, *stale))]
+    #[error("{}", locked_message(stack, info, *stale, *os_lock))]
     Locked {
         /// The stack.
         stack: StackId,
         /// Who holds the lock.
         info: LockInfo,
-        /// The holder is a process on this host that no longer runs.
+        /// The holder is a process on this host that no longer runs (only where the
+        /// file system has no file locks, so that the row alone is the lock).
         stale: bool,
+        /// The holder holds the OS file lock: it is a live process.
+        os_lock: bool,
+    },
+    /// `state force-unlock` of a stack whose lock a live run holds.
+    #[error(
+        "stack {stack} is locked by {info}, a run that is still going; force-unlock never takes a lock from a live run (two runs writing one stack is what the lock prevents): wait for it to finish, or stop that process"
+    )]
+    LockedByLiveRun {
+        /// The stack.
+        stack: StackId,
+        /// Who holds the lock.
+        info: LockInfo,
     },
     /// A JSON column does not parse.
     #[error(
@@ -137,8 +150,12 @@ pub enum StateError {
     },
 }
 
-fn locked_message(stack: &StackId, info: &LockInfo, stale: bool) -> String {
-    if stale {
+fn locked_message(stack: &StackId, info: &LockInfo, stale: bool, os_lock: bool) -> String {
+    if os_lock {
+        format!(
+            "stack {stack} is locked by {info}, a run that is still going; wait for it to finish (a run that dies releases its lock by itself)"
+        )
+    } else if stale {
         format!(
             "stack {stack} is locked by {info}, a process that is no longer running on this host; if no run is in progress, remove the lock with `state force-unlock`"
         )

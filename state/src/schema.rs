@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Version 1: the first schema.
 pub(crate) const V1: &str = r#"
@@ -80,8 +80,25 @@ ALTER TABLE resources ADD COLUMN status TEXT NOT NULL DEFAULT 'ok';
 CREATE INDEX journal_pending ON journal (stack_id) WHERE finished_at IS NULL;
 "#;
 
+/// Version 3: dependencies name only recorded resources. Earlier engines also recorded
+/// the data sources a resource read (e.g. the availability zones its subnet is placed
+/// in); data sources are never recorded, so those names are dropped.
+pub(crate) const V3: &str = r#"
+UPDATE resources SET dependencies = (
+    SELECT coalesce(json_group_array(d.value), '[]')
+    FROM json_each(resources.dependencies) AS d
+    WHERE EXISTS (SELECT 1 FROM resources AS r
+                  WHERE r.stack_id = resources.stack_id AND r.name = d.value)
+)
+WHERE EXISTS (
+    SELECT 1 FROM json_each(resources.dependencies) AS d
+    WHERE NOT EXISTS (SELECT 1 FROM resources AS r
+                      WHERE r.stack_id = resources.stack_id AND r.name = d.value)
+);
+"#;
+
 /// The migrations, in order: `MIGRATIONS[i]` brings version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Brings the schema from `from` to [`SCHEMA_VERSION`], one transaction per version.
 pub(crate) fn migrate(conn: &mut Connection, from: i64) -> rusqlite::Result<()> {

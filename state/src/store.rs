@@ -10,8 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::lock::{LockInfo, StackLock, host_name};
-use crate::order::IndexGraph;
+use crate::lock::{LockInfo, OsLock, StackLock, host_name};
 use crate::records::*;
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::secrets::{Cipher, SecretsKey};
@@ -38,6 +37,7 @@ impl Default for OpenOptions {
 /// An open state file. Cheap to share (`Arc`); calls are serialized on one connection.
 pub struct StateStore {
     shared: Arc<Shared>,
+    wal: bool,
 }
 
 impl std::fmt::Debug for StateStore {
@@ -152,8 +152,10 @@ impl StateStore {
                 supported: SCHEMA_VERSION,
             });
         }
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
-            .map_err(sql("enabling the WAL journal"))?;
+        let journal_mode = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
+            .map_err(sql("enabling the WAL journal"))?
+            .to_ascii_lowercase();
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql("setting synchronous=FULL"))?;
         conn.pragma_update(None, "foreign_keys", "ON")
@@ -197,6 +199,7 @@ impl StateStore {
             }
         }
         Ok(StateStore {
+            wal: journal_mode == "wal",
             shared: Arc::new(Shared {
                 path: path.to_path_buf(),
                 conn: Mutex::new(conn),
@@ -210,6 +213,14 @@ impl StateStore {
     /// The file.
     pub fn path(&self) -> &Path {
         &self.shared.path
+    }
+
+    /// Whether SQLite granted the WAL journal that was asked for. Some file systems
+    /// (network shares without shared memory) refuse it; SQLite then keeps a rollback
+    /// journal, which with `synchronous=FULL` is as durable but lets no reader in while
+    /// a run writes. The CLI warns when it is not granted.
+    pub fn is_wal(&self) -> bool {
+        self.wal
     }
 
     /// Every stack in the file with its resource count and latest deployment.
@@ -346,14 +357,37 @@ impl StateStore {
         self.load(stack).map(|_| ())
     }
 
-    /// Locks `stack` for `holder`. A second lock is refused with who holds it, and whether
-    /// that holder is a dead process of this host (stale); nothing is taken over.
+    /// Locks `stack` for `holder` for as long as the returned [`StackLock`] lives.
+    ///
+    /// The lock is an OS file lock beside the state file, which the kernel releases when
+    /// this process ends, however it ends: a crashed run never blocks the next one. A
+    /// second lock while a live process holds it is refused naming that holder. A lock
+    /// row left by a dead holder is replaced. Where the file system cannot lock files,
+    /// the row alone is the lock, and a row whose process is gone is reported as stale
+    /// (never taken over; `state force-unlock` removes it).
     pub fn lock(&self, stack: &StackId, holder: &str) -> Result<StackLock, StateError> {
         let s = &self.shared;
+        let file = match crate::lock::try_os_lock(&s.path, stack)? {
+            OsLock::Held(file) => Some(file),
+            OsLock::Busy => {
+                return Err(StateError::Locked {
+                    stack: stack.clone(),
+                    info: self.live_holder(stack)?,
+                    stale: false,
+                    os_lock: true,
+                });
+            }
+            OsLock::Unsupported => None,
+        };
+        let os_lock = file.is_some();
         s.write("locking the stack", |tx| {
             let id = ensure_stack(tx, stack)?;
             if let Some(info) = lock_row(tx, id)? {
-                return Ok(Err(info));
+                if !os_lock {
+                    return Ok(Err(info));
+                }
+                // We hold the OS lock, so the row's holder has ended: its row is stale.
+                tx.execute("DELETE FROM locks WHERE stack_id = ?1", [id])?;
             }
             tx.execute(
                 "INSERT INTO locks (stack_id, holder, pid, host, acquired_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -365,24 +399,61 @@ impl StateStore {
             stack: stack.clone(),
             stale: info.is_stale(),
             info,
+            os_lock: false,
         })?;
         Ok(StackLock {
             shared: self.shared.clone(),
             stack: stack.clone(),
             released: false,
+            file,
         })
     }
 
-    /// Removes the lock of `stack` whoever holds it; returns who held it.
+    /// The holder named by the row of a stack whose OS lock is held. The holder writes
+    /// its row right after taking the file lock: give it a moment before saying it is
+    /// unnamed.
+    fn live_holder(&self, stack: &StackId) -> Result<LockInfo, StateError> {
+        for _ in 0..20 {
+            if let Some(info) = self.lock_info(stack)? {
+                return Ok(info);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Ok(LockInfo {
+            holder: "a process that has not named itself".to_string(),
+            pid: 0,
+            host: host_name(),
+            acquired_at: OffsetDateTime::now_utc(),
+        })
+    }
+
+    /// Removes the lock row of `stack` that no live process holds; returns who held it.
+    ///
+    /// A live run's lock is never removed: two runs writing one stack at once is what
+    /// the lock exists to prevent, so that is refused naming the holder. With OS locks a
+    /// dead run's row is replaced by the next run anyway; this is for file systems
+    /// without file locks, and for rows left by older versions.
     pub fn force_unlock(&self, stack: &StackId) -> Result<Option<LockInfo>, StateError> {
-        self.shared.write("removing the lock", |tx| {
+        let held = match crate::lock::try_os_lock(&self.shared.path, stack)? {
+            OsLock::Busy => {
+                return Err(StateError::LockedByLiveRun {
+                    stack: stack.clone(),
+                    info: self.live_holder(stack)?,
+                });
+            }
+            OsLock::Held(file) => Some(file),
+            OsLock::Unsupported => None,
+        };
+        let removed = self.shared.write("removing the lock", |tx| {
             let Some(id) = stack_id(tx, stack)? else {
                 return Ok(None);
             };
             let info = lock_row(tx, id)?;
             tx.execute("DELETE FROM locks WHERE stack_id = ?1", [id])?;
             Ok(info)
-        })
+        });
+        drop(held);
+        removed
     }
 
     /// Who holds the lock of `stack`, if anyone.
@@ -1060,44 +1131,25 @@ fn hex_bytes(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// The state's own check: unique names, dependencies that name recorded resources, no
-/// dependency cycle, and secrets only in marked form.
+/// The state's own check: unique names, a physical id on every record, and secrets only
+/// in marked form.
+///
+/// Nothing the engine itself writes fails it. A dependency that names no recorded
+/// resource (a data source, which is read anew by every run; a row removed by `state
+/// delete`) is no edge: the delete order only concerns recorded objects. Dependencies
+/// that form a cycle (records written in different runs, e.g. with `--target`) are not
+/// refused either: the delete order places them last, in name order.
 fn integrity_problems(resources: &[ResourceRecord]) -> Vec<String> {
     let mut problems = Vec::new();
-    // One name index, sized once: it finds duplicates, missing dependencies and the edges
-    // of the cycle check below (a 100,000-resource load builds it on every open).
-    let mut index: foldhash::HashMap<&str, usize> = foldhash::HashMap::default();
-    index.reserve(resources.len());
-    for (i, r) in resources.iter().enumerate() {
-        if index.insert(r.name.as_str(), i).is_some() {
+    let mut names: foldhash::HashSet<&str> = foldhash::HashSet::default();
+    names.reserve(resources.len());
+    for r in resources {
+        if !names.insert(r.name.as_str()) {
             problems.push(format!("resource `{}` is recorded twice", r.name));
-        }
-    }
-    // Each dependency is looked up once: a missing one is a problem, a found one an edge.
-    let mut edges = Vec::new();
-    for (i, r) in resources.iter().enumerate() {
-        for d in &r.dependencies {
-            match index.get(d.as_str()) {
-                Some(&j) => edges.push((i, j)),
-                None => problems.push(format!(
-                    "resource `{}` depends on `{d}`, which is not recorded",
-                    r.name
-                )),
-            }
         }
         if r.id.is_empty() {
             problems.push(format!("resource `{}` has no physical id", r.name));
         }
-    }
-    // Whatever no order can place is on (or behind) a cycle.
-    let unplaced = IndexGraph::from_edges(resources.len(), edges).unplaced();
-    if !unplaced.is_empty() {
-        let mut on_cycle: Vec<&str> = unplaced
-            .into_iter()
-            .map(|i| resources[i].name.as_str())
-            .collect();
-        on_cycle.sort();
-        problems.push(format!("dependency cycle among: {}", on_cycle.join(", ")));
     }
     for r in resources {
         // A plain `$ciphertext` that failed to decrypt would have errored earlier; a marker

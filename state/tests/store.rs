@@ -158,15 +158,21 @@ fn a_second_process_is_refused_the_lock_until_the_holder_releases_it() {
 
     let store = open(&path);
     match store.lock(&stack(), "parent") {
-        Err(StateError::Locked { info, stale, .. }) => {
+        Err(StateError::Locked {
+            info,
+            stale,
+            os_lock,
+            ..
+        }) => {
             assert_eq!(
-                (info.holder.as_str(), info.pid, stale),
-                ("child", pid, false)
+                (info.holder.as_str(), info.pid, stale, os_lock),
+                ("child", pid, false, true)
             );
             let message = StateError::Locked {
                 stack: stack(),
                 info,
                 stale,
+                os_lock,
             }
             .to_string();
             assert!(
@@ -191,35 +197,75 @@ fn a_second_process_is_refused_the_lock_until_the_holder_releases_it() {
 }
 
 #[test]
-fn a_lock_of_a_dead_process_is_stale_and_never_stolen() {
+fn force_unlock_never_takes_the_lock_of_a_live_run() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
     open(&path);
     let mut child = spawn_child("hold-lock", &path);
     let mut out = BufReader::new(child.stdout.take().unwrap());
     wait_for(&mut out, "locked ");
-    child.kill().unwrap();
+    let store = open(&path);
+    let err = store.force_unlock(&stack()).unwrap_err();
+    assert!(
+        matches!(&err, StateError::LockedByLiveRun { info, .. } if info.holder == "child"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("still going"), "{err}");
+    // The holder still holds it.
+    assert!(store.lock(&stack(), "parent").is_err());
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    wait_for(&mut out, "released");
+    child.wait().unwrap();
+    store
+        .lock(&stack(), "parent")
+        .expect("free once the run ended");
+}
+
+#[test]
+fn a_run_killed_while_holding_the_lock_never_blocks_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    open(&path);
+    let mut child = spawn_child("hold-lock", &path);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let line = wait_for(&mut out, "locked ");
+    let pid: u32 = line.trim()["locked ".len()..].parse().unwrap();
+    child.kill().unwrap(); // SIGKILL: no code of the child runs after this
     child.wait().unwrap();
 
     let store = open(&path);
-    let err = store.lock(&stack(), "parent").unwrap_err();
-    assert!(
-        matches!(err, StateError::Locked { stale: true, .. }),
-        "{err:?}"
+    assert_eq!(
+        store.lock_info(&stack()).unwrap().map(|i| i.pid),
+        Some(pid),
+        "the dead run's row is still there"
     );
-    assert!(
-        err.to_string().contains("no longer running") && err.to_string().contains("force-unlock")
+    let lock = store
+        .lock(&stack(), "parent")
+        .expect("the kernel released the dead run's lock: no force-unlock needed");
+    let info = store.lock_info(&stack()).unwrap().unwrap();
+    assert_eq!(
+        (info.holder.as_str(), info.pid),
+        ("parent", std::process::id())
     );
-    // Still refused: being stale does not hand the lock over.
-    assert!(store.lock(&stack(), "parent").is_err());
+    assert!(lock.is_os_lock());
+    lock.release().unwrap();
+    assert!(store.lock_info(&stack()).unwrap().is_none());
+
+    // A row that no OS lock backs (left by an older version) is replaced the same way,
+    // and force-unlock removes one and says whose it was.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO locks (stack_id, holder, pid, host, acquired_at) \
+         SELECT id, 'old version', 999999, 'elsewhere', 0 FROM stacks",
+        [],
+    )
+    .unwrap();
     let removed = store
         .force_unlock(&stack())
         .unwrap()
-        .expect("there was a lock");
-    assert_eq!(removed.holder, "child");
-    store
-        .lock(&stack(), "parent")
-        .expect("free after force-unlock");
+        .expect("a row was there");
+    assert_eq!(removed.holder, "old version");
+    assert!(store.lock_info(&stack()).unwrap().is_none());
 }
 
 #[test]
@@ -512,30 +558,76 @@ fn a_corrupted_json_column_names_the_resource_and_column() {
 }
 
 #[test]
-fn the_integrity_check_refuses_dangling_dependencies_and_cycles() {
+fn the_integrity_check_accepts_dependencies_on_unrecorded_names_and_cycles() {
+    // The engine records what a resource depends on; a data source (read anew by every
+    // run) or a row removed by `state delete` is not recorded, and records written by
+    // different runs can form a cycle. None of that is refused: the store never refuses
+    // a state the engine wrote.
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("state.db"));
     store
-        .put_resource(&stack(), &record("a", &["ghost"], json!({})))
+        .put_resource(
+            &stack(),
+            &record("a", &["dr/availability-zones"], json!({})),
+        )
         .unwrap();
-    let err = store.load(&stack()).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("`a` depends on `ghost`, which is not recorded"),
-        "{err}"
-    );
-    store.remove_resource(&stack(), "a").unwrap();
     store
         .put_resource(&stack(), &record("p", &["q"], json!({})))
         .unwrap();
     store
         .put_resource(&stack(), &record("q", &["p"], json!({})))
         .unwrap();
+    let state = store.load(&stack()).expect("the state loads");
+    assert_eq!(state.resources.len(), 3);
+    store.check(&stack()).expect("and passes its check");
+    // What is still refused: a record without a physical id.
+    let mut empty = record("e", &[], json!({}));
+    empty.id.clear();
+    store.put_resource(&stack(), &empty).unwrap();
     let err = store.check(&stack()).unwrap_err();
-    assert!(
-        err.to_string().contains("dependency cycle among: p, q"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("`e` has no physical id"), "{err}");
+}
+
+#[test]
+fn a_file_whose_records_name_data_sources_is_repaired_by_the_migration() {
+    // A state written by an engine that recorded data sources among the dependencies
+    // (version 2): it opens, and the names that are not recorded are dropped.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1.sqlite"),
+        &path,
+    )
+    .unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(
+            "UPDATE resources SET dependencies = '[\"dr/availability-zones\",\"vpc\"]' WHERE name = 'subnet'",
+            [],
+        )
+        .unwrap();
+    }
+    let store = open(&path);
+    let state = store.load(&stack()).expect("the repaired state loads");
+    let subnet = state.resources.iter().find(|r| r.name == "subnet").unwrap();
+    assert_eq!(subnet.dependencies, vec!["vpc".to_string()]);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let raw: String = conn
+        .query_row(
+            "SELECT dependencies FROM resources WHERE name = 'subnet'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(raw, "[\"vpc\"]", "the file itself is repaired");
+    let untouched: String = conn
+        .query_row(
+            "SELECT dependencies FROM resources WHERE name = 'vpc'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(untouched, "[]");
 }
 
 #[test]
@@ -628,9 +720,16 @@ fn export_and_import_move_a_stack_between_files() {
     );
 
     let mut broken = doc.clone();
-    broken["resources"][0]["dependencies"] = json!(["nowhere"]);
+    broken["resources"][0]["id"] = json!("");
     let err = open(&dir.path().join("d.db"))
         .import(&stack(), &broken)
         .unwrap_err();
-    assert!(err.to_string().contains("nowhere"), "{err}");
+    assert!(err.to_string().contains("has no physical id"), "{err}");
+    // A dependency on something not recorded (a data source, in an export of an older
+    // version) is no reason to refuse.
+    let mut old = doc.clone();
+    old["resources"][0]["dependencies"] = json!(["zones"]);
+    open(&dir.path().join("e.db"))
+        .import(&stack(), &old)
+        .expect("imported");
 }

@@ -7,6 +7,10 @@
 //! under a small shell watchdog that kills it as soon as the test process's end of a pipe
 //! closes, which happens even when the test binary is killed.
 
+pub mod proxy;
+
+pub use proxy::{FaultPolicy, FaultProxy, Loss, ProxyStats};
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! fake provider and a real SQLite state file.
 
 mod crash;
+mod faults;
 mod lifecycle;
 mod ordering;
 mod support;

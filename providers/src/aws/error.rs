@@ -17,7 +17,12 @@ where
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             ErrorKind::Transient
         }
-        SdkError::ServiceError(_) => classify(code.as_deref()),
+        SdkError::ServiceError(_) => match classify(code.as_deref()) {
+            // A 5xx without a code we know (an empty or garbled body, a proxy's answer):
+            // the call may have been carried out or not, which is what "transient" means.
+            ErrorKind::Service if code.is_none() && server_error(&err) => ErrorKind::Transient,
+            kind => kind,
+        },
         _ => ErrorKind::Service,
     };
     let message = err
@@ -31,6 +36,20 @@ where
         message,
         ..Default::default()
     }
+}
+
+/// Whether the service answered with a 5xx status.
+fn server_error<E, R: 'static>(err: &SdkError<E, R>) -> bool {
+    err.raw_response()
+        .is_some_and(|r| status_of(r).is_some_and(|s| s >= 500))
+}
+
+/// The HTTP status of a raw response: the SDK's responses are `HttpResponse`, read
+/// through `Any` so that [`sdk_error`] stays generic over the response type.
+fn status_of<R: 'static>(raw: &R) -> Option<u16> {
+    let any: &dyn std::any::Any = raw;
+    any.downcast_ref::<aws_smithy_runtime_api::http::Response>()
+        .map(|r| r.status().as_u16())
 }
 
 /// Whether an error code means "not found", "throttled" or another service refusal.

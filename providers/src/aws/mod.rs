@@ -19,6 +19,7 @@ pub mod secretsmanager;
 pub mod sns;
 
 mod error;
+mod idempotent;
 mod registry;
 
 use std::collections::BTreeMap;

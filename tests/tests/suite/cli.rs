@@ -144,18 +144,10 @@ fn ctrl_c_finishes_running_steps_records_them_and_releases_the_lock() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write_config(d, "name = \"dev\"\ncount = 20\ndelay_ms = 150\n");
-    let child = Command::new(env!("CARGO_BIN_EXE_fake-stack"))
-        .args(["up", "--yes", "--parallelism", "2"])
-        .current_dir(d)
-        .env("IAC_PASSPHRASE", "cli test passphrase")
-        .env_remove("IAC_STATE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_up(d);
     // Let a few steps finish, then interrupt as a terminal's Ctrl-C would.
-    std::thread::sleep(std::time::Duration::from_millis(1200));
+    wait_until_working(d);
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -203,4 +195,120 @@ fn bad_declarations_exit_1_naming_every_resource_and_write_nothing() {
         !d.join("fake-cloud.json").exists(),
         "no provider call was made"
     );
+}
+
+fn spawn_up(dir: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_fake-stack"))
+        .args(["up", "--yes", "--parallelism", "2"])
+        .current_dir(dir)
+        .env("IAC_PASSPHRASE", "cli test passphrase")
+        .env_remove("IAC_STATE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the run has recorded at least one resource (so it holds the lock and is
+/// in the middle of its work).
+fn wait_until_working(dir: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        let cloud = std::fs::read_to_string(dir.join("fake-cloud.json")).unwrap_or_default();
+        if cloud.contains("\"r0\"") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the run never started creating");
+}
+
+#[test]
+fn a_run_killed_with_sigkill_never_blocks_the_next_and_a_live_one_is_never_unlocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_config(d, "name = \"dev\"\ncount = 20\ndelay_ms = 150\n");
+    let mut child = spawn_up(d);
+    wait_until_working(d);
+
+    // While it runs: a second `up` is refused naming the live holder, and force-unlock
+    // does not take its lock away.
+    let second = run(d, &["up", "--yes"]);
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    let pid = child.id().to_string();
+    assert!(
+        text(&second).contains("locked by") && text(&second).contains(&format!("pid {pid}")),
+        "{}",
+        text(&second)
+    );
+    let unlock = run(d, &["state", "force-unlock"]);
+    assert_ne!(unlock.status.code(), Some(0), "{}", text(&unlock));
+    assert!(text(&unlock).contains("still going"), "{}", text(&unlock));
+
+    // SIGKILL: no code of the run executes after this.
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // No person does anything: a plain `up` runs, reconciles and finishes.
+    let again = run(d, &["up", "--yes"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let list = run(d, &["state", "list", "--json"]);
+    let recorded = serde_json::from_slice::<serde_json::Value>(&list.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(recorded, 20);
+    let cloud: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("fake-cloud.json")).unwrap()).unwrap();
+    assert_eq!(
+        cloud["objects"].as_object().unwrap().len(),
+        20,
+        "no orphan, nothing missing"
+    );
+    assert!(
+        cloud["creates"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|n| n == 1),
+        "nothing created twice: {}",
+        cloud["creates"]
+    );
+    let preview = run(d, &["preview", "--detailed-exitcode"]);
+    assert_eq!(preview.status.code(), Some(0), "{}", text(&preview));
+}
+
+#[test]
+fn a_preview_of_a_stack_without_state_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_config(
+        d,
+        "name = \"dev\"\ncount = 3\npassword = \"hunter2-secret\"\n",
+    );
+    let p = run(d, &["preview"]);
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p));
+    assert!(text(&p).contains("3 to create"), "{}", text(&p));
+    let mut written: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    assert_eq!(
+        written,
+        ["fake.toml"],
+        "no state file, no key file, no folder"
+    );
+    // Without a passphrase the key file would be made on first use: still not by preview.
+    let p = Command::new(env!("CARGO_BIN_EXE_fake-stack"))
+        .args(["preview"])
+        .current_dir(d)
+        .env_remove("IAC_PASSPHRASE")
+        .env_remove("IAC_STATE")
+        .output()
+        .unwrap();
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p));
+    assert!(!d.join(".iac").exists());
 }

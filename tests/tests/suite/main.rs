@@ -6,3 +6,4 @@ mod cli;
 mod docs;
 mod emulator;
 mod lambda_fn;
+mod lost_answers;

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::{acm_tags, tags_of};
 use crate::aws::error::none_if_not_found;
+use crate::aws::idempotent::update_tags;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, TAG_TOKEN, decode, found, to_json};
 
 const TYPE: &str = "aws:acm/certificate";
@@ -551,39 +552,48 @@ impl ResourceImpl for CertificateImpl {
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let old: CertificateInputs = decode(&req.old_inputs)?;
         let new: CertificateInputs = decode(&req.new_inputs)?;
-        if old.tags != new.tags {
-            let client = aws.acm().await;
-            let before = aws.tags_for(&req.ctx, &old.tags, None);
-            let after = aws.tags_for(&req.ctx, &new.tags, None);
-            let gone: Vec<Tag> = before
-                .keys()
-                .filter(|k| !after.contains_key(*k))
-                .map(|k| {
-                    Tag::builder().key(k).build().map_err(|e| {
-                        ProviderError::new(
-                            ErrorKind::Validation,
-                            "RemoveTagsFromCertificate",
-                            e.to_string(),
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?;
-            if !gone.is_empty() {
-                client
-                    .remove_tags_from_certificate()
-                    .certificate_arn(&req.id)
-                    .set_tags(Some(gone))
-                    .send()
-                    .await
-                    .op("RemoveTagsFromCertificate")?;
-            }
-            client
-                .add_tags_to_certificate()
-                .certificate_arn(&req.id)
-                .set_tags(Some(acm_tags(&after, "AddTagsToCertificate")?))
-                .send()
-                .await
-                .op("AddTagsToCertificate")?;
+        {
+            let client = &aws.acm().await;
+            let arn = req.id.as_str();
+            update_tags(
+                aws,
+                &req.ctx,
+                &old.tags,
+                &new.tags,
+                |keys| async move {
+                    let gone = keys
+                        .iter()
+                        .map(|k| {
+                            Tag::builder().key(k).build().map_err(|e| {
+                                ProviderError::new(
+                                    ErrorKind::Validation,
+                                    "RemoveTagsFromCertificate",
+                                    e.to_string(),
+                                )
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    client
+                        .remove_tags_from_certificate()
+                        .certificate_arn(arn)
+                        .set_tags(Some(gone))
+                        .send()
+                        .await
+                        .op("RemoveTagsFromCertificate")
+                        .map(|_| ())
+                },
+                |tags| async move {
+                    client
+                        .add_tags_to_certificate()
+                        .certificate_arn(arn)
+                        .set_tags(Some(acm_tags(&tags, "AddTagsToCertificate")?))
+                        .send()
+                        .await
+                        .op("AddTagsToCertificate")
+                        .map(|_| ())
+                },
+            )
+            .await?;
         }
         let outputs = match describe(aws, &req.id, Some(&new)).await? {
             Some((_, outputs)) => to_json(&outputs),

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::super::error::none_if_not_found;
-use super::super::{Aws, ErrorContext, ResourceImpl, decode, found};
+use super::super::idempotent::done_if_not_found;
+use super::super::{Aws, ErrorContext, ResourceImpl, create_once, decode, found};
 use super::methods::{Integration, Method};
 use super::{replace, split_id};
 
@@ -117,18 +118,29 @@ impl ResourceImpl for DeploymentImpl {
 
     async fn create(&self, aws: &Aws, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
         let inputs: DeploymentInputs = decode(&req.inputs)?;
-        // A repeated CreateDeployment makes a second snapshot of the same methods, which is
-        // harmless: stages point at the recorded one and the API's deletion removes both.
-        let out = aws
-            .apigateway()
-            .await
-            .create_deployment()
-            .rest_api_id(&inputs.rest_api_id)
-            .description(&inputs.description)
-            .send()
-            .await
-            .op("CreateDeployment")?;
-        let id = out.id().unwrap_or_default().to_string();
+        // CreateDeployment is not idempotent: it goes through a client that does not retry,
+        // and a lost answer is looked for by the token its description carries before the
+        // create is tried again, so that one create makes one deployment.
+        let once = aws.apigateway_once().await;
+        let description = with_token(&inputs.description, &req.token);
+        let id = create_once(
+            || async {
+                let out = once
+                    .create_deployment()
+                    .rest_api_id(&inputs.rest_api_id)
+                    .description(&description)
+                    .send()
+                    .await
+                    .op("CreateDeployment")?;
+                Ok(out.id().unwrap_or_default().to_string())
+            },
+            || async {
+                Ok(find_deployment(aws, &inputs.rest_api_id, &req.token)
+                    .await?
+                    .map(|(id, _)| id))
+            },
+        )
+        .await?;
         Ok(CreateResponse {
             id: format!("{}/{id}", inputs.rest_api_id),
             outputs: json!({ "id": id, "rest_api_id": inputs.rest_api_id }),
@@ -155,7 +167,7 @@ impl ResourceImpl for DeploymentImpl {
         };
         let inputs = DeploymentInputs {
             rest_api_id: api.to_string(),
-            description: d.description().unwrap_or_default().to_string(),
+            description: strip_token(d.description().unwrap_or_default()).0,
             // What a deployment serves is not readable; keep what was recorded.
             triggers: serde_json::from_value(req.inputs["triggers"].clone()).unwrap_or_default(),
         };
@@ -168,12 +180,24 @@ impl ResourceImpl for DeploymentImpl {
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let new: DeploymentInputs = decode(&req.new_inputs)?;
         let (api, deployment) = split_id(&req.id);
-        aws.apigateway()
+        let client = aws.apigateway().await;
+        // Keep the creation token in the description, so `lookup` still finds it.
+        let current = client
+            .get_deployment()
+            .rest_api_id(api)
+            .deployment_id(deployment)
+            .send()
             .await
+            .op("GetDeployment")?;
+        let description = match strip_token(current.description().unwrap_or_default()).1 {
+            Some(token) => with_token(&new.description, &token),
+            None => new.description.clone(),
+        };
+        client
             .update_deployment()
             .rest_api_id(api)
             .deployment_id(deployment)
-            .patch_operations(replace("/description", &new.description))
+            .patch_operations(replace("/description", description))
             .send()
             .await
             .op("UpdateDeployment")?;
@@ -193,17 +217,114 @@ impl ResourceImpl for DeploymentImpl {
             .send()
             .await
             .op("DeleteDeployment");
-        none_if_not_found(result).map(|_| ())
+        done_if_not_found(result)
     }
 
     async fn lookup(
         &self,
-        _aws: &Aws,
-        _req: LookupRequest,
+        aws: &Aws,
+        req: LookupRequest,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        // Deployments carry no tags or names to find them by; an interrupted create is
-        // simply made again (see `create`).
-        Ok(None)
+        // Deployments carry no tags or names; the create's token is in the description.
+        let Some(api) = req.inputs["rest_api_id"].as_str() else {
+            return Ok(None);
+        };
+        let Some((id, description)) = find_deployment(aws, api, &req.token).await? else {
+            return Ok(None);
+        };
+        let inputs = DeploymentInputs {
+            rest_api_id: api.to_string(),
+            description: strip_token(&description).0,
+            triggers: serde_json::from_value(req.inputs["triggers"].clone()).unwrap_or_default(),
+        };
+        Ok(found(
+            &format!("{api}/{id}"),
+            Some((inputs, json!({ "id": id, "rest_api_id": api }))),
+        ))
+    }
+}
+
+/// The marker that a deployment's description carries: `(iac:token=<token>)`.
+const TOKEN_MARK: &str = "(iac:token=";
+
+/// A description with the creation token appended.
+fn with_token(description: &str, token: &str) -> String {
+    if description.is_empty() {
+        format!("{TOKEN_MARK}{token})")
+    } else {
+        format!("{description} {TOKEN_MARK}{token})")
+    }
+}
+
+/// The declared description and the token of a description made by [`with_token`].
+fn strip_token(description: &str) -> (String, Option<String>) {
+    match description.rfind(TOKEN_MARK) {
+        Some(at) if description.ends_with(')') => {
+            let token = &description[at + TOKEN_MARK.len()..description.len() - 1];
+            (
+                description[..at].trim_end().to_string(),
+                Some(token.to_string()),
+            )
+        }
+        _ => (description.to_string(), None),
+    }
+}
+
+/// The deployment of `api` whose description carries `token`: its id and description.
+async fn find_deployment(
+    aws: &Aws,
+    api: &str,
+    token: &str,
+) -> Result<Option<(String, String)>, ProviderError> {
+    let client = aws.apigateway().await;
+    let mut position = None;
+    loop {
+        let page = none_if_not_found(
+            client
+                .get_deployments()
+                .rest_api_id(api)
+                .set_position(position)
+                .limit(500)
+                .send()
+                .await
+                .op("GetDeployments"),
+        )?;
+        let Some(page) = page else {
+            return Ok(None);
+        };
+        let hit = page.items().iter().find(|d| {
+            d.description()
+                .is_some_and(|text| strip_token(text).1.as_deref() == Some(token))
+        });
+        if let Some(d) = hit {
+            return Ok(Some((
+                d.id().unwrap_or_default().to_string(),
+                d.description().unwrap_or_default().to_string(),
+            )));
+        }
+        match page.position() {
+            Some(next) if !page.items().is_empty() => position = Some(next.to_string()),
+            _ => return Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_rides_in_the_description_and_reads_back_without_it() {
+        assert_eq!(with_token("", "t1"), "(iac:token=t1)");
+        assert_eq!(
+            strip_token(&with_token("v2 of the API", "tok-9")),
+            ("v2 of the API".to_string(), Some("tok-9".to_string()))
+        );
+        assert_eq!(strip_token("plain"), ("plain".to_string(), None));
+        assert_eq!(
+            strip_token(&with_token("", "x")),
+            (String::new(), Some("x".into()))
+        );
     }
 }
 

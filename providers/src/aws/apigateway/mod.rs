@@ -23,6 +23,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::error::none_if_not_found;
+use super::idempotent::update_tags;
 use super::{
     Aws, DataSourceImpl, ErrorContext, ResourceImpl, TAG_TOKEN, create_once, decode, found,
 };
@@ -249,35 +250,40 @@ impl ResourceImpl for RestApiImpl {
                 .await
                 .op("UpdateRestApi")?;
         }
-        if old.tags != new.tags {
-            let arn = format!(
+        {
+            let arn = &format!(
                 "arn:aws:apigateway:{}::/restapis/{}",
                 aws.region_name(),
                 req.id
             );
-            let before = aws.tags_for(&req.ctx, &old.tags, None);
-            let after = aws.tags_for(&req.ctx, &new.tags, None);
-            let gone: Vec<String> = before
-                .keys()
-                .filter(|k| !after.contains_key(*k))
-                .cloned()
-                .collect();
-            if !gone.is_empty() {
-                client
-                    .untag_resource()
-                    .resource_arn(&arn)
-                    .set_tag_keys(Some(gone))
-                    .send()
-                    .await
-                    .op("UntagResource")?;
-            }
-            client
-                .tag_resource()
-                .resource_arn(&arn)
-                .set_tags(Some(after.into_iter().collect()))
-                .send()
-                .await
-                .op("TagResource")?;
+            let client = &client;
+            update_tags(
+                aws,
+                &req.ctx,
+                &old.tags,
+                &new.tags,
+                |keys| async move {
+                    client
+                        .untag_resource()
+                        .resource_arn(arn)
+                        .set_tag_keys(Some(keys))
+                        .send()
+                        .await
+                        .op("UntagResource")
+                        .map(|_| ())
+                },
+                |tags| async move {
+                    client
+                        .tag_resource()
+                        .resource_arn(arn)
+                        .set_tags(Some(tags.into_iter().collect()))
+                        .send()
+                        .await
+                        .op("TagResource")
+                        .map(|_| ())
+                },
+            )
+            .await?;
         }
         Ok(UpdateResponse {
             outputs: req.old_outputs,

@@ -11,6 +11,7 @@ use iac_dsl::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::idempotent::update_tags;
 use super::{Aws, DataSourceImpl, ErrorContext, ResourceImpl, decode, found};
 
 const ALARM: &str = "aws:cloudwatch/metricAlarm";
@@ -333,35 +334,36 @@ impl ResourceImpl for AlarmImpl {
         let old: AlarmInputs = decode(&req.old_inputs)?;
         let new: AlarmInputs = decode(&req.new_inputs)?;
         Self::put(aws, &new, None).await?;
-        if old.tags != new.tags {
-            let client = aws.cloudwatch().await;
-            let arn = req.old_outputs["arn"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let before = aws.tags_for(&req.ctx, &old.tags, None);
-            let after = aws.tags_for(&req.ctx, &new.tags, None);
-            let gone: Vec<String> = before
-                .keys()
-                .filter(|k| !after.contains_key(*k))
-                .cloned()
-                .collect();
-            if !gone.is_empty() {
-                client
-                    .untag_resource()
-                    .resource_arn(&arn)
-                    .set_tag_keys(Some(gone))
-                    .send()
-                    .await
-                    .op("UntagResource")?;
-            }
-            client
-                .tag_resource()
-                .resource_arn(&arn)
-                .set_tags(Some(cw_tags(&after)))
-                .send()
-                .await
-                .op("TagResource")?;
+        {
+            let arn = req.old_outputs["arn"].as_str().unwrap_or_default();
+            let client = &aws.cloudwatch().await;
+            update_tags(
+                aws,
+                &req.ctx,
+                &old.tags,
+                &new.tags,
+                |keys| async move {
+                    client
+                        .untag_resource()
+                        .resource_arn(arn)
+                        .set_tag_keys(Some(keys))
+                        .send()
+                        .await
+                        .op("UntagResource")
+                        .map(|_| ())
+                },
+                |tags| async move {
+                    client
+                        .tag_resource()
+                        .resource_arn(arn)
+                        .set_tags(Some(cw_tags(&tags)))
+                        .send()
+                        .await
+                        .op("TagResource")
+                        .map(|_| ())
+                },
+            )
+            .await?;
         }
         Ok(UpdateResponse {
             outputs: req.old_outputs,

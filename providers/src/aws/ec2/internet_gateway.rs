@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Kind, create_tagged, lookup_tagged, tag_map, tag_spec, update_tags};
 use crate::aws::error::none_if_not_found;
+use crate::aws::idempotent::{Same, done_if_duplicate};
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
 
 const TYPE: &str = "aws:ec2/internetGateway";
@@ -168,15 +169,25 @@ impl ResourceImpl for InternetGatewayImpl {
 }
 
 async fn attach(aws: &Aws, id: &str, vpc_id: &str) -> Result<(), ProviderError> {
-    aws.ec2()
+    let result = aws
+        .ec2()
         .await
         .attach_internet_gateway()
         .internet_gateway_id(id)
         .vpc_id(vpc_id)
         .send()
         .await
-        .op("AttachInternetGateway")?;
-    Ok(())
+        .op("AttachInternetGateway");
+    // A retry after a lost answer finds the gateway attached: done if to this VPC.
+    done_if_duplicate(result, &format!("attachment of {id}"), || async {
+        let attached = describe(aws, id).await?.map(|(i, _)| i.vpc_id);
+        Ok(match attached {
+            Some(v) if v == vpc_id => Same::Yes,
+            Some(v) => Same::No(format!("it is attached to {v}, not {vpc_id}")),
+            None => Same::No("the gateway is gone".to_string()),
+        })
+    })
+    .await
 }
 
 async fn detach_all(aws: &Aws, id: &str) -> Result<(), ProviderError> {

@@ -210,44 +210,6 @@ where
     .await
 }
 
-/// Brings an object's tags from `old` to `new` (both the full set the provider manages).
-pub(crate) async fn sync_tags(
-    client: &aws_sdk_ec2::Client,
-    id: &str,
-    old: &BTreeMap<String, String>,
-    new: &BTreeMap<String, String>,
-) -> Result<(), ProviderError> {
-    let removed: Vec<Tag> = old
-        .keys()
-        .filter(|k| !new.contains_key(*k))
-        .map(|k| Tag::builder().key(k).build())
-        .collect();
-    if !removed.is_empty() {
-        client
-            .delete_tags()
-            .resources(id)
-            .set_tags(Some(removed))
-            .send()
-            .await
-            .op("DeleteTags")?;
-    }
-    let changed: BTreeMap<String, String> = new
-        .iter()
-        .filter(|(k, v)| old.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    if !changed.is_empty() {
-        client
-            .create_tags()
-            .resources(id)
-            .set_tags(Some(to_tags(&changed)))
-            .send()
-            .await
-            .op("CreateTags")?;
-    }
-    Ok(())
-}
-
 /// Updates the tags of `id` when a resource's own tags changed between `old` and `new`.
 pub(crate) async fn update_tags(
     aws: &Aws,
@@ -256,10 +218,33 @@ pub(crate) async fn update_tags(
     old: &BTreeMap<String, String>,
     new: &BTreeMap<String, String>,
 ) -> Result<(), ProviderError> {
-    if old == new {
-        return Ok(());
-    }
-    let before = aws.tags_for(ctx, old, None);
-    let after = aws.tags_for(ctx, new, None);
-    sync_tags(&aws.ec2().await, id, &before, &after).await
+    let client = &aws.ec2().await;
+    super::idempotent::update_tags(
+        aws,
+        ctx,
+        old,
+        new,
+        |keys| async move {
+            let removed: Vec<Tag> = keys.iter().map(|k| Tag::builder().key(k).build()).collect();
+            client
+                .delete_tags()
+                .resources(id)
+                .set_tags(Some(removed))
+                .send()
+                .await
+                .op("DeleteTags")
+                .map(|_| ())
+        },
+        |changed| async move {
+            client
+                .create_tags()
+                .resources(id)
+                .set_tags(Some(to_tags(&changed)))
+                .send()
+                .await
+                .op("CreateTags")
+                .map(|_| ())
+        },
+    )
+    .await
 }

@@ -12,8 +12,9 @@ use iac_dsl::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Kind, lookup_tagged, tag_map, tag_spec, update_tags};
+use super::{Kind, filter, lookup_tagged, tag_map, tag_spec, update_tags};
 use crate::aws::error::none_if_not_found;
+use crate::aws::idempotent::{create_or_adopt, existing_by_tags};
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
 
 const TYPE: &str = "aws:ec2/natGateway";
@@ -109,21 +110,58 @@ impl ResourceImpl for NatGatewayImpl {
         let inputs: NatInputs = decode(&req.inputs)?;
         let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
         let client = aws.ec2().await;
-        // CreateNatGateway is idempotent by client token: retries cannot make a second one.
-        let out = client
-            .create_nat_gateway()
-            .subnet_id(&inputs.subnet_id)
-            .allocation_id(&inputs.allocation_id)
-            .client_token(client_token(&req.token))
-            .tag_specifications(tag_spec(ResourceType::Natgateway, &tags))
-            .send()
-            .await
-            .op("CreateNatGateway")?;
-        let id = out
-            .nat_gateway()
-            .and_then(|g| g.nat_gateway_id())
-            .unwrap_or_default()
-            .to_string();
+        // CreateNatGateway is idempotent by client token in AWS; where a retry still meets
+        // the address in use (an emulator, or a token's expiry), the gateway holding it is
+        // adopted when it is ours.
+        let made = async {
+            let out = client
+                .create_nat_gateway()
+                .subnet_id(&inputs.subnet_id)
+                .allocation_id(&inputs.allocation_id)
+                .client_token(client_token(&req.token))
+                .tag_specifications(tag_spec(ResourceType::Natgateway, &tags))
+                .send()
+                .await
+                .op("CreateNatGateway")?;
+            Ok(out
+                .nat_gateway()
+                .and_then(|g| g.nat_gateway_id())
+                .unwrap_or_default()
+                .to_string())
+        };
+        let what = format!("NAT gateway with address {}", inputs.allocation_id);
+        let id = create_or_adopt(&what, made, || async {
+            let holders = client
+                .describe_nat_gateways()
+                .filter(filter("subnet-id", &inputs.subnet_id))
+                .filter(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("state")
+                        .values("pending")
+                        .values("available")
+                        .build(),
+                )
+                .send()
+                .await
+                .op("DescribeNatGateways")?;
+            let holder = holders.nat_gateways().iter().find(|g| {
+                g.nat_gateway_addresses()
+                    .iter()
+                    .any(|a| a.allocation_id() == Some(inputs.allocation_id.as_str()))
+            });
+            let found = holder.map(|g| {
+                (
+                    g.nat_gateway_id().unwrap_or_default().to_string(),
+                    tag_map(g.tags()),
+                )
+            });
+            Ok(existing_by_tags(
+                found.as_ref().map(|(id, tags)| (id.clone(), tags)),
+                &req.ctx,
+                Some(&req.token),
+            ))
+        })
+        .await?;
         client
             .wait_until_nat_gateway_available()
             .nat_gateway_ids(&id)

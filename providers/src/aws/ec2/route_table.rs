@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Kind, create_tagged, filter, lookup_tagged, tag_map, tag_spec, update_tags};
 use crate::aws::error::none_if_not_found;
+use crate::aws::idempotent::{Same, done_if_duplicate};
 use crate::aws::{Aws, ErrorContext, ResourceImpl, create_once, decode, found, to_json, vanished};
 use crate::cidr;
 
@@ -302,19 +303,9 @@ async fn sync_routes(
             .find(|r| r.destination_cidr_block == route.destination_cidr_block)
         {
             Some(same) if same == route => {}
-            Some(_) => {
-                client
-                    .replace_route()
-                    .route_table_id(id)
-                    .destination_cidr_block(&route.destination_cidr_block)
-                    .set_gateway_id(route.gateway_id.clone())
-                    .set_nat_gateway_id(route.nat_gateway_id.clone())
-                    .send()
-                    .await
-                    .op("ReplaceRoute")?;
-            }
+            Some(_) => replace_route(&client, id, route).await?,
             None => {
-                client
+                let result = client
                     .create_route()
                     .route_table_id(id)
                     .destination_cidr_block(&route.destination_cidr_block)
@@ -322,10 +313,64 @@ async fn sync_routes(
                     .set_nat_gateway_id(route.nat_gateway_id.clone())
                     .send()
                     .await
-                    .op("CreateRoute")?;
+                    .op("CreateRoute");
+                // A retry after a lost answer finds its own route; a route to the same
+                // destination with another target (an earlier run's) is replaced.
+                let what = format!("route to {} in {id}", route.destination_cidr_block);
+                done_if_duplicate(result, &what, || async {
+                    let live = describe(aws, id)
+                        .await?
+                        .ok_or_else(|| vanished("DescribeRouteTables", "route table", id))?
+                        .0
+                        .routes;
+                    match route_difference(&live, route) {
+                        None => Ok(Same::Yes),
+                        Some(_) => {
+                            replace_route(&client, id, route).await?;
+                            Ok(Same::Yes)
+                        }
+                    }
+                })
+                .await?;
             }
         }
     }
+    Ok(())
+}
+
+/// How the live route to `wanted`'s destination differs from it: `None` when it is the
+/// same (same destination and target), else what it targets instead.
+fn route_difference(live: &[RouteInputs], wanted: &RouteInputs) -> Option<String> {
+    let found = live
+        .iter()
+        .find(|r| r.destination_cidr_block == wanted.destination_cidr_block);
+    match found {
+        Some(r) if r == wanted => None,
+        Some(r) => Some(format!(
+            "it targets {}",
+            r.gateway_id
+                .as_deref()
+                .or(r.nat_gateway_id.as_deref())
+                .unwrap_or("nothing")
+        )),
+        None => Some("it is not in the table".to_string()),
+    }
+}
+
+async fn replace_route(
+    client: &aws_sdk_ec2::Client,
+    id: &str,
+    route: &RouteInputs,
+) -> Result<(), ProviderError> {
+    client
+        .replace_route()
+        .route_table_id(id)
+        .destination_cidr_block(&route.destination_cidr_block)
+        .set_gateway_id(route.gateway_id.clone())
+        .set_nat_gateway_id(route.nat_gateway_id.clone())
+        .send()
+        .await
+        .op("ReplaceRoute")?;
     Ok(())
 }
 

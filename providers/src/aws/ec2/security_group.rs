@@ -15,8 +15,12 @@ use iac_dsl::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Kind, create_tagged, lookup_tagged, tag_map, tag_spec, update_tags};
+use super::{Kind, create_tagged, filter, lookup_tagged, tag_map, tag_spec, update_tags};
 use crate::aws::error::none_if_not_found;
+use crate::aws::idempotent::{
+    Same, create_or_adopt, done_if_duplicate, done_if_not_found, existing_by_tags,
+    is_already_exists, is_not_found,
+};
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
 use crate::cidr;
 
@@ -421,7 +425,7 @@ impl ResourceImpl for SecurityGroupImpl {
     async fn create(&self, aws: &Aws, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
         let inputs: GroupInputs = decode(&req.inputs)?;
         let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
-        let id = create_tagged(aws, Kind::SecurityGroup, &req.token, |once| {
+        let made = create_tagged(aws, Kind::SecurityGroup, &req.token, |once| {
             let (inputs, tags) = (&inputs, &tags);
             async move {
                 let out = once
@@ -435,13 +439,21 @@ impl ResourceImpl for SecurityGroupImpl {
                     .op("CreateSecurityGroup")?;
                 Ok(out.group_id().unwrap_or_default().to_string())
             }
+        });
+        // A group of this name in this VPC made by an earlier run of this resource (its
+        // answer or a later sub-call lost) is adopted; anyone else's is named.
+        let what = format!("security group `{}` in {}", inputs.name, inputs.vpc_id);
+        let id = create_or_adopt(&what, made, || async {
+            let found = find_by_name(aws, &inputs.name, &inputs.vpc_id).await?;
+            Ok(existing_by_tags(
+                found.as_ref().map(|(id, tags)| (id.clone(), tags)),
+                &req.ctx,
+                Some(&req.token),
+            ))
         })
         .await?;
         // The group starts with AWS's allow-all egress; make egress what is declared.
-        let (current, _) = describe(aws, &id)
-            .await?
-            .ok_or_else(|| vanished("DescribeSecurityGroups", "security group", &id))?;
-        sync_rules(aws, &id, &current, &inputs).await?;
+        sync_rules(aws, &id, &inputs).await?;
         let (_, outputs) = describe(aws, &id)
             .await?
             .ok_or_else(|| vanished("DescribeSecurityGroups", "security group", &id))?;
@@ -462,7 +474,7 @@ impl ResourceImpl for SecurityGroupImpl {
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let old: GroupInputs = decode(&req.old_inputs)?;
         let new: GroupInputs = decode(&req.new_inputs)?;
-        sync_rules(aws, &req.id, &old, &new).await?;
+        sync_rules(aws, &req.id, &new).await?;
         update_tags(aws, &req.ctx, &req.id, &old.tags, &new.tags).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
@@ -493,59 +505,143 @@ impl ResourceImpl for SecurityGroupImpl {
     }
 }
 
-/// Revokes the permissions only in `old` and authorizes those only in `new`.
-async fn sync_rules(
-    aws: &Aws,
-    id: &str,
-    old: &GroupInputs,
-    new: &GroupInputs,
-) -> Result<(), ProviderError> {
+/// Makes the group's rules what `new` declares, against the rules it has now (so a repeat
+/// after a lost answer, or an earlier run's partial work, is met where it stands): revokes
+/// the live permissions not declared, then authorizes the declared ones not live. A
+/// "not found" on a revoke or a "duplicate" on an authorize (an SDK retry meeting its own
+/// effect) is checked against the rules read again, one permission at a time.
+async fn sync_rules(aws: &Aws, id: &str, new: &GroupInputs) -> Result<(), ProviderError> {
     let client = aws.ec2().await;
+    let live = live_rules(aws, id).await?;
     for ingress in [true, false] {
         let pick = |g: &GroupInputs| atoms(if ingress { &g.ingress } else { &g.egress });
-        let (before, after) = (pick(old), pick(new));
-        let gone: Vec<IpPermission> = before.difference(&after).map(permission).collect();
-        let added: Vec<IpPermission> = after.difference(&before).map(permission).collect();
-        if !gone.is_empty() {
-            if ingress {
-                client
-                    .revoke_security_group_ingress()
-                    .group_id(id)
-                    .set_ip_permissions(Some(gone))
-                    .send()
-                    .await
-                    .op("RevokeSecurityGroupIngress")?;
-            } else {
-                client
-                    .revoke_security_group_egress()
-                    .group_id(id)
-                    .set_ip_permissions(Some(gone))
-                    .send()
-                    .await
-                    .op("RevokeSecurityGroupEgress")?;
+        let (before, after) = (pick(&live), pick(new));
+        let gone: Vec<Atom> = before.difference(&after).cloned().collect();
+        let added: Vec<Atom> = after.difference(&before).cloned().collect();
+        if !gone.is_empty()
+            && let Err(e) = change(&client, id, ingress, false, &gone).await
+        {
+            if !is_not_found(&e) {
+                return Err(e);
+            }
+            let now = pick(&live_rules(aws, id).await?);
+            for atom in gone.iter().filter(|a| now.contains(*a)) {
+                done_if_not_found(
+                    change(&client, id, ingress, false, std::slice::from_ref(atom)).await,
+                )?;
             }
         }
-        if !added.is_empty() {
-            if ingress {
-                client
-                    .authorize_security_group_ingress()
-                    .group_id(id)
-                    .set_ip_permissions(Some(added))
-                    .send()
-                    .await
-                    .op("AuthorizeSecurityGroupIngress")?;
-            } else {
-                client
-                    .authorize_security_group_egress()
-                    .group_id(id)
-                    .set_ip_permissions(Some(added))
-                    .send()
-                    .await
-                    .op("AuthorizeSecurityGroupEgress")?;
+        if !added.is_empty()
+            && let Err(e) = change(&client, id, ingress, true, &added).await
+        {
+            if !is_already_exists(&e) {
+                return Err(e);
+            }
+            let now = pick(&live_rules(aws, id).await?);
+            for atom in added.iter().filter(|a| !now.contains(*a)) {
+                let result = change(&client, id, ingress, true, std::slice::from_ref(atom)).await;
+                let what = format!(
+                    "{} rule {} of security group {id}",
+                    side(ingress),
+                    show(atom)
+                );
+                done_if_duplicate(result, &what, || async {
+                    // AWS knows a rule by protocol, ports and source: a duplicate that is
+                    // not ours differs in its description.
+                    Ok(Same::No("another rule with the same protocol, ports and source but another description is there".to_string()))
+                })
+                .await?;
             }
         }
     }
     Ok(())
+}
+
+fn side(ingress: bool) -> &'static str {
+    if ingress { "ingress" } else { "egress" }
+}
+
+fn show(a: &Atom) -> String {
+    let source = match &a.source {
+        Source::Cidr(c) => c.clone(),
+        Source::Group(g) => g.clone(),
+    };
+    format!("{} {}-{} {source}", a.protocol, a.from_port, a.to_port)
+}
+
+async fn live_rules(aws: &Aws, id: &str) -> Result<GroupInputs, ProviderError> {
+    Ok(describe(aws, id)
+        .await?
+        .ok_or_else(|| vanished("DescribeSecurityGroups", "security group", id))?
+        .0)
+}
+
+/// Authorizes (`add`) or revokes the permissions `atoms` on one side of the group.
+async fn change(
+    client: &aws_sdk_ec2::Client,
+    id: &str,
+    ingress: bool,
+    add: bool,
+    atoms: &[Atom],
+) -> Result<(), ProviderError> {
+    let perms = Some(atoms.iter().map(permission).collect::<Vec<_>>());
+    match (ingress, add) {
+        (true, true) => client
+            .authorize_security_group_ingress()
+            .group_id(id)
+            .set_ip_permissions(perms)
+            .send()
+            .await
+            .op("AuthorizeSecurityGroupIngress")
+            .map(|_| ()),
+        (false, true) => client
+            .authorize_security_group_egress()
+            .group_id(id)
+            .set_ip_permissions(perms)
+            .send()
+            .await
+            .op("AuthorizeSecurityGroupEgress")
+            .map(|_| ()),
+        (true, false) => client
+            .revoke_security_group_ingress()
+            .group_id(id)
+            .set_ip_permissions(perms)
+            .send()
+            .await
+            .op("RevokeSecurityGroupIngress")
+            .map(|_| ()),
+        (false, false) => client
+            .revoke_security_group_egress()
+            .group_id(id)
+            .set_ip_permissions(perms)
+            .send()
+            .await
+            .op("RevokeSecurityGroupEgress")
+            .map(|_| ()),
+    }
+}
+
+/// The group named `name` in `vpc_id` with every tag on it, if any.
+async fn find_by_name(
+    aws: &Aws,
+    name: &str,
+    vpc_id: &str,
+) -> Result<Option<(String, BTreeMap<String, String>)>, ProviderError> {
+    let out = aws
+        .ec2()
+        .await
+        .describe_security_groups()
+        .filters(filter("group-name", name))
+        .filters(filter("vpc-id", vpc_id))
+        .send()
+        .await
+        .op("DescribeSecurityGroups")?;
+    Ok(out.security_groups().first().map(|g| {
+        (
+            g.group_id().unwrap_or_default().to_string(),
+            tag_map(g.tags()),
+        )
+    }))
 }
 
 async fn describe(

@@ -12,7 +12,7 @@ use iac_dsl::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{sync_tags, tag_filter, tag_map, tag_spec};
+use super::{tag_filter, tag_map, tag_spec, update_tags};
 use crate::aws::error::none_if_not_found;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, TAG_TOKEN, create_once, decode};
 use crate::cidr;
@@ -207,11 +207,7 @@ impl ResourceImpl for VpcImpl {
         let new: VpcInputs = decode(&req.new_inputs)?;
         let client = aws.ec2().await;
         set_dns(&client, &req.id, &new, Some(&old)).await?;
-        if old.tags != new.tags {
-            let before = aws.tags_for(&req.ctx, &old.tags, None);
-            let after = aws.tags_for(&req.ctx, &new.tags, None);
-            sync_tags(&client, &req.id, &before, &after).await?;
-        }
+        update_tags(aws, &req.ctx, &req.id, &old.tags, &new.tags).await?;
         let (_, outputs) = describe(aws, &client, &req.id).await?.ok_or_else(|| {
             ProviderError::new(
                 iac_dsl::ErrorKind::NotFound,

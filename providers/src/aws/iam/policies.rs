@@ -14,6 +14,7 @@ use serde_json::json;
 use super::policy::{PolicyDocument, canonical, parse_returned};
 use super::{check_name, check_path, is_ours, tag_map, to_tags};
 use crate::aws::error::none_if_not_found;
+use crate::aws::idempotent::{done_if_not_found, update_tags};
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
 
 const POLICY: &str = "aws:iam/policy";
@@ -208,13 +209,15 @@ impl ResourceImpl for PolicyImpl {
             if versions.versions().len() >= 5
                 && let Some(oldest) = old_versions.first()
             {
-                client
-                    .delete_policy_version()
-                    .policy_arn(&req.id)
-                    .version_id(oldest)
-                    .send()
-                    .await
-                    .op("DeletePolicyVersion")?;
+                done_if_not_found(
+                    client
+                        .delete_policy_version()
+                        .policy_arn(&req.id)
+                        .version_id(oldest)
+                        .send()
+                        .await
+                        .op("DeletePolicyVersion"),
+                )?;
             }
             client
                 .create_policy_version()
@@ -225,30 +228,36 @@ impl ResourceImpl for PolicyImpl {
                 .await
                 .op("CreatePolicyVersion")?;
         }
-        if old.tags != new.tags {
-            let before = aws.tags_for(&req.ctx, &old.tags, None);
-            let after = aws.tags_for(&req.ctx, &new.tags, None);
-            let gone: Vec<String> = before
-                .keys()
-                .filter(|k| !after.contains_key(*k))
-                .cloned()
-                .collect();
-            if !gone.is_empty() {
-                client
-                    .untag_policy()
-                    .policy_arn(&req.id)
-                    .set_tag_keys(Some(gone))
-                    .send()
-                    .await
-                    .op("UntagPolicy")?;
-            }
-            client
-                .tag_policy()
-                .policy_arn(&req.id)
-                .set_tags(Some(to_tags(&after)))
-                .send()
-                .await
-                .op("TagPolicy")?;
+        {
+            let arn = req.id.as_str();
+            let client = &client;
+            update_tags(
+                aws,
+                &req.ctx,
+                &old.tags,
+                &new.tags,
+                |keys| async move {
+                    client
+                        .untag_policy()
+                        .policy_arn(arn)
+                        .set_tag_keys(Some(keys))
+                        .send()
+                        .await
+                        .op("UntagPolicy")
+                        .map(|_| ())
+                },
+                |tags| async move {
+                    client
+                        .tag_policy()
+                        .policy_arn(arn)
+                        .set_tags(Some(to_tags(&tags)))
+                        .send()
+                        .await
+                        .op("TagPolicy")
+                        .map(|_| ())
+                },
+            )
+            .await?;
         }
         let (_, outputs) = describe(aws, &req.id)
             .await?
@@ -276,13 +285,15 @@ impl ResourceImpl for PolicyImpl {
             .iter()
             .filter(|v| !v.is_default_version())
         {
-            client
-                .delete_policy_version()
-                .policy_arn(&req.id)
-                .set_version_id(v.version_id().map(str::to_string))
-                .send()
-                .await
-                .op("DeletePolicyVersion")?;
+            done_if_not_found(
+                client
+                    .delete_policy_version()
+                    .policy_arn(&req.id)
+                    .set_version_id(v.version_id().map(str::to_string))
+                    .send()
+                    .await
+                    .op("DeletePolicyVersion"),
+            )?;
         }
         let result = client
             .delete_policy()

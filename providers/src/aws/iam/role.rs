@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::policy::{PolicyDocument, canonical, parse_returned};
 use super::{check_name, check_path, is_ours, tag_map, to_tags};
 use crate::aws::error::none_if_not_found;
+use crate::aws::idempotent::{done_if_not_found, update_tags};
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
 
 const TYPE: &str = "aws:iam/role";
@@ -254,30 +255,36 @@ impl ResourceImpl for RoleImpl {
                 .await
                 .op("UpdateRole")?;
         }
-        if old.tags != new.tags {
-            let before = aws.tags_for(&req.ctx, &old.tags, None);
-            let after = aws.tags_for(&req.ctx, &new.tags, None);
-            let gone: Vec<String> = before
-                .keys()
-                .filter(|k| !after.contains_key(*k))
-                .cloned()
-                .collect();
-            if !gone.is_empty() {
-                client
-                    .untag_role()
-                    .role_name(&req.id)
-                    .set_tag_keys(Some(gone))
-                    .send()
-                    .await
-                    .op("UntagRole")?;
-            }
-            client
-                .tag_role()
-                .role_name(&req.id)
-                .set_tags(Some(to_tags(&after)))
-                .send()
-                .await
-                .op("TagRole")?;
+        {
+            let name = req.id.as_str();
+            let client = &client;
+            update_tags(
+                aws,
+                &req.ctx,
+                &old.tags,
+                &new.tags,
+                |keys| async move {
+                    client
+                        .untag_role()
+                        .role_name(name)
+                        .set_tag_keys(Some(keys))
+                        .send()
+                        .await
+                        .op("UntagRole")
+                        .map(|_| ())
+                },
+                |tags| async move {
+                    client
+                        .tag_role()
+                        .role_name(name)
+                        .set_tags(Some(to_tags(&tags)))
+                        .send()
+                        .await
+                        .op("TagRole")
+                        .map(|_| ())
+                },
+            )
+            .await?;
         }
         let (_, outputs, _) = describe(aws, &req.id)
             .await?
@@ -303,13 +310,15 @@ impl ResourceImpl for RoleImpl {
         };
         for p in attached.attached_policies() {
             if let Some(arn) = p.policy_arn() {
-                client
-                    .detach_role_policy()
-                    .role_name(&req.id)
-                    .policy_arn(arn)
-                    .send()
-                    .await
-                    .op("DetachRolePolicy")?;
+                done_if_not_found(
+                    client
+                        .detach_role_policy()
+                        .role_name(&req.id)
+                        .policy_arn(arn)
+                        .send()
+                        .await
+                        .op("DetachRolePolicy"),
+                )?;
             }
         }
         let inline = client
@@ -319,13 +328,15 @@ impl ResourceImpl for RoleImpl {
             .await
             .op("ListRolePolicies")?;
         for name in inline.policy_names() {
-            client
-                .delete_role_policy()
-                .role_name(&req.id)
-                .policy_name(name)
-                .send()
-                .await
-                .op("DeleteRolePolicy")?;
+            done_if_not_found(
+                client
+                    .delete_role_policy()
+                    .role_name(&req.id)
+                    .policy_name(name)
+                    .send()
+                    .await
+                    .op("DeleteRolePolicy"),
+            )?;
         }
         let result = client
             .delete_role()

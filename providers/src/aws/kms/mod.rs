@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::error::none_if_not_found;
+use super::idempotent::{Existing, create_or_adopt, is_not_found, update_tags};
 use super::{
     Aws, DataSourceImpl, ErrorContext, ResourceImpl, TAG_TOKEN, create_once, decode, found,
     to_json, vanished,
@@ -232,31 +233,35 @@ impl ResourceImpl for KeyImpl {
         if old.enable_key_rotation != new.enable_key_rotation {
             set_rotation(aws, &req.id, new.enable_key_rotation).await?;
         }
-        if old.tags != new.tags {
-            let before = aws.tags_for(&req.ctx, &old.tags, None);
-            let after = aws.tags_for(&req.ctx, &new.tags, None);
-            let gone: Vec<String> = before
-                .keys()
-                .filter(|k| !after.contains_key(*k))
-                .cloned()
-                .collect();
-            if !gone.is_empty() {
+        let client = &client;
+        let id = req.id.as_str();
+        update_tags(
+            aws,
+            &req.ctx,
+            &old.tags,
+            &new.tags,
+            |keys| async move {
                 client
                     .untag_resource()
-                    .key_id(&req.id)
-                    .set_tag_keys(Some(gone))
+                    .key_id(id)
+                    .set_tag_keys(Some(keys))
                     .send()
                     .await
-                    .op("UntagResource")?;
-            }
-            client
-                .tag_resource()
-                .key_id(&req.id)
-                .set_tags(Some(kms_tags(&after)))
-                .send()
-                .await
-                .op("TagResource")?;
-        }
+                    .op("UntagResource")
+                    .map(|_| ())
+            },
+            |tags| async move {
+                client
+                    .tag_resource()
+                    .key_id(id)
+                    .set_tags(Some(kms_tags(&tags)))
+                    .send()
+                    .await
+                    .op("TagResource")
+                    .map(|_| ())
+            },
+        )
+        .await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
         })
@@ -267,15 +272,22 @@ impl ResourceImpl for KeyImpl {
             return Ok(());
         }
         let window = req.inputs["deletion_window_in_days"].as_i64().unwrap_or(30) as i32;
-        aws.kms()
+        let result = aws
+            .kms()
             .await
             .schedule_key_deletion()
             .key_id(&req.id)
             .pending_window_in_days(window)
             .send()
             .await
-            .op("ScheduleKeyDeletion")?;
-        Ok(())
+            .op("ScheduleKeyDeletion");
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            // A retry after a lost answer meets the key already pending deletion.
+            Err(_) if describe(aws, &req.id).await?.is_none() => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn lookup(
@@ -499,28 +511,31 @@ impl ResourceImpl for AliasImpl {
 
     async fn create(&self, aws: &Aws, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
         let inputs: AliasInputs = decode(&req.inputs)?;
-        let result = aws
-            .kms()
-            .await
-            .create_alias()
-            .alias_name(&inputs.name)
-            .target_key_id(&inputs.target_key_id)
-            .send()
-            .await
-            .op("CreateAlias");
-        match result {
-            Ok(_) => {}
-            // A retry after a lost answer finds its own alias in place.
-            Err(e) if e.code.as_deref() == Some("AlreadyExistsException") => {
-                let same = describe_alias(aws, &inputs.name)
-                    .await?
-                    .is_some_and(|(i, _)| i.target_key_id == inputs.target_key_id);
-                if !same {
-                    return Err(e);
+        let made = async {
+            aws.kms()
+                .await
+                .create_alias()
+                .alias_name(&inputs.name)
+                .target_key_id(&inputs.target_key_id)
+                .send()
+                .await
+                .op("CreateAlias")
+                .map(|_| ())
+        };
+        // A retry after a lost answer finds its own alias in place: an alias of this name
+        // for this key is ours, one for another key is not.
+        create_or_adopt(&format!("alias `{}`", inputs.name), made, || async {
+            Ok(match describe_alias(aws, &inputs.name).await? {
+                Some((live, _)) if same_key(&live.target_key_id, &inputs.target_key_id) => {
+                    Existing::Ours(())
                 }
-            }
-            Err(e) => return Err(e),
-        }
+                Some((live, _)) => {
+                    Existing::NotOurs(format!("it names key {}", live.target_key_id))
+                }
+                None => Existing::Gone,
+            })
+        })
+        .await?;
         let (_, outputs) = describe_alias(aws, &inputs.name)
             .await?
             .ok_or_else(|| vanished("ListAliases", "alias", &inputs.name))?;
@@ -575,6 +590,12 @@ impl ResourceImpl for AliasImpl {
         };
         Ok(found(name, describe_alias(aws, name).await?))
     }
+}
+
+/// Whether two key references (ids or ARNs) name the same key.
+fn same_key(a: &str, b: &str) -> bool {
+    let id = |k: &str| k.rsplit_once("key/").map_or(k, |(_, id)| id).to_string();
+    id(a) == id(b)
 }
 
 async fn describe_alias(

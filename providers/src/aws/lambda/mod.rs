@@ -25,6 +25,7 @@ use iac_dsl::{
 use serde::{Deserialize, Serialize};
 
 use super::error::none_if_not_found;
+use super::idempotent::update_tags;
 use super::{Aws, DataSourceImpl, ErrorContext, ResourceImpl, TAG_NAME, TAG_STACK, decode, found};
 
 pub use permission::{Permission, PermissionArgs};
@@ -606,34 +607,36 @@ impl ResourceImpl for FunctionImpl {
             }
             wait_updated(aws, &req.id, req.timeout).await?;
         }
-        if old.tags != new.tags {
-            let arn = req.old_outputs["arn"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let before = aws.tags_for(&req.ctx, &old.tags, None);
-            let after = aws.tags_for(&req.ctx, &new.tags, None);
-            let gone: Vec<String> = before
-                .keys()
-                .filter(|k| !after.contains_key(*k))
-                .cloned()
-                .collect();
-            if !gone.is_empty() {
-                client
-                    .untag_resource()
-                    .resource(&arn)
-                    .set_tag_keys(Some(gone))
-                    .send()
-                    .await
-                    .op("UntagResource")?;
-            }
-            client
-                .tag_resource()
-                .resource(&arn)
-                .set_tags(Some(after.into_iter().collect()))
-                .send()
-                .await
-                .op("TagResource")?;
+        {
+            let arn = req.old_outputs["arn"].as_str().unwrap_or_default();
+            let client = &client;
+            update_tags(
+                aws,
+                &req.ctx,
+                &old.tags,
+                &new.tags,
+                |keys| async move {
+                    client
+                        .untag_resource()
+                        .resource(arn)
+                        .set_tag_keys(Some(keys))
+                        .send()
+                        .await
+                        .op("UntagResource")
+                        .map(|_| ())
+                },
+                |tags| async move {
+                    client
+                        .tag_resource()
+                        .resource(arn)
+                        .set_tags(Some(tags.into_iter().collect()))
+                        .send()
+                        .await
+                        .op("TagResource")
+                        .map(|_| ())
+                },
+            )
+            .await?;
         }
         let (_, outputs) = describe(aws, &req.id)
             .await?

@@ -101,39 +101,33 @@ async fn sync_tags(
     old: &BTreeMap<String, String>,
     new: &BTreeMap<String, String>,
 ) -> Result<(), ProviderError> {
-    if old == new {
-        return Ok(());
-    }
-    let before = aws.tags_for(ctx, old, None);
-    let after = aws.tags_for(ctx, new, None);
-    let gone: Vec<String> = before
-        .keys()
-        .filter(|k| !after.contains_key(*k))
-        .cloned()
-        .collect();
-    if !gone.is_empty() {
-        client
-            .remove_tags_from_resource()
-            .resource_name(arn)
-            .set_tag_keys(Some(gone))
-            .send()
-            .await
-            .op("RemoveTagsFromResource")?;
-    }
-    let changed: BTreeMap<String, String> = after
-        .into_iter()
-        .filter(|(k, v)| before.get(k) != Some(v))
-        .collect();
-    if !changed.is_empty() {
-        client
-            .add_tags_to_resource()
-            .resource_name(arn)
-            .set_tags(Some(rds_tags(&changed)))
-            .send()
-            .await
-            .op("AddTagsToResource")?;
-    }
-    Ok(())
+    super::idempotent::update_tags(
+        aws,
+        ctx,
+        old,
+        new,
+        |keys| async move {
+            client
+                .remove_tags_from_resource()
+                .resource_name(arn)
+                .set_tag_keys(Some(keys))
+                .send()
+                .await
+                .op("RemoveTagsFromResource")
+                .map(|_| ())
+        },
+        |tags| async move {
+            client
+                .add_tags_to_resource()
+                .resource_name(arn)
+                .set_tags(Some(rds_tags(&tags)))
+                .send()
+                .await
+                .op("AddTagsToResource")
+                .map(|_| ())
+        },
+    )
+    .await
 }
 
 /// Whether an object's tags say it is the resource `ctx` (or was made with `token`).

@@ -24,6 +24,7 @@ use iac_dsl::{
 use serde::{Deserialize, Serialize};
 
 use super::error::none_if_not_found;
+use super::idempotent::done_if_not_found;
 use super::{Aws, DataSourceImpl, ErrorContext, ResourceImpl, TAG_NAME, TAG_STACK, decode, found};
 
 pub use config::{
@@ -455,16 +456,18 @@ async fn empty_bucket(aws: &Aws, bucket: &str) -> Result<(), ProviderError> {
         if ids.is_empty() {
             return Ok(());
         }
-        client
-            .delete_objects()
-            .bucket(bucket)
-            .delete(built(
-                Delete::builder().set_objects(Some(ids)).quiet(true).build(),
-                "DeleteObjects",
-            )?)
-            .send()
-            .await
-            .op("DeleteObjects")?;
+        done_if_not_found(
+            client
+                .delete_objects()
+                .bucket(bucket)
+                .delete(built(
+                    Delete::builder().set_objects(Some(ids)).quiet(true).build(),
+                    "DeleteObjects",
+                )?)
+                .send()
+                .await
+                .op("DeleteObjects"),
+        )?;
     }
 }
 

@@ -7,7 +7,8 @@ use aws_sdk_secretsmanager::types::{ReplicaRegionType, Tag};
 use iac_dsl::value::secret;
 use iac_dsl::{
     CreateRequest, CreateResponse, DeleteRequest, FieldErrors, Input, LookupRequest, Props,
-    ProviderError, ReadRequest, ReadResponse, ResourceArgs, UpdateRequest, UpdateResponse, Value,
+    ProviderError, ReadRequest, ReadResponse, ResourceArgs, ResourceContext, UpdateRequest,
+    UpdateResponse, Value,
 };
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::error::none_if_not_found;
+use super::idempotent::{
+    Same, create_or_adopt, done_if_duplicate, done_if_not_found, existing_by_tags, update_tags,
+};
 use super::{
     Aws, DataSourceImpl, ErrorContext, ResourceImpl, TAG_NAME, TAG_STACK, TAG_TOKEN, decode, found,
     to_json, vanished,
@@ -269,33 +273,44 @@ impl ResourceImpl for SecretImpl {
             )]));
         }
         let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
-        let result = aws
-            .secretsmanager()
-            .await
-            .create_secret()
-            .name(&inputs.name)
-            .description(&inputs.description)
-            .set_kms_key_id(inputs.kms_key_id.clone())
-            .set_add_replica_regions(
-                (!inputs.replicas.is_empty()).then(|| replica_types(&inputs.replicas)),
-            )
-            .set_tags(Some(sm_tags(&tags)))
-            .send()
-            .await
-            .op("CreateSecret");
-        let arn = match result {
-            Ok(out) => out.arn().unwrap_or_default().to_string(),
-            // A retry after a lost answer: adopt the secret only if it carries our token.
-            Err(e) if e.code.as_deref() == Some("ResourceExistsException") => {
-                match describe(aws, &inputs.name).await? {
-                    Some((_, outputs, all)) if all.get(TAG_TOKEN) == Some(&req.token) => {
-                        outputs["arn"].as_str().unwrap_or_default().to_string()
-                    }
-                    _ => return Err(e),
-                }
-            }
-            Err(e) => return Err(e),
+        let client = aws.secretsmanager().await;
+        let made = async {
+            let out = client
+                .create_secret()
+                .name(&inputs.name)
+                .description(&inputs.description)
+                .set_kms_key_id(inputs.kms_key_id.clone())
+                .set_add_replica_regions(
+                    (!inputs.replicas.is_empty()).then(|| replica_types(&inputs.replicas)),
+                )
+                .set_tags(Some(sm_tags(&tags)))
+                .send()
+                .await
+                .op("CreateSecret")?;
+            Ok(out.arn().unwrap_or_default().to_string())
         };
+        // A retry after a lost answer, or an earlier run of this resource, finds the secret
+        // under its name: adopt it when it is ours and bring it to what is declared.
+        let what = format!("secret `{}`", inputs.name);
+        let arn = create_or_adopt(&what, made, || async {
+            let found = describe(aws, &inputs.name).await?;
+            Ok(existing_by_tags(
+                found
+                    .as_ref()
+                    .map(|(_, o, all)| (o["arn"].as_str().unwrap_or_default().to_string(), all)),
+                &req.ctx,
+                Some(&req.token),
+            ))
+        })
+        .await?;
+        // An adopted secret may differ from the declaration (an earlier run's inputs).
+        if let Some((live, _, _)) = describe(aws, &arn).await? {
+            let mut live = live;
+            live.recovery_window_in_days = inputs.recovery_window_in_days;
+            if live != inputs {
+                converge(aws, &req.ctx, &arn, &live, &inputs).await?;
+            }
+        }
         let (_, outputs, _) = describe(aws, &arn)
             .await?
             .ok_or_else(|| vanished("DescribeSecret", "secret", &arn))?;
@@ -320,72 +335,7 @@ impl ResourceImpl for SecretImpl {
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let old: SecretInputs = decode(&req.old_inputs)?;
         let new: SecretInputs = decode(&req.new_inputs)?;
-        let client = aws.secretsmanager().await;
-        if old.description != new.description || old.kms_key_id != new.kms_key_id {
-            client
-                .update_secret()
-                .secret_id(&req.id)
-                .description(&new.description)
-                .set_kms_key_id(new.kms_key_id.clone())
-                .send()
-                .await
-                .op("UpdateSecret")?;
-        }
-        let gone: Vec<String> = old
-            .replicas
-            .iter()
-            .filter(|r| !new.replicas.contains(r))
-            .map(|r| r.region.clone())
-            .collect();
-        if !gone.is_empty() {
-            client
-                .remove_regions_from_replication()
-                .secret_id(&req.id)
-                .set_remove_replica_regions(Some(gone))
-                .send()
-                .await
-                .op("RemoveRegionsFromReplication")?;
-        }
-        let added: Vec<ReplicaInputs> = new
-            .replicas
-            .iter()
-            .filter(|r| !old.replicas.contains(r))
-            .cloned()
-            .collect();
-        if !added.is_empty() {
-            client
-                .replicate_secret_to_regions()
-                .secret_id(&req.id)
-                .set_add_replica_regions(Some(replica_types(&added)))
-                .send()
-                .await
-                .op("ReplicateSecretToRegions")?;
-        }
-        if old.tags != new.tags {
-            let before = aws.tags_for(&req.ctx, &old.tags, None);
-            let after = aws.tags_for(&req.ctx, &new.tags, None);
-            let removed: Vec<String> = before
-                .keys()
-                .filter(|k| !after.contains_key(*k))
-                .cloned()
-                .collect();
-            if !removed.is_empty() {
-                client
-                    .untag_resource()
-                    .secret_id(&req.id)
-                    .set_tag_keys(Some(removed))
-                    .send()
-                    .await
-                    .op("UntagResource")?;
-            }
-            client
-                .tag_resource()
-                .secret_id(&req.id)
-                .set_tags(Some(sm_tags(&after)))
-                .send()
-                .await
-                .op("TagResource")?;
-        }
+        converge(aws, &req.ctx, &req.id, &old, &new).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
         })
@@ -398,15 +348,17 @@ impl ResourceImpl for SecretImpl {
         let client = aws.secretsmanager().await;
         // A primary with replicas cannot be deleted: the replicas go first.
         if !inputs.replicas.is_empty() {
-            client
-                .remove_regions_from_replication()
-                .secret_id(&req.id)
-                .set_remove_replica_regions(Some(
-                    inputs.replicas.iter().map(|r| r.region.clone()).collect(),
-                ))
-                .send()
-                .await
-                .op("RemoveRegionsFromReplication")?;
+            done_if_not_found(
+                client
+                    .remove_regions_from_replication()
+                    .secret_id(&req.id)
+                    .set_remove_replica_regions(Some(
+                        inputs.replicas.iter().map(|r| r.region.clone()).collect(),
+                    ))
+                    .send()
+                    .await
+                    .op("RemoveRegionsFromReplication"),
+            )?;
         }
         let window = req.inputs["recovery_window_in_days"].as_i64().unwrap_or(30);
         let call = client.delete_secret().secret_id(&req.id);
@@ -439,6 +391,111 @@ impl ResourceImpl for SecretImpl {
             outputs,
         }))
     }
+}
+
+/// Brings the secret `id` from `old` to `new` inputs. Replicas are compared with those the
+/// secret has now, so a repeat after a lost answer adds and removes only what is left.
+async fn converge(
+    aws: &Aws,
+    ctx: &ResourceContext,
+    id: &str,
+    old: &SecretInputs,
+    new: &SecretInputs,
+) -> Result<(), ProviderError> {
+    let client = aws.secretsmanager().await;
+    if old.description != new.description || old.kms_key_id != new.kms_key_id {
+        client
+            .update_secret()
+            .secret_id(id)
+            .description(&new.description)
+            .set_kms_key_id(new.kms_key_id.clone())
+            .send()
+            .await
+            .op("UpdateSecret")?;
+    }
+    let live = match describe(aws, id).await? {
+        Some((inputs, _, _)) => inputs.replicas,
+        None => return Err(vanished("DescribeSecret", "secret", id)),
+    };
+    let live_regions: Vec<&str> = live.iter().map(|r| r.region.as_str()).collect();
+    let gone: Vec<String> = live
+        .iter()
+        .filter(|r| !new.replicas.contains(r))
+        .map(|r| r.region.clone())
+        .collect();
+    if !gone.is_empty() {
+        let result = client
+            .remove_regions_from_replication()
+            .secret_id(id)
+            .set_remove_replica_regions(Some(gone))
+            .send()
+            .await
+            .op("RemoveRegionsFromReplication");
+        done_if_not_found(result)?;
+    }
+    let added: Vec<ReplicaInputs> = new
+        .replicas
+        .iter()
+        .filter(|r| !live.contains(r))
+        .cloned()
+        .collect();
+    if !added.is_empty() {
+        let result = client
+            .replicate_secret_to_regions()
+            .secret_id(id)
+            .set_add_replica_regions(Some(replica_types(&added)))
+            .send()
+            .await
+            .op("ReplicateSecretToRegions");
+        let what = format!("replica of secret {id}");
+        done_if_duplicate(result, &what, || async {
+            let now = describe(aws, id)
+                .await?
+                .map(|(i, _, _)| i.replicas)
+                .unwrap_or_default();
+            Ok(match added.iter().find(|r| !now.contains(r)) {
+                None => Same::Yes,
+                Some(r) if live_regions.contains(&r.region.as_str()) => {
+                    Same::No(format!("the replica in {} has another key", r.region))
+                }
+                Some(r) => Same::No(format!("there is no replica in {}", r.region)),
+            })
+        })
+        .await?;
+    }
+    update_tags(
+        aws,
+        ctx,
+        &old.tags,
+        &new.tags,
+        |keys| {
+            let client = &client;
+            async move {
+                client
+                    .untag_resource()
+                    .secret_id(id)
+                    .set_tag_keys(Some(keys))
+                    .send()
+                    .await
+                    .op("UntagResource")
+                    .map(|_| ())
+            }
+        },
+        |tags| {
+            let client = &client;
+            async move {
+                client
+                    .tag_resource()
+                    .secret_id(id)
+                    .set_tags(Some(sm_tags(&tags)))
+                    .send()
+                    .await
+                    .op("TagResource")
+                    .map(|_| ())
+            }
+        },
+    )
+    .await
 }
 
 /// The secret's inputs, outputs and every tag on it; `None` when gone or scheduled for

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::error::none_if_not_found;
+use super::idempotent::update_tags;
 use super::{Aws, DataSourceImpl, ErrorContext, ResourceImpl, decode, found};
 
 const TOPIC: &str = "aws:sns/topic";
@@ -202,31 +203,34 @@ impl ResourceImpl for TopicImpl {
             .await
             .op("SetTopicAttributes")?;
         }
-        if old.tags != new.tags {
-            let before = aws.tags_for(&req.ctx, &old.tags, None);
-            let after = aws.tags_for(&req.ctx, &new.tags, None);
-            let gone: Vec<String> = before
-                .keys()
-                .filter(|k| !after.contains_key(*k))
-                .cloned()
-                .collect();
-            if !gone.is_empty() {
+        let (client, id) = (&client, req.id.as_str());
+        update_tags(
+            aws,
+            &req.ctx,
+            &old.tags,
+            &new.tags,
+            |keys| async move {
                 client
                     .untag_resource()
-                    .resource_arn(&req.id)
-                    .set_tag_keys(Some(gone))
+                    .resource_arn(id)
+                    .set_tag_keys(Some(keys))
                     .send()
                     .await
-                    .op("UntagResource")?;
-            }
-            client
-                .tag_resource()
-                .resource_arn(&req.id)
-                .set_tags(Some(sns_tags(&after)))
-                .send()
-                .await
-                .op("TagResource")?;
-        }
+                    .op("UntagResource")
+                    .map(|_| ())
+            },
+            |tags| async move {
+                client
+                    .tag_resource()
+                    .resource_arn(id)
+                    .set_tags(Some(sns_tags(&tags)))
+                    .send()
+                    .await
+                    .op("TagResource")
+                    .map(|_| ())
+            },
+        )
+        .await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
         })
