@@ -321,3 +321,29 @@ fn serve(
         client.write_all(&answer)
     }
 }
+
+/// Asserts that `result` is the service's not-found error `code` (`NotFound`,
+/// `ResourceNotFoundException`, `InvalidVpcID.NotFound`, ...): a refused connection, a
+/// throttle or any other error is no proof that something is gone.
+#[track_caller]
+pub fn assert_not_found<T, E>(result: Result<T, E>, code: &str, what: &str)
+where
+    T: std::fmt::Debug,
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
+{
+    match result {
+        Err(e) if e.code() == Some(code) => {}
+        other => panic!("{what}: expected the service's `{code}` error, got {other:?}"),
+    }
+}
+
+/// The bytes of a SQLite state file and of its write-ahead log (`<file>-wal`), where
+/// recent writes live until a checkpoint: scans for plain text must read both.
+pub fn state_file_bytes(path: &Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(path)
+        .unwrap_or_else(|e| panic!("cannot read the state file {}: {e}", path.display()));
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    bytes.extend(std::fs::read(wal).unwrap_or_default());
+    bytes
+}

@@ -241,18 +241,43 @@ async fn retained_resources_are_forgotten_not_deleted() {
 #[tokio::test]
 async fn ignored_changes_keep_the_recorded_value() {
     let w = World::new();
-    let declare = |v: &'static str| {
+    let declare = |v: &'static str, size: u32| {
         move |s: &mut iac_dsl::Stack| {
             s.add_with(
                 "a",
-                FakeArgs::new().value("tags", v).value("size", 1),
+                FakeArgs::new().value("tags", v).value("size", size),
                 ResourceOptions::new().ignore_changes(["tags"]),
             );
         }
     };
-    w.up(w.stack(declare("one"))).await.unwrap();
-    let plan = w.preview(&w.stack(declare("two"))).await.unwrap();
+    w.up(w.stack(declare("one", 1))).await.unwrap();
+    let plan = w.preview(&w.stack(declare("two", 1))).await.unwrap();
     assert!(!plan.has_changes());
+
+    // The positive control: a field that is not ignored still plans, and only it.
+    let plan = w.preview(&w.stack(declare("two", 2))).await.unwrap();
+    assert_eq!(plan.steps.len(), 1);
+    assert_eq!(plan.steps[0].op, Op::Update);
+    let paths: Vec<&str> = plan.steps[0]
+        .diffs
+        .iter()
+        .map(|d| d.path.as_str())
+        .collect();
+    assert_eq!(paths, ["size"], "{:#?}", plan.steps[0].diffs);
+    let d = w.up(w.stack(declare("two", 2))).await.unwrap();
+    assert!(d.report.unwrap().succeeded());
+    let a = w
+        .state()
+        .resources
+        .into_iter()
+        .find(|r| r.name == "a")
+        .unwrap();
+    assert_eq!(a.inputs["size"], json!(2));
+    assert_eq!(
+        a.inputs["tags"],
+        json!("one"),
+        "the ignored field keeps its value"
+    );
 }
 
 #[tokio::test]

@@ -218,9 +218,9 @@ pub fn payment_dr_with(
         });
         regions.push(handles);
     }
-    let dr = regions.pop().map(|(h, _)| h);
+    let dr = regions.pop();
     let primary = regions.pop();
-    let (Some((primary, primary_versioning)), Some(dr)) = (primary, dr) else {
+    let (Some((primary, primary_versioning)), Some((dr, dr_versioning))) = (primary, dr) else {
         unreachable!("both regions were declared above")
     };
 
@@ -271,8 +271,8 @@ pub fn payment_dr_with(
         );
         g.add_with(
             "s3-replication",
-            BucketReplicationArgs::new(&primary_versioning.0, role.arn())
-                .rule(ReplicationRule::new("replicate-all", &primary_versioning.1)),
+            BucketReplicationArgs::new(&primary_versioning, role.arn())
+                .rule(ReplicationRule::new("replicate-all", &dr_versioning)),
             on(primary_provider),
         );
     });
@@ -369,9 +369,6 @@ pub fn payment_dr_with(
     }
 }
 
-/// Versioning handles of the primary and DR buckets, for replication.
-type VersioningPair = (BucketVersioning, BucketVersioning);
-
 #[allow(clippy::too_many_arguments)]
 fn region_stack(
     r: &mut Stack,
@@ -384,8 +381,8 @@ fn region_stack(
     password: &iac_providers::random::Password,
     db_secret: &Secret,
     zone: &HostedZone,
-    primary: Option<&(RegionHandles, VersioningPair)>,
-) -> (RegionHandles, VersioningPair) {
+    primary: Option<&(RegionHandles, BucketVersioning)>,
+) -> (RegionHandles, BucketVersioning) {
     let s = config.environment_suffix.as_str();
     let w = side.word();
     let on = || ResourceOptions::default().provider(provider);
@@ -891,11 +888,8 @@ fn region_stack(
         domain,
         alarms_topic: topic,
     };
-    let pair = match primary {
-        Some((_, (primary_versioning, _))) => (primary_versioning.clone(), versioning),
-        None => (versioning.clone(), versioning),
-    };
-    (handles, pair)
+    // The bucket's versioning: replication takes the source's and the destination's.
+    (handles, versioning)
 }
 
 /// An alarm of the reference: name stem, namespace, metric, statistic, threshold,

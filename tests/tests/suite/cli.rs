@@ -106,7 +106,7 @@ fn preview_up_outputs_and_destroy_through_the_cli() {
     let cloud: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("fake-cloud.json")).unwrap()).unwrap();
     assert_eq!(cloud["objects"], serde_json::json!({}));
-    let bytes = std::fs::read(d.join(".iac/state.db")).unwrap();
+    let bytes = iac_tests::state_file_bytes(&d.join(".iac/state.db"));
     assert!(!bytes.windows(14).any(|w| w == b"hunter2-secret"));
 }
 

@@ -3,6 +3,7 @@
 
 mod aws;
 mod cli;
+mod docs;
 mod emulator;
 mod lambda_fn;
 mod lost_answers;

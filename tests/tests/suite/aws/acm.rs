@@ -318,17 +318,17 @@ async fn a_certificate_is_validated_through_route53_records() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(&dir);
     let options = RunOptions::default();
-    let deployed = engine::up(
-        tls_stack(&suffix, &zone_name),
-        store.clone(),
-        &options,
-        false,
-        &mut |_| true,
-    )
-    .await
-    .expect("up");
-    let report = deployed.report.expect("applied");
-    assert!(report.succeeded(), "{:?}", report.failures());
+    let report = succeeded(
+        engine::up(
+            tls_stack(&suffix, &zone_name),
+            store.clone(),
+            &options,
+            false,
+            &mut |_| true,
+        )
+        .await,
+        "up",
+    );
     let arn = report.outputs["certificate_arn"]
         .as_str()
         .unwrap()
@@ -363,12 +363,41 @@ async fn a_certificate_is_validated_through_route53_records() {
         .send()
         .await
         .unwrap();
-    let cnames = sets
+    let mut in_zone: Vec<(String, String)> = sets
         .resource_record_sets()
         .iter()
         .filter(|s| s.r#type().as_str() == "CNAME")
-        .count();
-    assert_eq!(cnames, 2);
+        .map(|s| {
+            let values: Vec<&str> = s.resource_records().iter().map(|r| r.value()).collect();
+            assert_eq!(values.len(), 1, "{s:?}");
+            (
+                s.name().trim_end_matches('.').to_string(),
+                values[0].trim_end_matches('.').to_string(),
+            )
+        })
+        .collect();
+    in_zone.sort();
+    let mut asked: Vec<(String, String)> = detail
+        .certificate()
+        .unwrap()
+        .domain_validation_options()
+        .iter()
+        .map(|o| {
+            let record = o.resource_record().expect("a DNS validation record");
+            assert_eq!(record.r#type().as_str(), "CNAME");
+            (
+                record.name().trim_end_matches('.').to_string(),
+                record.value().trim_end_matches('.').to_string(),
+            )
+        })
+        .collect();
+    asked.sort();
+    asked.dedup();
+    assert_eq!(asked.len(), 2, "one record per name: {asked:?}");
+    assert_eq!(
+        in_zone, asked,
+        "the zone holds exactly the records the certificate asks for"
+    );
 
     // The certificate reads back as declared; only its status moved on.
     let refreshed = RunOptions {
@@ -380,22 +409,24 @@ async fn a_certificate_is_validated_through_route53_records() {
         .unwrap();
     assert!(!again.has_changes(), "{:#?}", again.counts());
 
-    engine::up(
-        tls_stack(&suffix, &zone_name),
-        store.clone(),
-        &options,
-        true,
-        &mut |_| true,
-    )
-    .await
-    .expect("destroy");
-    assert!(
+    succeeded(
+        engine::up(
+            tls_stack(&suffix, &zone_name),
+            store.clone(),
+            &options,
+            true,
+            &mut |_| true,
+        )
+        .await,
+        "destroy",
+    );
+    iac_tests::assert_not_found(
         acm()
             .describe_certificate()
             .certificate_arn(&arn)
             .send()
-            .await
-            .is_err(),
-        "the certificate is deleted"
+            .await,
+        "ResourceNotFoundException",
+        "the certificate is deleted",
     );
 }

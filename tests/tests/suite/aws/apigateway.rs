@@ -82,15 +82,17 @@ async fn an_api_deploys_redeploys_when_an_integration_changes_and_is_destroyed()
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(&dir);
     let options = RunOptions::default();
-    engine::up(
-        api_stack(&suffix, 29_000),
-        store.clone(),
-        &options,
-        false,
-        &mut |_| true,
-    )
-    .await
-    .expect("up");
+    succeeded(
+        engine::up(
+            api_stack(&suffix, 29_000),
+            store.clone(),
+            &options,
+            false,
+            &mut |_| true,
+        )
+        .await,
+        "up",
+    );
     let state = store.load(api_stack(&suffix, 29_000).id()).unwrap();
     let url = state.outputs["url"].as_str().unwrap().to_string();
     assert!(
@@ -183,9 +185,10 @@ async fn an_api_deploys_redeploys_when_an_integration_changes_and_is_destroyed()
             ("stage", Op::Update)
         ]
     );
-    engine::up(changed, store.clone(), &options, false, &mut |_| true)
-        .await
-        .expect("redeploy");
+    succeeded(
+        engine::up(changed, store.clone(), &options, false, &mut |_| true).await,
+        "redeploy",
+    );
     let stage = gw
         .get_stage()
         .rest_api_id(&api_id)
@@ -206,22 +209,29 @@ async fn an_api_deploys_redeploys_when_an_integration_changes_and_is_destroyed()
         "the old deployment was deleted"
     );
 
-    engine::up(
-        api_stack(&suffix, 10_000),
-        store.clone(),
-        &options,
-        true,
-        &mut |_| true,
-    )
-    .await
-    .expect("destroy");
-    assert!(gw.get_rest_api().rest_api_id(&api_id).send().await.is_err());
-    assert!(
+    succeeded(
+        engine::up(
+            api_stack(&suffix, 10_000),
+            store.clone(),
+            &options,
+            true,
+            &mut |_| true,
+        )
+        .await,
+        "destroy",
+    );
+    iac_tests::assert_not_found(
+        gw.get_rest_api().rest_api_id(&api_id).send().await,
+        "NotFoundException",
+        "the API is gone",
+    );
+    iac_tests::assert_not_found(
         gw.get_domain_name()
             .domain_name(format!("api-{suffix}.payments.example.com"))
             .send()
-            .await
-            .is_err()
+            .await,
+        "NotFoundException",
+        "the domain is gone",
     );
 }
 

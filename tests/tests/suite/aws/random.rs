@@ -31,15 +31,17 @@ async fn a_password_is_generated_once_and_never_stored_in_plain_text() {
         .unwrap()
     };
     let store = open();
-    engine::up(
-        stack(),
-        store.clone(),
-        &RunOptions::default(),
-        false,
-        &mut |_| true,
-    )
-    .await
-    .expect("up");
+    super::support::succeeded(
+        engine::up(
+            stack(),
+            store.clone(),
+            &RunOptions::default(),
+            false,
+            &mut |_| true,
+        )
+        .await,
+        "up",
+    );
     let first = store.load(stack().id()).unwrap();
     let record = first
         .resources

@@ -458,17 +458,17 @@ fn dr_stack(suffix: &str, writer: Option<(String, WriterChange)>) -> Stack {
 
 /// Deploys `stack`, failing the test with every failed step's error.
 async fn deploy(stack: Stack, store: &Arc<StateStore>) {
-    let done = engine::up(
-        stack,
-        store.clone(),
-        &RunOptions::default(),
-        false,
-        &mut |_| true,
-    )
-    .await
-    .expect("up");
-    let report = done.report.expect("the plan had changes");
-    assert!(report.succeeded(), "{:#?}", report.failures());
+    succeeded(
+        engine::up(
+            stack,
+            store.clone(),
+            &RunOptions::default(),
+            false,
+            &mut |_| true,
+        )
+        .await,
+        "up",
+    );
 }
 
 #[tokio::test]

@@ -379,17 +379,17 @@ async fn failover_pair_deploys_reads_back_and_is_destroyed() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(&dir);
     let options = RunOptions::default();
-    let deployed = engine::up(
-        failover_stack(&suffix, &zone, 3),
-        store.clone(),
-        &options,
-        false,
-        &mut |_| true,
-    )
-    .await
-    .expect("up");
-    let report = deployed.report.expect("applied");
-    assert!(report.succeeded(), "{:?}", report.failures());
+    let report = succeeded(
+        engine::up(
+            failover_stack(&suffix, &zone, 3),
+            store.clone(),
+            &options,
+            false,
+            &mut |_| true,
+        )
+        .await,
+        "up",
+    );
     let outputs = &report.outputs;
     let zone_id = outputs["zone_id"].as_str().unwrap().to_string();
     assert_eq!(
@@ -464,15 +464,17 @@ async fn failover_pair_deploys_reads_back_and_is_destroyed() {
         .collect();
     assert_eq!(changes, [("primary-check", iac_dsl::Op::Update)]);
 
-    engine::up(
-        failover_stack(&suffix, &zone, 3),
-        store.clone(),
-        &options,
-        true,
-        &mut |_| true,
-    )
-    .await
-    .expect("destroy");
+    succeeded(
+        engine::up(
+            failover_stack(&suffix, &zone, 3),
+            store.clone(),
+            &options,
+            true,
+            &mut |_| true,
+        )
+        .await,
+        "destroy",
+    );
     assert!(zones_named(&zone).await.is_empty());
 }
 

@@ -227,15 +227,17 @@ async fn storage_layer_deploys_in_two_regions_detects_drift_and_is_destroyed() {
         );
     }
 
-    engine::up(
-        storage_stack(&suffix, 90),
-        store.clone(),
-        &options,
-        false,
-        &mut |_| true,
-    )
-    .await
-    .expect("up");
+    succeeded(
+        engine::up(
+            storage_stack(&suffix, 90),
+            store.clone(),
+            &options,
+            false,
+            &mut |_| true,
+        )
+        .await,
+        "up",
+    );
     let primary_bucket = format!("payment-transactions-primary-{suffix}");
     let dr_bucket = format!("payment-transactions-dr-{suffix}");
     let (p, d) = (s3(PRIMARY), s3(DR));
@@ -345,30 +347,35 @@ async fn storage_layer_deploys_in_two_regions_detects_drift_and_is_destroyed() {
         format!("{versioning_diff:?}").contains("Suspended"),
         "{versioning_diff:?}"
     );
-    engine::up(
-        storage_stack(&suffix, 120),
-        store.clone(),
-        &refreshed,
-        false,
-        &mut |_| true,
-    )
-    .await
-    .expect("up repairs the drift");
+    succeeded(
+        engine::up(
+            storage_stack(&suffix, 120),
+            store.clone(),
+            &refreshed,
+            false,
+            &mut |_| true,
+        )
+        .await,
+        "up repairs the drift",
+    );
     assert_eq!(versioning(DR, &dr_bucket).await, "Enabled");
 
-    engine::up(
-        storage_stack(&suffix, 120),
-        store.clone(),
-        &options,
-        true,
-        &mut |_| true,
-    )
-    .await
-    .expect("destroy");
+    succeeded(
+        engine::up(
+            storage_stack(&suffix, 120),
+            store.clone(),
+            &options,
+            true,
+            &mut |_| true,
+        )
+        .await,
+        "destroy",
+    );
     for (client, bucket) in [(&p, &primary_bucket), (&d, &dr_bucket)] {
-        assert!(
-            client.head_bucket().bucket(bucket).send().await.is_err(),
-            "{bucket} is gone"
+        iac_tests::assert_not_found(
+            client.head_bucket().bucket(bucket).send().await,
+            "NotFound",
+            &format!("{bucket} is gone"),
         );
     }
 }

@@ -160,3 +160,18 @@ pub fn open_store(dir: &tempfile::TempDir) -> std::sync::Arc<iac_state::StateSto
         .expect("the state store opens"),
     )
 }
+
+/// The report of an `engine::up` (or destroy) that must have applied a plan and
+/// succeeded: fails the test with every failed step otherwise.
+#[track_caller]
+pub fn succeeded(
+    deployment: Result<iac_dsl::engine::Deployment, iac_dsl::engine::EngineError>,
+    what: &str,
+) -> iac_dsl::ApplyReport {
+    let deployment = deployment.unwrap_or_else(|e| panic!("{what}: {e}"));
+    let report = deployment
+        .report
+        .unwrap_or_else(|| panic!("{what}: the plan had no changes"));
+    assert!(report.succeeded(), "{what}: {:#?}", report.failures());
+    report
+}
