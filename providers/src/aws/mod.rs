@@ -259,6 +259,15 @@ impl Aws {
         aws_sdk_lambda::Client::new(self.sdk_config().await)
     }
 
+    /// A Lambda client without automatic retries, for AddPermission: where a repeated
+    /// statement is not refused it would be added twice, so the caller looks first.
+    pub async fn lambda_once(&self) -> aws_sdk_lambda::Client {
+        let conf = aws_sdk_lambda::config::Builder::from(self.sdk_config().await)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        aws_sdk_lambda::Client::from_conf(conf)
+    }
+
     /// An API Gateway client.
     pub async fn apigateway(&self) -> aws_sdk_apigateway::Client {
         aws_sdk_apigateway::Client::new(self.sdk_config().await)

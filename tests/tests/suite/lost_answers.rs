@@ -830,3 +830,213 @@ mod iam_s3 {
             .await;
     }
 }
+
+mod route53_acm {
+    use super::*;
+    use iac_providers::aws::acm::{CertificateArgs, CertificateValidationArgs};
+    use iac_providers::aws::route53::{Failover, HealthCheckArgs, HostedZoneArgs, RecordArgs};
+
+    const REGION: &str = "us-east-1";
+
+    fn stack(h: &Harness, name: &str, version: u32) -> Stack {
+        let mut stack = Stack::new("lost-answers", name);
+        stack.provider("aws", h.aws(REGION));
+        let zone_name = format!("{name}.example.com");
+        let zone = stack.add(
+            "zone",
+            HostedZoneArgs::new(zone_name.clone()).force_destroy(true),
+        );
+        let check = stack.add(
+            "primary-check",
+            HealthCheckArgs::https(format!("api-use1.{name}.example.net"), "/health")
+                .failure_threshold(2 + version as i32),
+        );
+        stack.add(
+            "api-primary",
+            RecordArgs::new(zone.zone_id(), format!("api.{zone_name}"), "A")
+                .ttl(60)
+                .records([format!("198.51.100.{}", 10 + version)])
+                .failover(Failover::Primary, "primary")
+                .health_check_id(check.id()),
+        );
+        stack.add(
+            "api-dr",
+            RecordArgs::new(zone.zone_id(), format!("api.{zone_name}"), "A")
+                .ttl(60)
+                .records(["198.51.100.20"])
+                .failover(Failover::Secondary, "dr"),
+        );
+        let cert = stack.add("cert", CertificateArgs::dns(format!("api.{zone_name}")));
+        let record = stack.add(
+            "validation-record",
+            RecordArgs::new(
+                zone.zone_id(),
+                cert.validation_record_name(0),
+                cert.validation_record_type(0),
+            )
+            .ttl(60)
+            .record(cert.validation_record_value(0)),
+        );
+        stack.add(
+            "cert-validation",
+            CertificateValidationArgs::new(cert.arn()).validation_record_fqdns([record.fqdn()]),
+        );
+        stack
+    }
+
+    async fn count(name: &str) -> BTreeMap<&'static str, usize> {
+        let r53 = direct(REGION, aws_sdk_route53::Client::new);
+        let mut counts = BTreeMap::new();
+        let zone_name = format!("{name}.example.com.");
+        let zones = r53.list_hosted_zones().send().await.unwrap();
+        let ours: Vec<_> = zones
+            .hosted_zones()
+            .iter()
+            .filter(|z| z.name() == zone_name)
+            .collect();
+        counts.insert("zone", ours.len());
+        if let Some(zone) = ours.first() {
+            let records = r53
+                .list_resource_record_sets()
+                .hosted_zone_id(zone.id())
+                .send()
+                .await
+                .unwrap();
+            let api = format!("api.{zone_name}");
+            for (label, id) in [("record (primary)", "primary"), ("record (dr)", "dr")] {
+                let n = records
+                    .resource_record_sets()
+                    .iter()
+                    .filter(|r| r.name() == api && r.set_identifier() == Some(id))
+                    .count();
+                counts.insert(label, n);
+            }
+            let validation = records
+                .resource_record_sets()
+                .iter()
+                .filter(|r| r.r#type().as_str() == "CNAME")
+                .count();
+            counts.insert("record (validation)", validation);
+        }
+        let checks = r53.list_health_checks().send().await.unwrap();
+        let fqdn = format!("api-use1.{name}.example.net");
+        counts.insert(
+            "healthCheck",
+            checks
+                .health_checks()
+                .iter()
+                .filter(|c| {
+                    c.health_check_config()
+                        .and_then(|c| c.fully_qualified_domain_name())
+                        == Some(fqdn.as_str())
+                })
+                .count(),
+        );
+        let acm = direct(REGION, aws_sdk_acm::Client::new);
+        let certs = acm.list_certificates().send().await.unwrap();
+        let domain = format!("api.{name}.example.com");
+        counts.insert(
+            "certificate",
+            certs
+                .certificate_summary_list()
+                .iter()
+                .filter(|c| c.domain_name() == Some(domain.as_str()))
+                .count(),
+        );
+        counts
+    }
+
+    #[tokio::test]
+    async fn zones_records_checks_and_certificates_converge_with_one_of_each() {
+        let name = iac_tests::unique("lost-dns");
+        Harness::new("route 53 and acm")
+            .lifecycle(|h, v| stack(h, &name, v), true, || count(&name))
+            .await;
+    }
+}
+
+mod lambda {
+    use super::*;
+    use iac_dsl::asset::{Asset, ZipEntry, zip_asset};
+    use iac_providers::aws::iam::{PolicyDocument, RoleArgs};
+    use iac_providers::aws::lambda::{FunctionArgs, PermissionArgs};
+
+    const REGION: &str = "us-east-1";
+
+    fn code(dir: &std::path::Path) -> Asset {
+        zip_asset(
+            &dir.join("function.zip"),
+            &[ZipEntry {
+                name: "bootstrap".into(),
+                contents: b"#!/bin/sh\necho ok\n".to_vec(),
+                executable: true,
+            }],
+        )
+        .expect("the zip is made")
+    }
+
+    fn stack(h: &Harness, name: &str, zip: &Asset, version: u32) -> Stack {
+        let mut stack = Stack::new("lost-answers", name);
+        stack.provider("aws", h.aws(REGION));
+        let v = version.to_string();
+        let role = stack.add(
+            "role",
+            RoleArgs::new(
+                format!("{name}-fn"),
+                PolicyDocument::assume_role_by_service("lambda.amazonaws.com"),
+            ),
+        );
+        let function = stack.add(
+            "function",
+            FunctionArgs::new(name.to_string(), role.arn(), zip)
+                .memory_size(128 + 128 * version as i32)
+                .env("VERSION", v.as_str())
+                .tag("v", v.as_str()),
+        );
+        stack.add(
+            "permission",
+            PermissionArgs::api_gateway(
+                function.function_name(),
+                format!("arn:aws:execute-api:{REGION}:123456789012:{name}/*/*"),
+            ),
+        );
+        stack
+    }
+
+    async fn count(name: &str) -> BTreeMap<&'static str, usize> {
+        let lambda = direct(REGION, aws_sdk_lambda::Client::new);
+        let mut counts = BTreeMap::new();
+        let functions = lambda.list_functions().send().await.unwrap();
+        counts.insert(
+            "function",
+            functions
+                .functions()
+                .iter()
+                .filter(|f| f.function_name() == Some(name))
+                .count(),
+        );
+        if counts["function"] == 1 {
+            let policy = lambda.get_policy().function_name(name).send().await;
+            let statements = policy
+                .ok()
+                .and_then(|p| p.policy().map(str::to_string))
+                .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+                .map_or(0, |p| p["Statement"].as_array().map_or(0, Vec::len));
+            counts.insert("permission", statements);
+        }
+        let iam = direct(REGION, aws_sdk_iam::Client::new);
+        let role = iam.get_role().role_name(format!("{name}-fn")).send().await;
+        counts.insert("role", usize::from(role.is_ok()));
+        counts
+    }
+
+    #[tokio::test]
+    async fn functions_and_permissions_converge_with_one_of_each() {
+        let name = iac_tests::unique("lost-fn");
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let zip = code(dir.path());
+        Harness::new("lambda")
+            .lifecycle(|h, v| stack(h, &name, &zip, v), true, || count(&name))
+            .await;
+    }
+}
