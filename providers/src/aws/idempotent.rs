@@ -54,6 +54,27 @@ pub(crate) fn done_if_not_found<T>(result: Result<T, ProviderError>) -> Result<(
     }
 }
 
+/// A delete that failed otherwise (a 5xx from a service that fails on a missing object, a
+/// repeat meeting its own effect) has done its work when the object is gone: `still_there`
+/// reads it again. The original error stands when it is still there or cannot be read.
+pub(crate) async fn done_if_gone<T, F, Fut>(
+    result: Result<T, ProviderError>,
+    still_there: F,
+) -> Result<(), ProviderError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<bool, ProviderError>>,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => match still_there().await {
+            Ok(false) => Ok(()),
+            _ => Err(e),
+        },
+    }
+}
+
 /// What a create found in place of the object it was to make.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Existing<T> {
@@ -309,6 +330,18 @@ mod tests {
                 .code
                 .as_deref(),
             Some("AccessDenied")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_delete_is_done_when_the_object_is_gone() {
+        let failed = || Err::<(), _>(err("InternalFailure"));
+        assert!(done_if_gone(failed(), || async { Ok(false) }).await.is_ok());
+        assert!(done_if_gone(failed(), || async { Ok(true) }).await.is_err());
+        let unreadable = done_if_gone(failed(), || async { Err(err("AccessDenied")) }).await;
+        assert_eq!(
+            unreadable.unwrap_err().code.as_deref(),
+            Some("InternalFailure")
         );
     }
 

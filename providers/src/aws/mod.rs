@@ -240,6 +240,15 @@ impl Aws {
         aws_sdk_secretsmanager::Client::new(self.sdk_config().await)
     }
 
+    /// A Secrets Manager client without automatic retries, for calls that an emulator or a
+    /// lost answer can make twice (replicating to a region): the caller checks first.
+    pub async fn secretsmanager_once(&self) -> aws_sdk_secretsmanager::Client {
+        let conf = aws_sdk_secretsmanager::config::Builder::from(self.sdk_config().await)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(conf)
+    }
+
     /// An RDS client.
     pub async fn rds(&self) -> aws_sdk_rds::Client {
         aws_sdk_rds::Client::new(self.sdk_config().await)
@@ -248,6 +257,15 @@ impl Aws {
     /// A Lambda client.
     pub async fn lambda(&self) -> aws_sdk_lambda::Client {
         aws_sdk_lambda::Client::new(self.sdk_config().await)
+    }
+
+    /// A Lambda client without automatic retries, for AddPermission: where a repeated
+    /// statement is not refused it would be added twice, so the caller looks first.
+    pub async fn lambda_once(&self) -> aws_sdk_lambda::Client {
+        let conf = aws_sdk_lambda::config::Builder::from(self.sdk_config().await)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        aws_sdk_lambda::Client::from_conf(conf)
     }
 
     /// An API Gateway client.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::super::error::none_if_not_found;
-use super::super::idempotent::done_if_not_found;
+use super::super::idempotent::done_if_gone;
 use super::super::{Aws, ErrorContext, ResourceImpl, create_once, decode, found};
 use super::methods::{Integration, Method};
 use super::{replace, split_id};
@@ -217,7 +217,21 @@ impl ResourceImpl for DeploymentImpl {
             .send()
             .await
             .op("DeleteDeployment");
-        done_if_not_found(result)
+        // The emulator answers a repeat with a 500: done when the API lists it no more.
+        done_if_gone(result, || async {
+            let listed = none_if_not_found(
+                aws.apigateway()
+                    .await
+                    .get_deployments()
+                    .rest_api_id(api)
+                    .limit(500)
+                    .send()
+                    .await
+                    .op("GetDeployments"),
+            )?;
+            Ok(listed.is_some_and(|l| l.items().iter().any(|d| d.id() == Some(deployment))))
+        })
+        .await
     }
 
     async fn lookup(
@@ -629,7 +643,20 @@ impl ResourceImpl for StageImpl {
             .send()
             .await
             .op("DeleteStage");
-        none_if_not_found(result).map(|_| ())
+        // The emulator answers a repeat with a 500: done when the API lists it no more.
+        done_if_gone(result, || async {
+            let listed = none_if_not_found(
+                aws.apigateway()
+                    .await
+                    .get_stages()
+                    .rest_api_id(api)
+                    .send()
+                    .await
+                    .op("GetStages"),
+            )?;
+            Ok(listed.is_some_and(|l| l.item().iter().any(|s| s.stage_name() == Some(stage))))
+        })
+        .await
     }
 
     async fn lookup(

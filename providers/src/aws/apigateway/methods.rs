@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::super::error::none_if_not_found;
+use super::super::idempotent::done_if_gone;
 use super::super::{Aws, ErrorContext, ResourceImpl, decode, found, to_json};
 use super::{fingerprint, replace};
 
@@ -312,7 +313,8 @@ impl ResourceImpl for MethodImpl {
             .send()
             .await
             .op("DeleteMethod");
-        none_if_not_found(result).map(|_| ())
+        // The emulator answers a repeat with a 500: done when it is gone.
+        done_if_gone(result, || has_method(aws, &k)).await
     }
 
     async fn lookup(
@@ -629,7 +631,8 @@ impl ResourceImpl for IntegrationImpl {
             .send()
             .await
             .op("DeleteIntegration");
-        none_if_not_found(result).map(|_| ())
+        // The emulator answers a repeat with a 500: done when it is gone.
+        done_if_gone(result, || has_integration(aws, &k)).await
     }
 
     async fn lookup(
@@ -839,7 +842,8 @@ impl ResourceImpl for MethodResponseImpl {
             .send()
             .await
             .op("DeleteMethodResponse");
-        none_if_not_found(result).map(|_| ())
+        // The emulator answers a repeat with a 500: done when the method lists it no more.
+        done_if_gone(result, || has_response(aws, &k, status, false)).await
     }
 
     async fn lookup(
@@ -1046,7 +1050,9 @@ impl ResourceImpl for IntegrationResponseImpl {
             .send()
             .await
             .op("DeleteIntegrationResponse");
-        none_if_not_found(result).map(|_| ())
+        // The emulator answers a repeat with a 500: done when the integration lists it
+        // no more.
+        done_if_gone(result, || has_response(aws, &k, status, true)).await
     }
 
     async fn lookup(
@@ -1058,4 +1064,77 @@ impl ResourceImpl for IntegrationResponseImpl {
         let id = format!("{}/{}", inputs.key.id(), inputs.status_code);
         read_by_id(self, aws, req, id).await
     }
+}
+
+/// Whether the method (or, with `integration`, its integration) has a response for
+/// `status`; `false` when the method or integration is gone.
+async fn has_response(
+    aws: &Aws,
+    k: &MethodKey,
+    status: &str,
+    integration: bool,
+) -> Result<bool, ProviderError> {
+    let client = aws.apigateway().await;
+    if integration {
+        let got = none_if_not_found(
+            client
+                .get_integration()
+                .rest_api_id(&k.rest_api_id)
+                .resource_id(&k.resource_id)
+                .http_method(&k.http_method)
+                .send()
+                .await
+                .op("GetIntegration"),
+        )?;
+        Ok(got.is_some_and(|i| {
+            i.integration_responses()
+                .is_some_and(|r| r.contains_key(status))
+        }))
+    } else {
+        let got = none_if_not_found(
+            client
+                .get_method()
+                .rest_api_id(&k.rest_api_id)
+                .resource_id(&k.resource_id)
+                .http_method(&k.http_method)
+                .send()
+                .await
+                .op("GetMethod"),
+        )?;
+        Ok(got.is_some_and(|m| m.method_responses().is_some_and(|r| r.contains_key(status))))
+    }
+}
+
+/// Whether the method has an integration; `false` when the method is gone.
+async fn has_integration(aws: &Aws, k: &MethodKey) -> Result<bool, ProviderError> {
+    let got = none_if_not_found(
+        aws.apigateway()
+            .await
+            .get_method()
+            .rest_api_id(&k.rest_api_id)
+            .resource_id(&k.resource_id)
+            .http_method(&k.http_method)
+            .send()
+            .await
+            .op("GetMethod"),
+    )?;
+    Ok(got.is_some_and(|m| m.method_integration().is_some()))
+}
+
+/// Whether the resource has the method; `false` when the resource is gone.
+async fn has_method(aws: &Aws, k: &MethodKey) -> Result<bool, ProviderError> {
+    let got = none_if_not_found(
+        aws.apigateway()
+            .await
+            .get_resource()
+            .rest_api_id(&k.rest_api_id)
+            .resource_id(&k.resource_id)
+            .send()
+            .await
+            .op("GetResource"),
+    )?;
+    Ok(got.is_some_and(|r| {
+        r.resource_methods()
+            .is_some_and(|m| m.contains_key(&k.http_method))
+    }))
 }

@@ -23,7 +23,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::error::none_if_not_found;
-use super::idempotent::update_tags;
+use super::idempotent::{Existing, create_or_adopt, done_if_gone, update_tags};
 use super::{
     Aws, DataSourceImpl, ErrorContext, ResourceImpl, TAG_TOKEN, create_once, decode, found,
 };
@@ -299,7 +299,22 @@ impl ResourceImpl for RestApiImpl {
             .send()
             .await
             .op("DeleteRestApi");
-        none_if_not_found(result).map(|_| ())
+        // The emulator answers a repeat with a 500: done when it is listed no more.
+        done_if_gone(result, || async {
+            let listed = aws
+                .apigateway()
+                .await
+                .get_rest_apis()
+                .limit(500)
+                .send()
+                .await
+                .op("GetRestApis")?;
+            Ok(listed
+                .items()
+                .iter()
+                .any(|a| a.id() == Some(req.id.as_str())))
+        })
+        .await
     }
 
     async fn lookup(
@@ -517,23 +532,33 @@ impl ResourceImpl for ResourceImplApi {
 
     async fn create(&self, aws: &Aws, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
         let inputs: ResourceInputs = decode(&req.inputs)?;
-        let client = aws.apigateway().await;
-        let result = client
-            .create_resource()
-            .rest_api_id(&inputs.rest_api_id)
-            .parent_id(&inputs.parent_id)
-            .path_part(&inputs.path_part)
-            .send()
-            .await
-            .op("CreateResource");
-        let resource_id = match result {
-            Ok(out) => out.id().unwrap_or_default().to_string(),
-            // The path is unique under its parent: a retried create finds it.
-            Err(e) if e.code.as_deref() == Some("ConflictException") => {
-                find_resource(aws, &inputs).await?.ok_or(e)?
-            }
-            Err(e) => return Err(e),
-        };
+        // CreateResource is not idempotent where the service does not refuse a second
+        // resource of the same path (a lost answer would make two): it goes through a
+        // client that does not retry, and a transient failure looks for the path first.
+        let once = aws.apigateway_once().await;
+        let made = create_once(
+            || async {
+                let out = once
+                    .create_resource()
+                    .rest_api_id(&inputs.rest_api_id)
+                    .parent_id(&inputs.parent_id)
+                    .path_part(&inputs.path_part)
+                    .send()
+                    .await
+                    .op("CreateResource")?;
+                Ok(out.id().unwrap_or_default().to_string())
+            },
+            || find_resource(aws, &inputs),
+        );
+        // The path is unique under its parent in our API: what is there is ours.
+        let what = format!("API resource `{}`", inputs.path_part);
+        let resource_id = create_or_adopt(&what, made, || async {
+            Ok(match find_resource(aws, &inputs).await? {
+                Some(id) => Existing::Ours(id),
+                None => Existing::Gone,
+            })
+        })
+        .await?;
         let id = format!("{}/{resource_id}", inputs.rest_api_id);
         let (_, outputs) = describe_resource(aws, &inputs.rest_api_id, &resource_id)
             .await?
@@ -561,7 +586,21 @@ impl ResourceImpl for ResourceImplApi {
             .send()
             .await
             .op("DeleteResource");
-        none_if_not_found(result).map(|_| ())
+        // The emulator answers a repeat with a 500: done when the API lists it no more.
+        done_if_gone(result, || async {
+            let listed = none_if_not_found(
+                aws.apigateway()
+                    .await
+                    .get_resources()
+                    .rest_api_id(api)
+                    .limit(500)
+                    .send()
+                    .await
+                    .op("GetResources"),
+            )?;
+            Ok(listed.is_some_and(|l| l.items().iter().any(|r| r.id() == Some(resource))))
+        })
+        .await
     }
 
     async fn lookup(

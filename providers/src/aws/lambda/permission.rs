@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::super::error::none_if_not_found;
-use super::super::{Aws, ErrorContext, ResourceImpl, decode, found};
+use super::super::idempotent::{Same, done_if_duplicate};
+use super::super::{Aws, ErrorContext, ResourceImpl, create_once, decode, found};
 
 const PERMISSION: &str = "aws:lambda/permission";
 
@@ -168,29 +169,48 @@ impl ResourceImpl for PermissionImpl {
     async fn create(&self, aws: &Aws, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
         let inputs: PermissionInputs = decode(&req.inputs)?;
         let id = format!("{}/{}", inputs.function_name, inputs.statement_id);
-        let result = aws
-            .lambda()
-            .await
-            .add_permission()
-            .function_name(&inputs.function_name)
-            .statement_id(&inputs.statement_id)
-            .action(&inputs.action)
-            .principal(&inputs.principal)
-            .set_source_arn(inputs.source_arn.clone())
-            .send()
-            .await
-            .op("AddPermission");
-        match result {
-            Ok(_) => {}
-            // A retried create finds its statement: adopt it when it says the same.
-            Err(e) if e.code.as_deref() == Some("ResourceConflictException") => {
+        // AddPermission goes through a client that does not retry: after a transient
+        // failure the policy is read before trying again, so a statement is added once.
+        let once = aws.lambda_once().await;
+        let same = || async {
+            Ok(
                 match statement(aws, &inputs.function_name, &inputs.statement_id).await? {
-                    Some(existing) if existing == inputs => {}
-                    _ => return Err(e),
-                }
-            }
-            Err(e) => return Err(e),
-        }
+                    Some(existing) if existing == inputs => Some(()),
+                    _ => None,
+                },
+            )
+        };
+        let added = create_once(
+            || async {
+                once.add_permission()
+                    .function_name(&inputs.function_name)
+                    .statement_id(&inputs.statement_id)
+                    .action(&inputs.action)
+                    .principal(&inputs.principal)
+                    .set_source_arn(inputs.source_arn.clone())
+                    .send()
+                    .await
+                    .op("AddPermission")
+                    .map(|_| ())
+            },
+            same,
+        )
+        .await;
+        // A statement id already there is done when it says the same.
+        let what = format!(
+            "permission `{}` of function `{}`",
+            inputs.statement_id, inputs.function_name
+        );
+        done_if_duplicate(added, &what, || async {
+            Ok(
+                match statement(aws, &inputs.function_name, &inputs.statement_id).await? {
+                    Some(existing) if existing == inputs => Same::Yes,
+                    Some(_) => Same::No("it grants something else".to_string()),
+                    None => Same::No("it is gone".to_string()),
+                },
+            )
+        })
+        .await?;
         Ok(CreateResponse {
             outputs: json!({ "statement_id": inputs.statement_id }),
             id,

@@ -24,7 +24,7 @@ use iac_dsl::{
 use serde::{Deserialize, Serialize};
 
 use super::error::none_if_not_found;
-use super::idempotent::done_if_not_found;
+use super::idempotent::{Existing, create_or_adopt, done_if_not_found, owned};
 use super::{Aws, DataSourceImpl, ErrorContext, ResourceImpl, TAG_NAME, TAG_STACK, decode, found};
 
 pub use config::{
@@ -284,28 +284,23 @@ impl ResourceImpl for BucketImpl {
                     .build(),
             );
         }
-        match call.send().await.op("CreateBucket") {
-            Ok(_) => {}
-            // A retried create (or a run after a lost answer) finds the bucket it made:
-            // adopt it when its tags say it is this resource, never someone else's.
-            Err(e) if e.code.as_deref() == Some("BucketAlreadyOwnedByYou") => {
-                let tags = bucket_tags(aws, &inputs.bucket).await?;
-                if tags.get(TAG_STACK) != Some(&req.ctx.stack)
-                    || tags.get(TAG_NAME) != Some(&req.ctx.name)
-                {
-                    return Err(ProviderError::new(
-                        ErrorKind::Service,
-                        "CreateBucket",
-                        format!(
-                            "bucket `{}` already exists in this account and is not managed by \
-                             this stack as `{}`; import it or choose another name",
-                            inputs.bucket, req.ctx.name
-                        ),
-                    ));
-                }
+        let made = async { call.send().await.op("CreateBucket").map(|_| ()) };
+        // A retried create (or a run after a lost answer) finds the bucket it made: adopt
+        // it when its tags say it is this resource, or when it has no tags yet (the lost
+        // create made it in this account under this deterministic name and never got to
+        // tag it); never a bucket tagged as something else.
+        let what = format!("bucket `{}`", inputs.bucket);
+        create_or_adopt(&what, made, || async {
+            let tags = bucket_tags(aws, &inputs.bucket).await?;
+            if tags.is_empty() {
+                return Ok(Existing::Ours(()));
             }
-            Err(e) => return Err(e),
-        }
+            Ok(match owned(&tags, &req.ctx, Some(&req.token)) {
+                Ok(()) => Existing::Ours(()),
+                Err(why) => Existing::NotOurs(why),
+            })
+        })
+        .await?;
         let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
         put_tags(aws, &inputs.bucket, &tags).await?;
         Ok(CreateResponse {

@@ -20,8 +20,8 @@ use super::idempotent::{
     Same, create_or_adopt, done_if_duplicate, done_if_not_found, existing_by_tags, update_tags,
 };
 use super::{
-    Aws, DataSourceImpl, ErrorContext, ResourceImpl, TAG_NAME, TAG_STACK, TAG_TOKEN, decode, found,
-    to_json, vanished,
+    Aws, DataSourceImpl, ErrorContext, ResourceImpl, TAG_NAME, TAG_STACK, TAG_TOKEN, create_once,
+    decode, found, to_json, vanished,
 };
 
 const SECRET: &str = "aws:secretsmanager/secret";
@@ -440,15 +440,32 @@ async fn converge(
         .cloned()
         .collect();
     if !added.is_empty() {
-        let result = client
-            .replicate_secret_to_regions()
-            .secret_id(id)
-            .set_add_replica_regions(Some(replica_types(&added)))
-            .send()
-            .await
-            .op("ReplicateSecretToRegions");
+        // Replicating is not idempotent everywhere (a repeat can add the region twice): it
+        // goes through a client that does not retry, and after a transient failure the
+        // secret is read again before trying again.
+        let once = aws.secretsmanager_once().await;
+        let present = || async {
+            let now = describe(aws, id)
+                .await?
+                .map(|(i, _, _)| i.replicas)
+                .unwrap_or_default();
+            Ok(added.iter().all(|r| now.contains(r)).then_some(()))
+        };
+        let made = create_once(
+            || async {
+                once.replicate_secret_to_regions()
+                    .secret_id(id)
+                    .set_add_replica_regions(Some(replica_types(&added)))
+                    .send()
+                    .await
+                    .op("ReplicateSecretToRegions")
+                    .map(|_| ())
+            },
+            present,
+        )
+        .await;
         let what = format!("replica of secret {id}");
-        done_if_duplicate(result, &what, || async {
+        done_if_duplicate(made, &what, || async {
             let now = describe(aws, id)
                 .await?
                 .map(|(i, _, _)| i.replicas)
