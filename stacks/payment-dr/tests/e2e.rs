@@ -1,10 +1,11 @@
 //! End to end: the real `payment-dr-stack` binary deploys the whole topology to the moto
 //! emulator (started by the test support code) on both configuration paths users take
-//! (zones named in the config; a config naming only the suffix, zones read from each
-//! region), the SDK reads back what the review keeps and each fix, a refreshed preview
-//! right after the deploy finds every resource as declared, no secret shows in any output,
-//! every command a user runs works on the state, and destroy removes the stack from both
-//! regions. The two paths run as parallel tests on one emulator, with distinct suffixes.
+//! (zones named in the config; a config naming only the suffix and a domain of its own,
+//! zones read from each region), the SDK reads back what the review keeps and each fix, a
+//! refreshed preview right after the deploy finds every resource as declared, no secret
+//! shows in any output, every command a user runs works on the state, and destroy removes
+//! the stack from both regions. The two paths run as parallel tests on one emulator, with
+//! distinct suffixes.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -86,14 +87,23 @@ lambda_profile = "dev"
     )
 }
 
-/// The default path: only the suffix (every other key takes the reference's default, so
-/// the zones are read from each region by a data source), and the dev build of the Lambda.
+/// The default path: the suffix (every other key takes the reference's default, so the
+/// zones are read from each region by a data source), the dev build of the Lambda, and
+/// what the shared emulator needs: a domain of its own, since other tests of this binary
+/// deploy the stack with the default domain at the same time and moto lets a second
+/// API Gateway domain of one name silently replace the first.
 fn default_config(suffix: &str) -> String {
-    format!("environment_suffix = \"{suffix}\"\nlambda_profile = \"dev\"\n")
+    format!(
+        "environment_suffix = \"{suffix}\"\nlambda_profile = \"dev\"\n\
+         domain_name = \"{}\"\n",
+        default_path_domain(suffix)
+    )
 }
 
-/// The reference's default domain.
-const DEFAULT_DOMAIN: &str = "payments-api.example.com";
+/// The domain of the default-path deployment.
+fn default_path_domain(suffix: &str) -> String {
+    format!("payments-{suffix}.example.com")
+}
 
 struct Clients {
     ec2: [aws_sdk_ec2::Client; 2],
@@ -1053,7 +1063,7 @@ async fn the_default_config_deploys_and_every_command_works_on_its_state() {
     let suffix = suffix("d");
     let d = Deployed::new(
         suffix.clone(),
-        DEFAULT_DOMAIN.to_string(),
+        default_path_domain(&suffix),
         &default_config(&suffix),
     );
     let c = clients();
