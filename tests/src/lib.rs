@@ -94,7 +94,7 @@ impl Moto {
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
         let endpoint = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(180);
         while Instant::now() < deadline {
             if http_get_ok(port, "/moto-api/data.json") {
                 return Ok(Moto {
@@ -106,7 +106,7 @@ impl Moto {
         }
         let tail = std::fs::read_to_string(&log).unwrap_or_default();
         Err(format!(
-            "{} did not answer on port {port} within 60 s; its log:\n{tail}",
+            "{} did not answer on port {port} within 180 s (a loaded machine starts it slowly); its log:\n{tail}",
             exe.display()
         ))
     }

@@ -47,7 +47,7 @@ async fn bucket_lifecycle_adoption_and_force_destroy() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("not managed by this stack"), "{err}");
+    assert!(err.contains("is not this resource's"), "{err}");
 
     let changed = json!({"bucket": name, "force_destroy": true, "tags": {"team": "risk"}});
     assert!(replace_keys(&aws, &c, &inputs, &changed).is_empty());
