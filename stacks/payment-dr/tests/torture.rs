@@ -318,6 +318,17 @@ async fn census(moto: &iac_tests::Moto) -> Vec<Live> {
             .name("tag:iac:stack")
             .values(&stack)
             .build();
+        // moto ignores tag filters on some describes (NAT gateways, addresses): the
+        // stack tag is checked here as well, so other tests' objects never count.
+        let ours_by_tags = |tags: &[aws_sdk_ec2::types::Tag]| {
+            tag(
+                tags.iter()
+                    .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
+                "iac:stack",
+            )
+            .as_deref()
+                == Some(stack.as_str())
+        };
         let ec2_tags = |tags: &[aws_sdk_ec2::types::Tag]| {
             tag(
                 tags.iter()
@@ -372,7 +383,9 @@ async fn census(moto: &iac_tests::Moto) -> Vec<Live> {
             .nat_gateways()
         {
             use aws_sdk_ec2::types::NatGatewayState as S;
-            if matches!(n.state(), Some(S::Deleted | S::Deleting | S::Failed)) {
+            if matches!(n.state(), Some(S::Deleted | S::Deleting | S::Failed))
+                || !ours_by_tags(n.tags())
+            {
                 continue;
             }
             let id = n.nat_gateway_id().unwrap_or_default().to_string();
@@ -386,6 +399,9 @@ async fn census(moto: &iac_tests::Moto) -> Vec<Live> {
             .unwrap()
             .addresses()
         {
+            if !ours_by_tags(a.tags()) {
+                continue;
+            }
             let id = a.allocation_id().unwrap_or_default().to_string();
             push(format!("{word} Elastic IP"), vec![id], ec2_tags(a.tags()));
         }
