@@ -399,7 +399,8 @@ where
             };
             match state {
                 Err(e) => Err(e),
-                Ok(state) => match engine::preview_state(&stack, state, &opts, destroy).await {
+                // Validated above, where a declaration error is reported.
+                Ok(state) => match engine::preview_validated(&stack, state, &opts, destroy).await {
                     Ok(plan) => {
                         ui.plan(&plan);
                         Ok(if detailed_exitcode && plan.has_changes() {
