@@ -741,28 +741,16 @@ impl Exec {
                 if let Some(made) = e.created.take() {
                     let message = redact_text(&e.to_string(), &[&inputs]);
                     let outputs = mark_echoed_secrets(&inputs, made.outputs);
-                    let record = match found_inputs {
+                    let (recorded, status) = match found_inputs {
                         // Found after the failure: recorded as it is, so that the next
                         // plan updates what differs from the declaration.
-                        Some(read) => self.record(
-                            node,
-                            &step.provider,
-                            made.id,
-                            merge_read_inputs(&inputs, &read),
-                            outputs,
-                            ResourceStatus::Ok,
-                        ),
+                        Some(read) => (merge_read_inputs(&inputs, &read), ResourceStatus::Ok),
                         // The provider says the object exists but is not healthy: record
                         // it tainted so the next run replaces it rather than leaking it.
-                        None => self.record(
-                            node,
-                            &step.provider,
-                            made.id,
-                            inputs,
-                            outputs,
-                            ResourceStatus::Tainted,
-                        ),
+                        None => (inputs, ResourceStatus::Tainted),
                     };
+                    let record =
+                        self.record(node, &step.provider, made.id, recorded, outputs, status);
                     self.written(intent, record).await?;
                     return Err(message);
                 }
