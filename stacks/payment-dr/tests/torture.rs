@@ -318,25 +318,20 @@ async fn census(moto: &iac_tests::Moto) -> Vec<Live> {
             .name("tag:iac:stack")
             .values(&stack)
             .build();
+        let ec2_tag = |tags: &[aws_sdk_ec2::types::Tag], key: &str| {
+            tag(
+                tags.iter()
+                    .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
+                key,
+            )
+        };
         // moto ignores tag filters on some describes (NAT gateways, addresses): the
         // stack tag is checked here as well, so other tests' objects never count.
         let ours_by_tags = |tags: &[aws_sdk_ec2::types::Tag]| {
-            tag(
-                tags.iter()
-                    .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
-                "iac:stack",
-            )
-            .as_deref()
-                == Some(stack.as_str())
+            ec2_tag(tags, "iac:stack").as_deref() == Some(stack.as_str())
         };
-        let ec2_tags = |tags: &[aws_sdk_ec2::types::Tag]| {
-            tag(
-                tags.iter()
-                    .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
-                "iac:name",
-            )
-            .unwrap_or_default()
-        };
+        let ec2_tags =
+            |tags: &[aws_sdk_ec2::types::Tag]| ec2_tag(tags, "iac:name").unwrap_or_default();
         for v in ec2
             .describe_vpcs()
             .filters(ours.clone())
