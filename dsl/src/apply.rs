@@ -774,7 +774,7 @@ impl Exec {
             .get(&step.name)
             .ok_or_else(|| format!("{} has no recorded state to update", step.name))?;
         let inputs = self.resolve(node)?;
-        let changed = changed_keys(&old.inputs, &inputs);
+        let mut changed = changed_keys(&old.inputs, &inputs);
         if changed.is_empty() {
             return self.same(step).await;
         }
@@ -782,6 +782,10 @@ impl Exec {
         let ctx = self.ctx(&step.name, &step.type_token);
         let verdict = crate::plan::ask_diff(provider.as_ref(), &ctx, old, &inputs, &changed)
             .map_err(|e| e.to_string())?;
+        changed.retain(|k| !verdict.equivalent_keys.contains(k));
+        if changed.is_empty() {
+            return self.same(step).await;
+        }
         if !verdict.replace_keys.is_empty() {
             return Err(format!(
                 "values known only now force a replacement ({}); the plan said update. Run preview again",

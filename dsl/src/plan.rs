@@ -480,7 +480,16 @@ fn plan_declared(
                 message: e.to_string(),
             }
         })?;
+        if changed.iter().all(|k| verdict.equivalent_keys.contains(k)) {
+            step.inputs = inputs;
+            step.op = Op::Same;
+            return Ok((step, Vec::new()));
+        }
         step.diffs = property_diffs(&old.inputs, &inputs, &verdict.replace_keys);
+        step.diffs.retain(|d| {
+            let key = d.path.split(['.', '[']).next().unwrap_or_default();
+            !verdict.equivalent_keys.iter().any(|k| k == key)
+        });
         changing_outputs = verdict.unknown_outputs;
         if verdict.replace_keys.is_empty() {
             Op::Update

@@ -55,6 +55,10 @@ pub struct DiffResponse {
     /// Outputs that an in-place update will change (a digest of the inputs, a version):
     /// the plan shows them, and what depends on them, as known only after apply.
     pub unknown_outputs: Vec<String>,
+    /// Changed keys whose old and new values differ only in form, not in meaning (a set
+    /// of rules listed in another order, say): the engine drops them from the change, so
+    /// a refreshed read in the cloud's canonical order plans no update.
+    pub equivalent_keys: Vec<String>,
 }
 
 impl DiffResponse {
@@ -68,6 +72,7 @@ impl DiffResponse {
                 .collect(),
             delete_before_replace: false,
             unknown_outputs: Vec::new(),
+            equivalent_keys: Vec::new(),
         }
     }
 }

@@ -315,18 +315,46 @@ impl Stack {
         self.provider_arc(name, Arc::new(provider))
     }
 
-    /// Like [`Stack::provider`] for a provider shared with other stacks.
+    /// Like [`Stack::provider`] for a provider shared with other stacks. A second
+    /// provider under a name already taken is a declaration error; the first one stays
+    /// registered (resources already declared on it keep the provider they were given).
     pub fn provider_arc(&mut self, name: &str, provider: Arc<dyn Provider>) -> ProviderRef {
-        if self.providers.insert(name.to_string(), provider).is_some() {
-            self.errors.push(DeclarationError::Provider {
-                resource: format!("provider `{name}`"),
-                message: "a provider of this name is registered twice".into(),
-            });
-        } else {
-            self.provider_order.push(name.to_string());
+        match self.providers.entry(name.to_string()) {
+            std::collections::btree_map::Entry::Occupied(_) => {
+                self.errors.push(DeclarationError::Provider {
+                    resource: format!("provider `{name}`"),
+                    message: "a provider of this name is registered twice".into(),
+                });
+            }
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(provider);
+                self.provider_order.push(name.to_string());
+            }
         }
         ProviderRef {
             name: Arc::from(name),
+        }
+    }
+
+    /// The handle of the provider registered under `name`, if any: components that need
+    /// a provider of a conventional name (`aws-primary`, `random`) use the host stack's
+    /// own when it has one and register theirs only when it does not.
+    pub fn registered_provider(&self, name: &str) -> Option<ProviderRef> {
+        self.providers.contains_key(name).then(|| ProviderRef {
+            name: Arc::from(name),
+        })
+    }
+
+    /// The provider registered under `name`, or `make()`'s registered under that name
+    /// when the stack has none yet (what [`Stack::registered_provider`] is for, in one call).
+    pub fn provider_or_register<P: Provider>(
+        &mut self,
+        name: &str,
+        make: impl FnOnce() -> P,
+    ) -> ProviderRef {
+        match self.registered_provider(name) {
+            Some(found) => found,
+            None => self.provider(name, make()),
         }
     }
 
@@ -604,5 +632,45 @@ fn invalid_name(name: &str) -> Option<String> {
         Some("a resource name cannot contain control characters or surrounding spaces".into())
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{FakeCloud, FakeProvider};
+
+    #[test]
+    fn a_second_provider_of_a_name_is_an_error_and_the_first_one_stays() {
+        let mut stack = Stack::new("p", "s");
+        let first: Arc<dyn Provider> = Arc::new(FakeProvider::new("fake", FakeCloud::new()));
+        stack.provider_arc("fake", Arc::clone(&first));
+        stack.provider("fake", FakeProvider::new("other", FakeCloud::new()));
+        assert!(Arc::ptr_eq(&stack.providers["fake"], &first));
+        assert_eq!(stack.provider_order, ["fake"]);
+        let errors = stack
+            .validate()
+            .expect_err("a duplicate provider is refused");
+        assert!(errors.to_string().contains("registered twice"), "{errors}");
+    }
+
+    #[test]
+    fn provider_or_register_keeps_the_host_stacks_provider() {
+        let mut stack = Stack::new("p", "s");
+        assert!(stack.registered_provider("fake").is_none());
+        let host: Arc<dyn Provider> = Arc::new(FakeProvider::new("fake", FakeCloud::new()));
+        stack.provider_arc("fake", Arc::clone(&host));
+        let found =
+            stack.provider_or_register("fake", || FakeProvider::new("component", FakeCloud::new()));
+        assert_eq!(found.name(), "fake");
+        assert!(Arc::ptr_eq(&stack.providers["fake"], &host));
+        let made = stack.provider_or_register("own", || FakeProvider::new("own", FakeCloud::new()));
+        assert_eq!(
+            stack
+                .registered_provider("own")
+                .map(|p| p.name().to_string()),
+            Some(made.name().to_string())
+        );
+        assert!(stack.validate().is_ok());
     }
 }

@@ -314,7 +314,17 @@ impl Provider for Aws {
 
     fn diff(&self, req: &DiffRequest<'_>) -> Result<DiffResponse, ProviderError> {
         let imp = self.resource(&req.ctx.type_token)?;
-        let mut response = DiffResponse::replacing(req.changed_keys, imp.force_new());
+        let null = Value::Null;
+        let (equivalent, changed): (Vec<String>, Vec<String>) =
+            req.changed_keys.iter().cloned().partition(|k| {
+                imp.equivalent(
+                    k,
+                    req.old_inputs.get(k).unwrap_or(&null),
+                    req.new_inputs.get(k).unwrap_or(&null),
+                )
+            });
+        let mut response = DiffResponse::replacing(&changed, imp.force_new());
+        response.equivalent_keys = equivalent;
         response.delete_before_replace = imp.delete_before_replace();
         response.unknown_outputs = imp
             .outputs_changed_by_update()

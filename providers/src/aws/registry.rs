@@ -35,6 +35,13 @@ pub(crate) trait ResourceImpl: Send + Sync + 'static {
         false
     }
 
+    /// Whether the changed input `key` means the same in `old` and `new` although its JSON
+    /// differs (a set written in another order): such keys plan no update.
+    fn equivalent(&self, key: &str, old: &Value, new: &Value) -> bool {
+        let _ = (key, old, new);
+        false
+    }
+
     /// Every invalid field of fully or partly known inputs (unknown parts are skipped).
     fn check(&self, inputs: &Value) -> Vec<(String, String)> {
         let _ = inputs;

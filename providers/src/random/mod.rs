@@ -276,8 +276,7 @@ impl Provider for Random {
         // A new rule means a new value.
         Ok(DiffResponse {
             replace_keys: req.changed_keys.to_vec(),
-            delete_before_replace: false,
-            unknown_outputs: Vec::new(),
+            ..DiffResponse::default()
         })
     }
 

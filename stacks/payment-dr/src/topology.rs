@@ -126,11 +126,11 @@ pub fn region_provider(region: &str, side_word: &str) -> Aws {
 /// Providers named `aws-primary`, `aws-dr` and `random` are registered unless the stack
 /// already has them (tests register their own, pointed at an emulator).
 pub fn payment_dr(stack: &mut Stack, config: &PaymentDrConfig, code: &Asset) -> PaymentDr {
-    let primary_provider = stack.provider(
-        "aws-primary",
-        region_provider(&config.primary_region, "primary"),
-    );
-    let dr_provider = stack.provider("aws-dr", region_provider(&config.dr_region, "dr"));
+    let primary_provider = stack.provider_or_register("aws-primary", || {
+        region_provider(&config.primary_region, "primary")
+    });
+    let dr_provider =
+        stack.provider_or_register("aws-dr", || region_provider(&config.dr_region, "dr"));
     payment_dr_with(stack, config, code, &primary_provider, &dr_provider)
 }
 
@@ -143,7 +143,7 @@ pub fn payment_dr_with(
     dr_provider: &ProviderRef,
 ) -> PaymentDr {
     let s = config.environment_suffix.as_str();
-    stack.provider("random", Random::new());
+    stack.provider_or_register("random", Random::new);
     let on = |p: &ProviderRef| ResourceOptions::default().provider(p);
 
     // Global: the database password, its secret (replicated), IAM.
@@ -963,4 +963,29 @@ fn export_outputs(
     stack.export_output("cloudwatch_alarms_topic_arn", &primary.alarms_topic.arn());
     stack.export_output("cloudwatch_alarms_dr_topic_arn", &dr.alarms_topic.arn());
     stack.export_output("hosted_zone_name_servers", &zone.name_servers());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host stack that registered `random`, `aws-primary` and `aws-dr` itself (pointed
+    /// at its own endpoints, say) composes the component without a duplicate-provider error.
+    #[test]
+    fn a_host_stack_with_its_own_providers_composes_the_component() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let zip = dir.path().join("code.zip");
+        std::fs::write(&zip, b"not really a zip").expect("write");
+        let code = Asset::file(&zip).expect("asset");
+        let config = PaymentDrConfig::new("host-001");
+        let mut stack = Stack::new("host", "dev");
+        stack.provider("random", Random::new());
+        stack.provider("aws-primary", region_provider("us-east-1", "primary"));
+        stack.provider("aws-dr", region_provider("us-west-2", "dr"));
+        let dr = payment_dr(&mut stack, &config, &code);
+        stack.export_output("api", &dr.primary.stage.invoke_url());
+        if let Err(e) = stack.validate() {
+            panic!("the host's providers are used, not registered twice: {e}");
+        }
+    }
 }

@@ -400,6 +400,19 @@ impl ResourceImpl for SecurityGroupImpl {
         &["name", "description", "vpc_id"]
     }
 
+    /// Rules are a set: the same permissions declared in another order or grouping (the
+    /// read returns them grouped and sorted) are no change.
+    fn equivalent(&self, key: &str, old: &Value, new: &Value) -> bool {
+        if key != "ingress" && key != "egress" {
+            return false;
+        }
+        let decode = |v: &Value| serde_json::from_value::<Vec<RuleInputs>>(v.clone()).ok();
+        match (decode(old), decode(new)) {
+            (Some(a), Some(b)) => atoms(&a) == atoms(&b),
+            _ => false,
+        }
+    }
+
     fn check(&self, inputs: &Value) -> Vec<(String, String)> {
         let mut invalid = Vec::new();
         if let Some(n) = inputs["name"].as_str()
@@ -680,4 +693,49 @@ async fn describe(
             name,
         },
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule(port: i32, cidrs: &[&str]) -> Value {
+        json!({"protocol": "tcp", "from_port": port, "to_port": port, "cidr_blocks": cidrs,
+               "security_groups": [], "description": null})
+    }
+
+    #[test]
+    fn rules_are_compared_as_sets_of_permissions() {
+        let imp = SecurityGroupImpl;
+        let declared = json!([
+            rule(8443, &["10.0.2.0/24", "10.0.1.0/24"]),
+            rule(443, &["10.0.9.0/24"]),
+            rule(443, &["10.0.3.0/24"])
+        ]);
+        let read = json!([
+            rule(443, &["10.0.3.0/24", "10.0.9.0/24"]),
+            rule(8443, &["10.0.1.0/24", "10.0.2.0/24"])
+        ]);
+        assert!(imp.equivalent("ingress", &read, &declared));
+        assert!(imp.equivalent("egress", &read, &declared));
+        let grown = json!([
+            rule(443, &["10.0.3.0/24", "10.0.9.0/24"]),
+            rule(8443, &["10.0.1.0/24"])
+        ]);
+        assert!(
+            !imp.equivalent("ingress", &read, &grown),
+            "a missing block is a change"
+        );
+        let unknown = json!([{"protocol": "tcp", "from_port": 1, "to_port": 1,
+            "cidr_blocks": [{"$unknown": "vpc.cidr"}], "security_groups": [], "description": null}]);
+        assert!(
+            !imp.equivalent("ingress", &read, &unknown),
+            "an unknown is never the same"
+        );
+        assert!(
+            !imp.equivalent("tags", &json!({}), &json!({})),
+            "only the rule lists are sets"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! The EC2 network types against the emulator: subnet, internet gateway, Elastic IP, NAT
 //! gateway, route table and association, security group, and the zones data source.
 
-use iac_dsl::{InvokeRequest, Provider, Stack};
+use iac_dsl::{InvokeRequest, Op, Provider, RunOptions, Stack, engine};
 use iac_providers::aws::Aws;
 use iac_providers::aws::ec2::{SecurityGroupArgs, SecurityGroupRule, SubnetArgs, VpcArgs};
 use serde_json::{Value, json};
@@ -170,6 +170,81 @@ async fn security_group_rules_update_in_place() {
     let mut renamed = group.clone();
     renamed["name"] = json!("other");
     assert_eq!(replace_keys(&aws, &c, &group, &renamed), ["name"]);
+}
+
+/// A stack whose security group lists its rules out of the order AWS reads them back in
+/// (ports descending, CIDR blocks unsorted, one rule per block instead of grouped).
+fn unsorted_rules_stack(suffix: &str, extra_port: Option<i32>) -> Stack {
+    let mut stack = Stack::new("tests", &format!("sg-order-{suffix}"));
+    stack.provider("aws", aws(REGION));
+    let vpc = stack.add("vpc", VpcArgs::new("10.36.0.0/16"));
+    let mut group = SecurityGroupArgs::new(format!("order-{suffix}"), "app", vpc.id())
+        .ingress(
+            SecurityGroupRule::tcp(8443)
+                .cidr_block("10.36.2.0/24")
+                .cidr_block("10.36.1.0/24"),
+        )
+        .ingress(SecurityGroupRule::tcp(443).cidr_block("10.36.9.0/24"))
+        .ingress(SecurityGroupRule::tcp(443).cidr_block("10.36.3.0/24"))
+        .egress(SecurityGroupRule::tcp(5432).cidr_block("10.36.0.0/16"))
+        .egress(SecurityGroupRule::tcp(443).cidr_block("0.0.0.0/0"));
+    if let Some(port) = extra_port {
+        group = group.ingress(SecurityGroupRule::tcp(port).cidr_block("10.36.4.0/24"));
+    }
+    stack.add("app", group);
+    stack
+}
+
+#[tokio::test]
+async fn security_group_rules_in_any_order_refresh_clean_and_a_new_rule_still_plans() {
+    let suffix = iac_tests::unique("o").to_lowercase();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    apply_ok(unsorted_rules_stack(&suffix, None), &store, false, "up").await;
+    let refreshed = RunOptions {
+        refresh: true,
+        ..RunOptions::default()
+    };
+    let again = engine::preview(
+        &unsorted_rules_stack(&suffix, None),
+        &store,
+        &refreshed,
+        false,
+    )
+    .await
+    .unwrap();
+    assert!(
+        !again.has_changes(),
+        "the rules read back sorted are the declared set: {:?}",
+        again
+            .steps
+            .iter()
+            .filter(|s| s.op.is_change())
+            .map(|s| (&s.name, &s.diffs))
+            .collect::<Vec<_>>()
+    );
+    // A positive control: a rule that is not there yet plans an update of the group,
+    // whose diff names the rules.
+    let grown = engine::preview(
+        &unsorted_rules_stack(&suffix, Some(9443)),
+        &store,
+        &refreshed,
+        false,
+    )
+    .await
+    .unwrap();
+    let app = grown
+        .steps
+        .iter()
+        .find(|s| s.name == "app")
+        .expect("app step");
+    assert_eq!(app.op, Op::Update);
+    assert!(
+        app.diffs.iter().any(|d| d.path.starts_with("ingress")),
+        "{:?}",
+        app.diffs
+    );
+    apply_ok(unsorted_rules_stack(&suffix, None), &store, true, "destroy").await;
 }
 
 #[tokio::test]

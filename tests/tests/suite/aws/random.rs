@@ -31,17 +31,7 @@ async fn a_password_is_generated_once_and_never_stored_in_plain_text() {
         .unwrap()
     };
     let store = open();
-    super::support::succeeded(
-        engine::up(
-            stack(),
-            store.clone(),
-            &RunOptions::default(),
-            false,
-            &mut |_| true,
-        )
-        .await,
-        "up",
-    );
+    super::support::apply_ok(stack(), &store, false, "up").await;
     let first = store.load(stack().id()).unwrap();
     let record = first
         .resources

@@ -458,17 +458,7 @@ fn dr_stack(suffix: &str, writer: Option<(String, WriterChange)>) -> Stack {
 
 /// Deploys `stack`, failing the test with every failed step's error.
 async fn deploy(stack: Stack, store: &Arc<StateStore>) {
-    succeeded(
-        engine::up(
-            stack,
-            store.clone(),
-            &RunOptions::default(),
-            false,
-            &mut |_| true,
-        )
-        .await,
-        "up",
-    );
+    apply_ok(stack, store, false, "up").await;
 }
 
 #[tokio::test]

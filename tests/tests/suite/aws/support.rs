@@ -175,3 +175,27 @@ pub fn succeeded(
     assert!(report.succeeded(), "{what}: {:#?}", report.failures());
     report
 }
+
+/// Runs `engine::up` (or destroy) of `stack` on `store` with default options and returns
+/// its report, failing the test unless it applied a plan and every step succeeded.
+pub fn apply_ok(
+    stack: iac_dsl::Stack,
+    store: &std::sync::Arc<iac_state::StateStore>,
+    destroy: bool,
+    what: &'static str,
+) -> impl std::future::Future<Output = iac_dsl::ApplyReport> {
+    let store = store.clone();
+    async move {
+        succeeded(
+            iac_dsl::engine::up(
+                stack,
+                store,
+                &iac_dsl::RunOptions::default(),
+                destroy,
+                &mut |_| true,
+            )
+            .await,
+            what,
+        )
+    }
+}
