@@ -13,20 +13,17 @@
 // are returned rarely, so their size costs nothing that matters.
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
-pub mod apply;
-pub mod asset;
+pub mod author;
 pub mod cli;
 pub mod engine;
-pub mod graph;
-mod journal;
-pub mod output;
-pub mod plan;
 pub mod provider;
-pub mod resource;
-pub mod stack;
 pub mod testing;
-pub mod value;
-pub mod walk;
+
+// The parts keep their paths at the crate root (`iac_dsl::plan`, `iac_dsl::stack`, ...):
+// the folders are for readers of this crate, not a change for its users.
+pub use author::{asset, output, resource, stack, value};
+pub(crate) use engine::journal;
+pub use engine::{apply, graph, plan, walk};
 
 pub use apply::{ApplyReport, Event, EventSink, StepReport, StepStatus};
 pub use engine::{Deployment, EngineError, RunOptions};

@@ -4,6 +4,17 @@
 //! `up`: validate the declaration (before state is opened), lock the stack, reconcile the
 //! intents an interrupted run left, evaluate data sources, plan, confirm, apply with the
 //! journal, record the outputs and the deployment, release the lock.
+//!
+//! Its parts: [`plan`] (the pure step generator), [`apply`] (the step executor),
+//! [`walk`] (the concurrent graph walk), `journal` (the writer thread that makes intents
+//! durable before each call), [`graph`] (names, cycles and DOT); the flows and the
+//! recovery of leftover intents are here.
+
+pub mod apply;
+pub mod graph;
+pub(crate) mod journal;
+pub mod plan;
+pub mod walk;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
