@@ -954,6 +954,7 @@ impl Ui {
             n(&[Op::Delete, Op::Forget]),
             elapsed.as_secs_f64()
         );
+        print_timing(&report.timing);
         let failures = report.failures();
         if !failures.is_empty() {
             println!("\n{} step(s) failed:", failures.len());
@@ -994,6 +995,48 @@ impl Ui {
             }
         }
     }
+}
+
+/// Where the time of a run went: wall time against the critical path (the chain of
+/// dependent steps whose durations add up to the most), and the calls sent by operation.
+fn print_timing(timing: &crate::engine::timing::Timing) {
+    let secs = |ms: u128| ms as f64 / 1000.0;
+    let share = if timing.wall_ms > 0 {
+        format!(
+            " ({:.0}% of the wall time)",
+            100.0 * timing.critical_path_ms as f64 / timing.wall_ms as f64
+        )
+    } else {
+        String::new()
+    };
+    println!(
+        "Time: {:.2}s wall, {:.2}s on the critical path{share}:",
+        secs(timing.wall_ms),
+        secs(timing.critical_path_ms)
+    );
+    const SHOWN: usize = 12;
+    let path = &timing.critical_path;
+    let mut chain: Vec<&str> = path.iter().take(SHOWN).map(String::as_str).collect();
+    if path.len() > SHOWN {
+        chain.push("…");
+        chain.extend(path.last().map(String::as_str));
+    }
+    println!("  {}", chain.join(" → "));
+    if timing.calls.is_empty() {
+        return;
+    }
+    let mut by_service: BTreeMap<&str, u64> = BTreeMap::new();
+    for (op, n) in &timing.calls {
+        *by_service
+            .entry(op.split(':').next().unwrap_or(op))
+            .or_default() += n;
+    }
+    let services: Vec<String> = by_service.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    println!(
+        "Calls: {} ({}); `--json` lists them by operation.",
+        timing.total_calls(),
+        services.join(", ")
+    );
 }
 
 fn print_step(step: &Step) {

@@ -322,4 +322,10 @@ pub trait Provider: Send + Sync + 'static {
     async fn invoke(&self, req: InvokeRequest) -> Result<Value, ProviderError> {
         Err(ProviderError::unsupported(&req.token))
     }
+
+    /// The calls this provider has sent so far, by `service:Operation`, each attempt
+    /// counted; the engine reports a run's share. Providers that send none keep the default.
+    fn call_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        std::collections::BTreeMap::new()
+    }
 }

@@ -23,6 +23,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::engine::merge_read_inputs;
+use crate::engine::timing::{Span, Timing, longest_chain};
 use crate::journal::Journal;
 use crate::output::Resolver;
 use crate::plan::{Op, Plan, REPLACED_SUFFIX, Step, changed_keys};
@@ -98,6 +99,8 @@ pub struct StepReport {
     pub status: StepStatus,
     /// How long it took.
     pub elapsed_ms: u128,
+    /// When it started, from the start of the apply.
+    pub started_ms: u128,
 }
 
 /// The result of applying a plan.
@@ -109,6 +112,8 @@ pub struct ApplyReport {
     pub outputs: BTreeMap<String, Value>,
     /// Whether the run was interrupted before every step ran.
     pub interrupted: bool,
+    /// Wall time, the critical path and the provider calls of the run.
+    pub timing: Timing,
 }
 
 impl ApplyReport {
@@ -227,7 +232,19 @@ pub(crate) async fn apply(
         .map(|s| (*s).clone())
         .collect();
     let phase1_deps = deletion_deps(&phase1, &exec.recorded);
-    let out1 = run_phase(&exec, &phase1, &phase1_deps, &settings, Phase::DeleteOld).await;
+    let origin = Instant::now();
+    let calls_before = call_counts(&exec.stack);
+    let mut critical = (Duration::ZERO, Vec::new());
+    let out1 = run_phase(
+        &exec,
+        &phase1,
+        &phase1_deps,
+        &settings,
+        Phase::DeleteOld,
+        origin,
+    )
+    .await;
+    add_critical_path(&mut critical, &phase1, &phase1_deps, &out1);
     let mut failed_deletes = std::collections::HashSet::new();
     for (step, (status, elapsed)) in phase1.iter().zip(out1) {
         if status != StepStatus::Done {
@@ -257,7 +274,16 @@ pub(crate) async fn apply(
                 .collect()
         })
         .collect();
-    let out2 = run_phase(&exec, &phase2, &phase2_deps, &settings, Phase::Forward).await;
+    let out2 = run_phase(
+        &exec,
+        &phase2,
+        &phase2_deps,
+        &settings,
+        Phase::Forward,
+        origin,
+    )
+    .await;
+    add_critical_path(&mut critical, &phase2, &phase2_deps, &out2);
     let mut replaced_ok = Vec::new();
     for (step, (status, elapsed)) in phase2.iter().zip(out2) {
         if status == StepStatus::Done && step.op == Op::ReplaceCreateFirst {
@@ -294,7 +320,16 @@ pub(crate) async fn apply(
         }
     }
     let phase3_deps = deletion_deps(&phase3, &exec.recorded);
-    let out3 = run_phase(&exec, &phase3, &phase3_deps, &settings, Phase::Delete).await;
+    let out3 = run_phase(
+        &exec,
+        &phase3,
+        &phase3_deps,
+        &settings,
+        Phase::Delete,
+        origin,
+    )
+    .await;
+    add_critical_path(&mut critical, &phase3, &phase3_deps, &out3);
     let mut old_half_failed = HashMap::new();
     for (step, (status, elapsed)) in phase3.iter().zip(out3) {
         match step.name.strip_suffix(REPLACED_SUFFIX) {
@@ -327,11 +362,11 @@ pub(crate) async fn apply(
         .iter()
         .map(|s| {
             if s.excluded {
-                report(s, StepStatus::Excluded, Duration::ZERO)
+                report(s, StepStatus::Excluded, Span::default())
             } else {
                 reports
                     .remove(&s.name)
-                    .unwrap_or_else(|| report(s, StepStatus::NotStarted, Duration::ZERO))
+                    .unwrap_or_else(|| report(s, StepStatus::NotStarted, Span::default()))
             }
         })
         .collect();
@@ -347,22 +382,70 @@ pub(crate) async fn apply(
             })
             .collect()
     };
+    let timing = Timing {
+        wall_ms: origin.elapsed().as_millis(),
+        critical_path_ms: critical.0.as_millis(),
+        critical_path: critical.1,
+        calls: calls_since(&calls_before, call_counts(&exec.stack)),
+    };
     ApplyReport {
         steps,
         outputs,
         interrupted,
+        timing,
     }
 }
 
-fn report(step: &Step, status: StepStatus, elapsed: Duration) -> StepReport {
+fn report(step: &Step, status: StepStatus, span: Span) -> StepReport {
     StepReport {
         name: step.name.clone(),
         type_token: step.type_token.clone(),
         provider: step.provider.clone(),
         op: step.op,
         status,
-        elapsed_ms: elapsed.as_millis(),
+        elapsed_ms: span.took.as_millis(),
+        started_ms: span.started.as_millis(),
     }
+}
+
+/// The calls every provider of the stack has sent so far, added up by operation.
+fn call_counts(stack: &Stack) -> BTreeMap<String, u64> {
+    let mut all = BTreeMap::new();
+    for provider in stack.providers.values() {
+        for (op, n) in provider.call_counts() {
+            *all.entry(op).or_default() += n;
+        }
+    }
+    all
+}
+
+/// The calls made between two counts.
+fn calls_since(
+    before: &BTreeMap<String, u64>,
+    now: BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    now.into_iter()
+        .map(|(op, n)| {
+            let was = before.get(&op).copied().unwrap_or(0);
+            (op, n.saturating_sub(was))
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// Adds one phase's critical path to `timing` (phases run one after another).
+fn add_critical_path(
+    timing: &mut (Duration, Vec<String>),
+    steps: &[Step],
+    deps: &[Vec<usize>],
+    outcomes: &[(StepStatus, Span)],
+) {
+    let took: Vec<Duration> = outcomes.iter().map(|(_, s)| s.took).collect();
+    let (total, chain) = longest_chain(deps, &took);
+    timing.0 += total;
+    timing
+        .1
+        .extend(chain.into_iter().map(|i| steps[i].name.clone()));
 }
 
 /// For deletions: each step waits for the steps of the resources that depend on it.
@@ -407,12 +490,13 @@ async fn run_phase(
     deps: &[Vec<usize>],
     settings: &ApplySettings,
     phase: Phase,
-) -> Vec<(StepStatus, Duration)> {
+    origin: Instant,
+) -> Vec<(StepStatus, Span)> {
     if steps.is_empty() {
         return Vec::new();
     }
     let steps: Arc<Vec<Step>> = Arc::new(steps.to_vec());
-    let elapsed: Arc<RwLock<HashMap<usize, Duration>>> = Arc::new(RwLock::new(HashMap::new()));
+    let elapsed: Arc<RwLock<HashMap<usize, Span>>> = Arc::new(RwLock::new(HashMap::new()));
     let outcomes = {
         let exec = exec.clone();
         let steps = steps.clone();
@@ -446,7 +530,8 @@ async fn run_phase(
                     };
                     let took = started.elapsed();
                     if let Ok(mut m) = elapsed.write() {
-                        m.insert(i, took);
+                        let started = started.saturating_duration_since(origin);
+                        m.insert(i, Span { started, took });
                     }
                     if noisy {
                         exec.emit(Event::Finished {

@@ -14,6 +14,7 @@ pub mod apply;
 pub mod graph;
 pub(crate) mod journal;
 pub mod plan;
+pub mod timing;
 pub mod walk;
 
 use std::collections::{BTreeMap, HashMap};

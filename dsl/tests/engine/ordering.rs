@@ -105,3 +105,53 @@ proptest! {
         check(deps, latencies, parallelism);
     }
 }
+
+/// The report's timing: the critical path is the slow chain (not the long one), its length
+/// is the sum of its steps' own durations, no longer than the wall time, and each step's
+/// start lies after the end of what it waited on.
+#[tokio::test]
+async fn the_report_names_the_critical_path_and_each_steps_span() {
+    let slow = |name: &str| match name {
+        "db" => 300,
+        "app" => 100,
+        _ => 20,
+    };
+    let fake = FakeProvider::new("fake", FakeCloud::new()).latency(move |op, name| {
+        Duration::from_millis(if op == "create" { slow(name) } else { 0 })
+    });
+    let w = World::with(fake);
+    let declare = |s: &mut iac_dsl::Stack| {
+        // A long chain of quick steps beside a short chain of slow ones.
+        let a = s.add("a", FakeArgs::new());
+        let b = s.add("b", FakeArgs::new().output("up", &a.id()));
+        let c = s.add("c", FakeArgs::new().output("up", &b.id()));
+        s.add("d", FakeArgs::new().output("up", &c.id()));
+        let db = s.add("db", FakeArgs::new());
+        s.add("app", FakeArgs::new().output("db", &db.id()));
+    };
+    let report = w.up(w.stack(declare)).await.unwrap().report.unwrap();
+    assert!(report.succeeded());
+    let t = &report.timing;
+    assert_eq!(t.critical_path, ["db", "app"], "{t:?}");
+    let step = |n: &str| report.steps.iter().find(|s| s.name == n).unwrap();
+    let sum = step("db").elapsed_ms + step("app").elapsed_ms;
+    assert!(
+        t.critical_path_ms.abs_diff(sum) <= 2,
+        "{} ms, steps {sum} ms (each rounded down)",
+        t.critical_path_ms
+    );
+    assert!(
+        t.critical_path_ms >= 400 && t.critical_path_ms <= t.wall_ms,
+        "{t:?}"
+    );
+    for (before, after) in [("db", "app"), ("a", "b"), ("b", "c"), ("c", "d")] {
+        let (x, y) = (step(before), step(after));
+        assert!(
+            x.started_ms + x.elapsed_ms <= y.started_ms + 1,
+            "{after} started at {} ms, before {before} ended at {} ms",
+            y.started_ms,
+            x.started_ms + x.elapsed_ms
+        );
+    }
+    assert!(t.calls.is_empty(), "the fake provider counts no calls");
+}

@@ -18,6 +18,7 @@ pub mod s3;
 pub mod secretsmanager;
 pub mod sns;
 
+mod calls;
 mod error;
 mod idempotent;
 mod registry;
@@ -62,6 +63,7 @@ struct Inner {
     preset: Option<SdkConfig>,
     loaded: OnceCell<SdkConfig>,
     account: OnceCell<String>,
+    calls: calls::CallCounter,
 }
 
 impl std::fmt::Debug for Aws {
@@ -97,6 +99,7 @@ impl Aws {
                 preset,
                 loaded: OnceCell::new(),
                 account: OnceCell::new(),
+                calls: calls::CallCounter::default(),
             }),
         }
     }
@@ -118,6 +121,7 @@ impl Aws {
                 preset: self.inner.preset.clone(),
                 loaded: OnceCell::new(),
                 account: OnceCell::new(),
+                calls: calls::CallCounter::default(),
             }),
         }
     }
@@ -183,11 +187,15 @@ impl Aws {
         self.inner
             .account
             .get_or_try_init(|| async {
-                let out = aws_sdk_sts::Client::new(self.sdk_config().await)
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .op("GetCallerIdentity")?;
+                let out = aws_sdk_sts::Client::from_conf(
+                    aws_sdk_sts::config::Builder::from(self.sdk_config().await)
+                        .interceptor(self.inner.calls.clone())
+                        .build(),
+                )
+                .get_caller_identity()
+                .send()
+                .await
+                .op("GetCallerIdentity")?;
                 Ok(out.account().unwrap_or_default().to_string())
             })
             .await
@@ -196,13 +204,18 @@ impl Aws {
 
     /// Clients for each service. Calls through them retry throttling and transient errors.
     pub async fn ec2(&self) -> aws_sdk_ec2::Client {
-        aws_sdk_ec2::Client::new(self.sdk_config().await)
+        aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(self.sdk_config().await)
+                .interceptor(self.inner.calls.clone())
+                .build(),
+        )
     }
 
     /// An EC2 client that never retries by itself, for create calls that are not
     /// idempotent: [`create_once`] retries them after looking the object up.
     pub async fn ec2_once(&self) -> aws_sdk_ec2::Client {
         let conf = aws_sdk_ec2::config::Builder::from(self.sdk_config().await)
+            .interceptor(self.inner.calls.clone())
             .retry_config(RetryConfig::disabled())
             .build();
         aws_sdk_ec2::Client::from_conf(conf)
@@ -212,6 +225,7 @@ impl Aws {
     pub async fn s3(&self) -> aws_sdk_s3::Client {
         let config = self.sdk_config().await;
         let conf = aws_sdk_s3::config::Builder::from(config)
+            .interceptor(self.inner.calls.clone())
             .force_path_style(config.endpoint_url().is_some())
             .build();
         aws_sdk_s3::Client::from_conf(conf)
@@ -219,17 +233,26 @@ impl Aws {
 
     /// An IAM client.
     pub async fn iam(&self) -> aws_sdk_iam::Client {
-        aws_sdk_iam::Client::new(self.sdk_config().await)
+        aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(self.sdk_config().await)
+                .interceptor(self.inner.calls.clone())
+                .build(),
+        )
     }
 
     /// A KMS client.
     pub async fn kms(&self) -> aws_sdk_kms::Client {
-        aws_sdk_kms::Client::new(self.sdk_config().await)
+        aws_sdk_kms::Client::from_conf(
+            aws_sdk_kms::config::Builder::from(self.sdk_config().await)
+                .interceptor(self.inner.calls.clone())
+                .build(),
+        )
     }
 
     /// A KMS client without automatic retries (CreateKey is not idempotent).
     pub async fn kms_once(&self) -> aws_sdk_kms::Client {
         let conf = aws_sdk_kms::config::Builder::from(self.sdk_config().await)
+            .interceptor(self.inner.calls.clone())
             .retry_config(RetryConfig::disabled())
             .build();
         aws_sdk_kms::Client::from_conf(conf)
@@ -237,13 +260,18 @@ impl Aws {
 
     /// A Secrets Manager client.
     pub async fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
-        aws_sdk_secretsmanager::Client::new(self.sdk_config().await)
+        aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(self.sdk_config().await)
+                .interceptor(self.inner.calls.clone())
+                .build(),
+        )
     }
 
     /// A Secrets Manager client without automatic retries, for calls that an emulator or a
     /// lost answer can make twice (replicating to a region): the caller checks first.
     pub async fn secretsmanager_once(&self) -> aws_sdk_secretsmanager::Client {
         let conf = aws_sdk_secretsmanager::config::Builder::from(self.sdk_config().await)
+            .interceptor(self.inner.calls.clone())
             .retry_config(RetryConfig::disabled())
             .build();
         aws_sdk_secretsmanager::Client::from_conf(conf)
@@ -251,18 +279,27 @@ impl Aws {
 
     /// An RDS client.
     pub async fn rds(&self) -> aws_sdk_rds::Client {
-        aws_sdk_rds::Client::new(self.sdk_config().await)
+        aws_sdk_rds::Client::from_conf(
+            aws_sdk_rds::config::Builder::from(self.sdk_config().await)
+                .interceptor(self.inner.calls.clone())
+                .build(),
+        )
     }
 
     /// A Lambda client.
     pub async fn lambda(&self) -> aws_sdk_lambda::Client {
-        aws_sdk_lambda::Client::new(self.sdk_config().await)
+        aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::config::Builder::from(self.sdk_config().await)
+                .interceptor(self.inner.calls.clone())
+                .build(),
+        )
     }
 
     /// A Lambda client without automatic retries, for AddPermission: where a repeated
     /// statement is not refused it would be added twice, so the caller looks first.
     pub async fn lambda_once(&self) -> aws_sdk_lambda::Client {
         let conf = aws_sdk_lambda::config::Builder::from(self.sdk_config().await)
+            .interceptor(self.inner.calls.clone())
             .retry_config(RetryConfig::disabled())
             .build();
         aws_sdk_lambda::Client::from_conf(conf)
@@ -270,12 +307,17 @@ impl Aws {
 
     /// An API Gateway client.
     pub async fn apigateway(&self) -> aws_sdk_apigateway::Client {
-        aws_sdk_apigateway::Client::new(self.sdk_config().await)
+        aws_sdk_apigateway::Client::from_conf(
+            aws_sdk_apigateway::config::Builder::from(self.sdk_config().await)
+                .interceptor(self.inner.calls.clone())
+                .build(),
+        )
     }
 
     /// An API Gateway client without automatic retries (CreateRestApi is not idempotent).
     pub async fn apigateway_once(&self) -> aws_sdk_apigateway::Client {
         let conf = aws_sdk_apigateway::config::Builder::from(self.sdk_config().await)
+            .interceptor(self.inner.calls.clone())
             .retry_config(RetryConfig::disabled())
             .build();
         aws_sdk_apigateway::Client::from_conf(conf)
@@ -283,22 +325,38 @@ impl Aws {
 
     /// An ACM client.
     pub async fn acm(&self) -> aws_sdk_acm::Client {
-        aws_sdk_acm::Client::new(self.sdk_config().await)
+        aws_sdk_acm::Client::from_conf(
+            aws_sdk_acm::config::Builder::from(self.sdk_config().await)
+                .interceptor(self.inner.calls.clone())
+                .build(),
+        )
     }
 
     /// A Route 53 client.
     pub async fn route53(&self) -> aws_sdk_route53::Client {
-        aws_sdk_route53::Client::new(self.sdk_config().await)
+        aws_sdk_route53::Client::from_conf(
+            aws_sdk_route53::config::Builder::from(self.sdk_config().await)
+                .interceptor(self.inner.calls.clone())
+                .build(),
+        )
     }
 
     /// A CloudWatch client.
     pub async fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
-        aws_sdk_cloudwatch::Client::new(self.sdk_config().await)
+        aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::config::Builder::from(self.sdk_config().await)
+                .interceptor(self.inner.calls.clone())
+                .build(),
+        )
     }
 
     /// An SNS client.
     pub async fn sns(&self) -> aws_sdk_sns::Client {
-        aws_sdk_sns::Client::new(self.sdk_config().await)
+        aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(self.sdk_config().await)
+                .interceptor(self.inner.calls.clone())
+                .build(),
+        )
     }
 
     fn resource(&self, type_token: &str) -> Result<&'static dyn ResourceImpl, ProviderError> {
@@ -310,6 +368,10 @@ impl Aws {
 impl Provider for Aws {
     fn package(&self) -> &str {
         "aws"
+    }
+
+    fn call_counts(&self) -> BTreeMap<String, u64> {
+        self.inner.calls.snapshot()
     }
 
     fn diff(&self, req: &DiffRequest<'_>) -> Result<DiffResponse, ProviderError> {

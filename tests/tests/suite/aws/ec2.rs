@@ -200,7 +200,13 @@ async fn security_group_rules_in_any_order_refresh_clean_and_a_new_rule_still_pl
     let suffix = iac_tests::unique("o").to_lowercase();
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(&dir);
-    apply_ok(unsorted_rules_stack(&suffix, None), &store, false, "up").await;
+    let report = apply_ok(unsorted_rules_stack(&suffix, None), &store, false, "up").await;
+    // The run's calls are counted by operation, each attempt once.
+    let calls = &report.timing.calls;
+    for op in ["EC2:CreateVpc", "EC2:CreateSecurityGroup"] {
+        assert_eq!(calls.get(op), Some(&1), "{op} in {calls:?}");
+    }
+    assert!(report.timing.total_calls() >= 4, "{calls:?}");
     let refreshed = RunOptions {
         refresh: true,
         ..RunOptions::default()
