@@ -138,7 +138,15 @@ enum Command {
         command: StateCommand,
     },
     /// List the stack's deployments.
-    History,
+    History {
+        /// Draw a deployment as a Gantt chart (SVG) into this file: one bar per step,
+        /// grouped by region, the critical path highlighted, failures marked.
+        #[arg(long, value_name = "FILE.svg")]
+        timeline: Option<PathBuf>,
+        /// The deployment to draw (its `#`; default: the last one that changed anything).
+        #[arg(long, value_name = "N", requires = "timeline")]
+        deployment: Option<i64>,
+    },
     /// Print the declared dependency graph in Graphviz DOT.
     Graph,
     /// Adopt an existing cloud object as a declared resource.
@@ -321,7 +329,7 @@ where
         .unwrap_or_else(|| PathBuf::from(default_config));
     let needs_config = !matches!(
         cli.command,
-        Command::State { .. } | Command::History | Command::Outputs { .. }
+        Command::State { .. } | Command::History { .. } | Command::Outputs { .. }
     ) || cli.stack.is_none();
     let config: Option<C> = if needs_config {
         match load_config::<C>(&config_path, &cli.set) {
@@ -448,7 +456,11 @@ where
         Command::Outputs { name, show_secrets } => {
             outputs(&ui, &cli.state, &id, name.as_deref(), show_secrets)
         }
-        Command::History => history(&ui, &cli.state, &id),
+        Command::History {
+            timeline: Some(file),
+            deployment,
+        } => timeline(&ui, &cli.state, &id, &file, deployment),
+        Command::History { timeline: None, .. } => history(&ui, &cli.state, &id),
         Command::Graph => {
             let stack = build_stack();
             match stack.validate() {
@@ -656,6 +668,68 @@ fn history(ui: &Ui, state: &Path, id: &StackId) -> Result<u8, String> {
         ]);
     }
     println!("{table}");
+    Ok(0)
+}
+
+/// Draws one deployment's steps, from the journal, as an SVG Gantt chart in `file`.
+fn timeline(
+    ui: &Ui,
+    state: &Path,
+    id: &StackId,
+    file: &Path,
+    deployment: Option<i64>,
+) -> Result<u8, String> {
+    let store = open_state(state, false)?;
+    let records = store.history(id).map_err(|e| e.to_string())?;
+    let steps_of =
+        |d: iac_state::DeploymentId| store.journal_steps(id, d).map_err(|e| e.to_string());
+    let (record, steps) = match deployment {
+        Some(n) => {
+            let record = records.iter().find(|r| r.id.0 == n).ok_or_else(|| {
+                format!("stack {id} has no deployment #{n} (`history` lists them)")
+            })?;
+            (record, steps_of(record.id)?)
+        }
+        None => {
+            let mut found = None;
+            for r in records.iter().rev() {
+                let steps = steps_of(r.id)?;
+                if !steps.is_empty() {
+                    found = Some((r, steps));
+                    break;
+                }
+            }
+            found.ok_or_else(|| format!("stack {id} has no deployment that changed anything"))?
+        }
+    };
+    let dependencies = store
+        .load(id)
+        .map_err(|e| e.to_string())?
+        .resources
+        .into_iter()
+        .map(|r| (r.name, r.dependencies))
+        .collect();
+    let bars = crate::pictures::timeline_bars(&steps, &dependencies);
+    let title = format!(
+        "{id}: deployment #{} ({}), {}",
+        record.id.0,
+        format!("{:?}", record.kind).to_lowercase(),
+        record.started_at
+    );
+    let svg = crate::pictures::timeline_svg(&title, &bars);
+    std::fs::write(file, svg).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    if ui.json {
+        ui.print_json(
+            &serde_json::json!({"deployment": record.id.0, "steps": bars.len(), "file": file}),
+        );
+    } else {
+        ui.line(&format!(
+            "Drew deployment #{} ({} steps) into {}.",
+            record.id.0,
+            bars.len(),
+            file.display()
+        ));
+    }
     Ok(0)
 }
 

@@ -16,6 +16,7 @@
 pub mod author;
 pub mod cli;
 pub mod engine;
+pub mod pictures;
 pub mod provider;
 pub mod testing;
 

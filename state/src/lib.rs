@@ -36,9 +36,9 @@ mod store;
 pub use error::StateError;
 pub use lock::{LockInfo, StackLock};
 pub use records::{
-    DeploymentId, DeploymentKind, DeploymentRecord, DeploymentResult, Intent, IntentId, NewIntent,
-    Operation, ResourceOptionsRecord, ResourceRecord, ResourceStatus, StackId, StackState,
-    StackSummary, StepCounts, StepOutcome,
+    DeploymentId, DeploymentKind, DeploymentRecord, DeploymentResult, Intent, IntentId,
+    JournalStep, NewIntent, Operation, ResourceOptionsRecord, ResourceRecord, ResourceStatus,
+    StackId, StackState, StackSummary, StepCounts, StepOutcome,
 };
 pub use schema::SCHEMA_VERSION;
 pub use secrets::SecretsKey;

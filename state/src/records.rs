@@ -224,6 +224,26 @@ pub struct DeploymentRecord {
     pub counts: Option<StepCounts>,
 }
 
+/// One step of a deployment as the journal recorded it (see
+/// [`crate::StateStore::journal_steps`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JournalStep {
+    /// The resource's logical name.
+    pub resource: String,
+    /// Its type token.
+    pub type_token: String,
+    /// Its provider (a region, for AWS).
+    pub provider: String,
+    /// `create`, `update`, `delete`, ...
+    pub operation: String,
+    /// When its intent was recorded, in milliseconds since the epoch.
+    pub started_at_ms: i64,
+    /// When its result was recorded; `None` if it never was (an interrupted run).
+    pub finished_at_ms: Option<i64>,
+    /// How it ended (`written`, `deleted` or `failed`); `None` if it never did.
+    pub outcome: Option<String>,
+}
+
 /// Identifies a journal entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct IntentId(pub i64);

@@ -651,6 +651,40 @@ impl StateStore {
             .collect()
     }
 
+    /// The journal's steps of one deployment, in the order they were recorded: what each
+    /// did, when it started and ended (milliseconds since the epoch) and how it ended. The
+    /// inputs are left out: this is what `history --timeline` draws.
+    pub fn journal_steps(
+        &self,
+        stack: &StackId,
+        deployment: DeploymentId,
+    ) -> Result<Vec<JournalStep>, StateError> {
+        let s = &self.shared;
+        let conn = s.conn();
+        let Some(id) = stack_id(&conn, stack).map_err(s.sql("reading the journal"))? else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT resource, type, provider, operation, started_at, finished_at, outcome \
+                 FROM journal WHERE stack_id = ?1 AND deployment_id = ?2 ORDER BY id",
+            )
+            .map_err(s.sql("reading the journal"))?;
+        stmt.query_map(params![id, deployment.0], |r| {
+            Ok(JournalStep {
+                resource: r.get(0)?,
+                type_token: r.get(1)?,
+                provider: r.get(2)?,
+                operation: r.get(3)?,
+                started_at_ms: r.get(4)?,
+                finished_at_ms: r.get(5)?,
+                outcome: r.get(6)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(s.sql("reading the journal"))
+    }
+
     /// Writes (inserts or replaces) one resource row.
     pub fn put_resource(&self, stack: &StackId, record: &ResourceRecord) -> Result<(), StateError> {
         let sealed = self.shared.seal_record(record)?;

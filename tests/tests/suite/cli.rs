@@ -312,3 +312,67 @@ fn a_preview_of_a_stack_without_state_writes_nothing() {
     assert_eq!(p.status.code(), Some(0), "{}", text(&p));
     assert!(!d.join(".iac").exists());
 }
+
+/// `history --timeline` draws the last deployment that changed anything as an SVG that
+/// parses, with a bar per step, each resource named, and the critical path marked; a
+/// deployment that does not exist is refused by number.
+#[test]
+fn history_draws_a_deployment_as_a_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_config(d, "name = \"dev\"\ncount = 5\ndelay_ms = 20\n");
+    let up = run(d, &["up", "--yes"]);
+    assert!(up.status.success(), "{}", text(&up));
+    assert!(text(&up).contains("on the critical path"), "{}", text(&up));
+    // A run that changes nothing is not what gets drawn.
+    assert!(run(d, &["up", "--yes"]).status.success());
+
+    let file = d.join("timeline.svg");
+    let drawn = run(d, &["history", "--timeline", file.to_str().unwrap()]);
+    assert!(drawn.status.success(), "{}", text(&drawn));
+    assert!(
+        text(&drawn).contains("deployment #1 (5 steps)"),
+        "{}",
+        text(&drawn)
+    );
+    let svg = std::fs::read_to_string(&file).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("the timeline is well-formed XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let titles: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("title"))
+        .filter_map(|n| n.text())
+        .collect();
+    assert_eq!(titles.len(), 5, "{titles:?}");
+    for i in 0..5 {
+        assert!(
+            titles
+                .iter()
+                .any(|t| t.starts_with(&format!("r{i}: create"))),
+            "r{i} has a bar: {titles:?}"
+        );
+    }
+    // The fake stack is one chain: every bar is on the critical path.
+    let critical = doc
+        .descendants()
+        .filter(|n| n.attribute("fill") == Some("#f76707"))
+        .count();
+    assert_eq!(critical, 5);
+
+    let missing = run(
+        d,
+        &[
+            "history",
+            "--timeline",
+            file.to_str().unwrap(),
+            "--deployment",
+            "42",
+        ],
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing).contains("no deployment #42"),
+        "{}",
+        text(&missing)
+    );
+}
