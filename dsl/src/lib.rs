@@ -16,11 +16,13 @@
 pub mod apply;
 pub mod asset;
 pub mod cli;
+pub mod cost;
 pub mod engine;
 pub mod graph;
 mod journal;
 pub mod output;
 pub mod plan;
+pub mod policy;
 pub mod provider;
 pub mod resource;
 pub mod stack;
@@ -29,17 +31,19 @@ pub mod value;
 pub mod walk;
 
 pub use apply::{ApplyReport, Event, EventSink, StepReport, StepStatus};
+pub use cost::{CostModel, CostReport};
 pub use engine::{Deployment, EngineError, RunOptions};
 pub use output::{Input, Output};
 pub use plan::{Op, Plan, PlanError, PlanErrors, PlanOptions, PropertyDiff, Step};
+pub use policy::{Level, Policy, PolicyReport, Violation, Waiver};
 pub use provider::{
     CreateRequest, CreateResponse, DeleteRequest, DiffRequest, DiffResponse, ErrorKind,
     InvokeRequest, LookupRequest, Provider, ProviderError, ReadRequest, ReadResponse,
     ResourceContext, UpdateRequest, UpdateResponse,
 };
 pub use resource::{
-    CustomTimeouts, DataSourceArgs, Expr, FieldErrors, Handle, IntoProp, Props, ResourceArgs,
-    ResourceOptions, ResourceRef, StackCheck,
+    CustomTimeouts, DataSourceArgs, Expr, FieldErrors, Handle, IntoProp, Props, RegionFields,
+    ResourceArgs, ResourceOptions, ResourceRef, StackCheck,
 };
 pub use stack::{DeclarationError, DeclarationErrors, ProviderRef, Stack, StackId};
 pub use value::Value;
