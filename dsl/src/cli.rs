@@ -91,7 +91,8 @@ struct TargetArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Show what `up` would do, without changing anything.
+    /// Show what `up` would do, without changing anything: the plan, the policy results
+    /// and the monthly cost estimate. Exits 1 when a mandatory policy fails.
     Preview {
         /// Exit 0 when there are no changes, 2 when there are, 1 on error.
         #[arg(long)]

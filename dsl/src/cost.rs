@@ -202,6 +202,9 @@ pub(crate) fn usage_of(stack: &Stack) -> (Usage, Vec<AssumptionUsed>, Vec<String
 /// Estimates the monthly cost of `plan` over `state`. Pure.
 pub fn estimate(stack: &Stack, state: &StackState, plan: &Plan) -> CostReport {
     let models = models_of(stack);
+    if models.is_empty() {
+        return CostReport::default();
+    }
     let (usage, assumptions, _) = usage_of(stack);
     let mut report = CostReport {
         assumptions,

@@ -17,6 +17,8 @@ use iac_providers::aws::ec2::{SecurityGroupArgs, SecurityGroupRule, SubnetArgs};
 use payment_dr_stack::{PaymentDr, PaymentDrConfig, payment_dr, payment_dr_with};
 use serde_json::Value;
 
+use crate::e2e::text;
+
 const PRIMARY: &str = "us-east-1";
 const DR: &str = "us-east-2";
 
@@ -440,14 +442,6 @@ environment_suffix = "chk-001"
 availability_zones_primary = ["us-east-1a", "us-east-1b", "us-east-1c"]
 availability_zones_dr = ["us-east-2a", "us-east-2b", "us-east-2c"]
 "#;
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[test]
 fn the_binary_previews_policies_and_cost_and_refuses_up_on_a_violation() {
