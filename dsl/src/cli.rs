@@ -25,6 +25,8 @@ use crate::plan::{Op, Plan, Step};
 use crate::stack::Stack;
 use crate::value::{contains_unknown, redact, reveal, unknown_source};
 
+mod checks;
+
 /// A stack's configuration: loaded from TOML with `--set` overrides, validated before
 /// anything else happens.
 pub trait StackConfig: DeserializeOwned + Serialize {
@@ -89,7 +91,8 @@ struct TargetArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Show what `up` would do, without changing anything.
+    /// Show what `up` would do, without changing anything: the plan, the policy results
+    /// and the monthly cost estimate. Exits 1 when a mandatory policy fails.
     Preview {
         /// Exit 0 when there are no changes, 2 when there are, 1 on error.
         #[arg(long)]
@@ -100,6 +103,10 @@ enum Command {
         /// Preview `destroy` instead.
         #[arg(long)]
         destroy: bool,
+        /// Run the policies alone, on the declaration: no state, no data source, no
+        /// request. Exit 1 on a mandatory violation that is not waived.
+        #[arg(long, conflicts_with_all = ["refresh", "destroy", "detailed_exitcode"])]
+        policy_only: bool,
         #[command(flatten)]
         target: TargetArgs,
     },
@@ -382,11 +389,17 @@ where
             detailed_exitcode,
             refresh,
             destroy,
+            policy_only,
             target,
         } => {
             let stack = build_stack();
             if let Err(e) = stack.validate() {
                 return fail(&e.to_string());
+            }
+            if policy_only {
+                let report = crate::policy::evaluate(&stack);
+                checks::print_policy_only(ui.json, &report);
+                return ExitCode::from(if report.passes() { 0 } else { EXIT_ERROR });
             }
             let opts = RunOptions {
                 refresh,
@@ -408,17 +421,20 @@ where
             match state {
                 Err(e) => Err(e),
                 // Validated above, where a declaration error is reported.
-                Ok(state) => match engine::preview_validated(&stack, state, &opts, destroy).await {
-                    Ok(plan) => {
-                        ui.plan(&plan);
-                        Ok(if detailed_exitcode && plan.has_changes() {
-                            EXIT_CHANGES
-                        } else {
-                            0
-                        })
+                Ok(state) => {
+                    let recorded = state.clone();
+                    match engine::preview_validated(&stack, state, &opts, destroy).await {
+                        Ok(plan) => Ok(show_preview(
+                            &ui,
+                            &stack,
+                            &recorded,
+                            &plan,
+                            destroy,
+                            detailed_exitcode,
+                        )),
+                        Err(e) => Err(e.to_string()),
                     }
-                    Err(e) => Err(e.to_string()),
-                },
+                }
             }
         }
         Command::Up {
@@ -495,6 +511,37 @@ where
     }
 }
 
+/// Prints a preview (the plan, then its policy results and cost estimate) and gives its
+/// exit code: 1 when a mandatory policy fails (`up` would refuse), else 2 for changes
+/// under `--detailed-exitcode`, else 0. A destroy preview runs no policy.
+fn show_preview(
+    ui: &Ui,
+    stack: &Stack,
+    state: &iac_state::StackState,
+    plan: &Plan,
+    destroy: bool,
+    detailed_exitcode: bool,
+) -> u8 {
+    let policies = if destroy {
+        crate::policy::PolicyReport::default()
+    } else {
+        crate::policy::evaluate(stack)
+    };
+    let cost = crate::cost::estimate(stack, state, plan);
+    let priced = !cost.resources.is_empty() || cost.before > 0.0;
+    if !ui.json {
+        ui.plan(plan);
+    }
+    checks::print_preview(ui.json, plan, &policies, priced.then_some(&cost));
+    if !policies.passes() {
+        EXIT_ERROR
+    } else if detailed_exitcode && plan.has_changes() {
+        EXIT_CHANGES
+    } else {
+        0
+    }
+}
+
 async fn deploy(
     ui: &Ui,
     stack: Stack,
@@ -506,6 +553,14 @@ async fn deploy(
 ) -> Result<u8, String> {
     if let Err(e) = stack.validate() {
         return Err(e.to_string());
+    }
+    // A mandatory policy violation refuses before the state file is opened (the engine
+    // checks again, for callers of the library).
+    if !destroy {
+        let report = crate::policy::evaluate(&stack);
+        if !report.passes() {
+            return Err(report.to_string());
+        }
     }
     // First Ctrl-C: start nothing new, let running steps finish and be recorded. Second:
     // exit at once; the journal lets the next run reconcile what was in flight. The

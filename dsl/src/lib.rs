@@ -15,8 +15,10 @@
 
 pub mod author;
 pub mod cli;
+pub mod cost;
 pub mod engine;
 pub mod pictures;
+pub mod policy;
 pub mod provider;
 pub mod testing;
 
@@ -27,17 +29,19 @@ pub(crate) use engine::journal;
 pub use engine::{apply, graph, plan, walk};
 
 pub use apply::{ApplyReport, Event, EventSink, StepReport, StepStatus};
+pub use cost::{CostModel, CostReport};
 pub use engine::{Deployment, EngineError, RunOptions};
 pub use output::{Input, Output};
 pub use plan::{Op, Plan, PlanError, PlanErrors, PlanOptions, PropertyDiff, Step};
+pub use policy::{Level, Policy, PolicyReport, Violation, Waiver};
 pub use provider::{
     CreateRequest, CreateResponse, DeleteRequest, DiffRequest, DiffResponse, ErrorKind,
     InvokeRequest, LookupRequest, Provider, ProviderError, ReadRequest, ReadResponse,
     ResourceContext, UpdateRequest, UpdateResponse,
 };
 pub use resource::{
-    CustomTimeouts, DataSourceArgs, Expr, FieldErrors, Handle, IntoProp, Props, ResourceArgs,
-    ResourceOptions, ResourceRef, StackCheck,
+    CustomTimeouts, DataSourceArgs, Expr, FieldErrors, Handle, IntoProp, Props, RegionFields,
+    ResourceArgs, ResourceOptions, ResourceRef, StackCheck,
 };
 pub use stack::{DeclarationError, DeclarationErrors, ProviderRef, Stack, StackId};
 pub use value::Value;

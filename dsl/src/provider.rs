@@ -318,6 +318,22 @@ pub trait Provider: Send + Sync + 'static {
     /// Finds the object an interrupted create may have made, by token, name or tag.
     async fn lookup(&self, req: LookupRequest) -> Result<Option<ReadResponse>, ProviderError>;
 
+    /// The region it manages, when it has one: cross-region wiring is checked between
+    /// resources of providers that say their region.
+    fn region(&self) -> Option<&str> {
+        None
+    }
+
+    /// The built-in policies for its types, run by every preview and before `up`.
+    fn policies(&self) -> Vec<std::sync::Arc<dyn crate::policy::Policy>> {
+        Vec::new()
+    }
+
+    /// The cost model pricing its types, for the preview's estimate.
+    fn cost_model(&self) -> Option<std::sync::Arc<dyn crate::cost::CostModel>> {
+        None
+    }
+
     /// Evaluates a data source.
     async fn invoke(&self, req: InvokeRequest) -> Result<Value, ProviderError> {
         Err(ProviderError::unsupported(&req.token))

@@ -86,6 +86,42 @@ pub trait ResourceArgs {
     fn stack_check(&self) -> Option<StackCheck> {
         None
     }
+
+    /// Which of its input fields must refer only to resources of its own region, and
+    /// which may cross regions. [`crate::Stack::validate`] reports a reference through a
+    /// `same` field to a resource of a provider in another region, naming both.
+    fn region_fields(&self) -> RegionFields {
+        RegionFields::NONE
+    }
+}
+
+/// A type's reference fields by region rule: top-level input keys; every reference
+/// anywhere inside a listed key's value is held to the rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegionFields {
+    /// Fields whose references AWS requires in the resource's own region (a subnet's VPC).
+    pub same: &'static [&'static str],
+    /// Fields that may refer to another region (a replication destination, a Route 53
+    /// alias target); declared so that every reference field of a type says which it is.
+    pub cross: &'static [&'static str],
+}
+
+impl RegionFields {
+    /// No reference field declared.
+    pub const NONE: RegionFields = RegionFields {
+        same: &[],
+        cross: &[],
+    };
+
+    /// `same` fields must share the region; `cross` fields may cross.
+    pub const fn new(same: &'static [&'static str], cross: &'static [&'static str]) -> Self {
+        RegionFields { same, cross }
+    }
+
+    /// Whether `field` is declared either way.
+    pub fn declares(&self, field: &str) -> bool {
+        self.same.contains(&field) || self.cross.contains(&field)
+    }
 }
 
 /// A check over a whole declared stack: every problem as `(resource, field, message)`.

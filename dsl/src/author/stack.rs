@@ -152,6 +152,27 @@ pub enum DeclarationError {
         /// The output name.
         name: String,
     },
+    /// A resource refers, through a field AWS requires in its own region, to a resource
+    /// of a provider in another region.
+    CrossRegion {
+        /// The resource that refers.
+        resource: String,
+        /// Its region.
+        region: String,
+        /// The field it refers through.
+        field: String,
+        /// The resource referred to.
+        target: String,
+        /// That resource's region.
+        target_region: String,
+    },
+    /// A policy waiver, level change or usage assumption is invalid.
+    Checks {
+        /// What it concerns (`waiver of `x` for `y``).
+        subject: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl fmt::Display for DeclarationError {
@@ -181,6 +202,17 @@ impl fmt::Display for DeclarationError {
             DeclarationError::DuplicateOutput { name } => {
                 write!(f, "stack output `{name}` is declared more than once")
             }
+            DeclarationError::CrossRegion {
+                resource,
+                region,
+                field,
+                target,
+                target_region,
+            } => write!(
+                f,
+                "{resource} (in {region}) refers through `{field}` to {target} (in {target_region}); AWS requires both in one region"
+            ),
+            DeclarationError::Checks { subject, message } => write!(f, "{subject}: {message}"),
         }
     }
 }
@@ -213,6 +245,12 @@ pub struct Stack {
     pub(crate) outputs: Vec<(String, Arc<Node>)>,
     errors: Vec<DeclarationError>,
     checks: BTreeMap<&'static str, crate::resource::StackCheck>,
+    /// Each declared type's reference fields by region rule.
+    region_fields: BTreeMap<&'static str, crate::resource::RegionFields>,
+    /// Policies added, levels changed, waivers, production.
+    pub(crate) policy: crate::policy::PolicySettings,
+    /// Usage assumptions overridden for the cost estimate.
+    pub(crate) usage: BTreeMap<String, f64>,
     /// `(node, dependency)` index pairs, resolved as each node is declared, when the
     /// names it depends on were just declared and are still in cache.
     edges: Vec<(usize, usize)>,
@@ -258,6 +296,9 @@ impl Stack {
             outputs: Vec::new(),
             errors: Vec::new(),
             checks: BTreeMap::new(),
+            region_fields: BTreeMap::new(),
+            policy: crate::policy::PolicySettings::default(),
+            usage: BTreeMap::new(),
             edges: Vec::new(),
             later: Vec::new(),
             resolved: OnceLock::new(),
@@ -398,6 +439,10 @@ impl Stack {
         if let Some(check) = args.stack_check() {
             self.checks.insert(args.type_token(), check);
         }
+        let fields = args.region_fields();
+        if fields != crate::resource::RegionFields::NONE {
+            self.region_fields.insert(args.type_token(), fields);
+        }
         let options = options.merge_defaults(args.default_options());
         let inputs = args.props().into_node();
         self.insert(Declared {
@@ -529,6 +574,16 @@ impl Stack {
                 });
             }
         }
+        errors.extend(self.cross_region_errors());
+        for (subject, message) in crate::policy::settings_problems(self) {
+            errors.push(DeclarationError::Checks { subject, message });
+        }
+        for name in crate::cost::usage_of(self).2 {
+            errors.push(DeclarationError::Checks {
+                subject: format!("usage assumption `{name}`"),
+                message: "no cost model of the stack's providers names it".into(),
+            });
+        }
         // Kahn's count over indices is cheap; the named graph is built only to report.
         if resolved.graph.has_cycle() {
             for cycle in self.graph().cycles() {
@@ -540,6 +595,120 @@ impl Stack {
         } else {
             Err(DeclarationErrors(errors))
         }
+    }
+
+    /// Adds a policy of the stack's own, run with the providers' packs (a policy with the
+    /// id of a built-in one replaces it).
+    pub fn add_policy(&mut self, policy: impl crate::policy::Policy) {
+        self.policy.own.push(Arc::new(policy));
+    }
+
+    /// Changes the level of the policy `id` in this stack.
+    pub fn set_policy_level(&mut self, id: &str, level: crate::policy::Level) {
+        self.policy.levels.insert(id.to_string(), level);
+    }
+
+    /// Waives the policy `policy` for the resource `resource` (its full name), recording
+    /// why; the finding stays in every report with the reason. Validation refuses an
+    /// unknown policy or resource and an empty reason.
+    pub fn waive(&mut self, policy: &str, resource: &str, reason: &str) {
+        self.policy.waivers.push(crate::policy::Waiver {
+            policy: policy.to_string(),
+            resource: resource.to_string(),
+            reason: reason.to_string(),
+        });
+    }
+
+    /// Marks the stack as production: the policies' production rules apply.
+    pub fn set_production(&mut self, production: bool) {
+        self.policy.production = production;
+    }
+
+    /// Overrides the usage assumption `name` of the cost estimate (validation refuses a
+    /// name no cost model uses).
+    pub fn set_usage(&mut self, name: &str, value: f64) {
+        self.usage.insert(name.to_string(), value);
+    }
+
+    /// The waivers the stack records.
+    pub fn waivers(&self) -> &[crate::policy::Waiver] {
+        &self.policy.waivers
+    }
+
+    /// The region of the provider that manages `node`, when that provider has one.
+    pub fn region_of(&self, node: &Declared) -> Option<&str> {
+        let name = self
+            .provider_name_for(node.reference.type_token(), node.provider())
+            .ok()?;
+        self.providers.get(name)?.region()
+    }
+
+    /// The reference fields by region rule declared for `type_token`.
+    pub fn region_fields(&self, type_token: &str) -> crate::resource::RegionFields {
+        self.region_fields
+            .get(type_token)
+            .copied()
+            .unwrap_or(crate::resource::RegionFields::NONE)
+    }
+
+    /// The names each top-level input field of `node` refers to, by field.
+    pub fn references_by_field(&self, node: &Declared) -> Vec<(String, Vec<String>)> {
+        let Node::Object(members) = &*node.inputs else {
+            return Vec::new();
+        };
+        members
+            .iter()
+            .filter_map(|(key, sub)| {
+                let mut names = BTreeSet::new();
+                sub.collect_resources(&mut names);
+                (!names.is_empty())
+                    .then(|| (key.clone(), names.iter().map(|n| n.to_string()).collect()))
+            })
+            .collect()
+    }
+
+    /// References through `same`-region fields to resources of another region.
+    fn cross_region_errors(&self) -> Vec<DeclarationError> {
+        let mut errors = Vec::new();
+        if self.region_fields.is_empty() {
+            return errors;
+        }
+        for node in &self.nodes {
+            let fields = self.region_fields(node.reference.type_token());
+            if fields.same.is_empty() {
+                continue;
+            }
+            let Some(region) = self.region_of(node) else {
+                continue;
+            };
+            for (field, targets) in self.references_by_field(node) {
+                if !fields.same.contains(&field.as_str()) {
+                    continue;
+                }
+                for target in targets {
+                    let Some(other) = self.get(&target) else {
+                        continue;
+                    };
+                    if let Some(target_region) = self.region_of(other)
+                        && target_region != region
+                    {
+                        errors.push(DeclarationError::CrossRegion {
+                            resource: node.name().to_string(),
+                            region: region.to_string(),
+                            field: field.clone(),
+                            target,
+                            target_region: target_region.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        errors
+    }
+
+    /// The position of the declared node `name`.
+    pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
     }
 
     /// The provider named for a resource of `type_token`, or the default of its package.

@@ -46,6 +46,8 @@ pub enum EngineError {
     State(StateError),
     /// The plan cannot be made.
     Plan(PlanErrors),
+    /// A mandatory policy is violated and not waived: nothing was sent.
+    Policy(crate::policy::PolicyReport),
     /// A data source could not be read.
     DataSource {
         /// The data source.
@@ -70,6 +72,7 @@ impl fmt::Display for EngineError {
             EngineError::Declaration(e) => write!(f, "{e}"),
             EngineError::State(e) => write!(f, "{e}"),
             EngineError::Plan(e) => write!(f, "{e}"),
+            EngineError::Policy(e) => write!(f, "{e}"),
             EngineError::DataSource { name, message } => {
                 write!(f, "reading data source `{name}` failed: {message}")
             }
@@ -190,6 +193,15 @@ pub(crate) async fn preview_validated(
     )?)
 }
 
+/// An error when `report` has a mandatory violation that is not waived.
+fn refuse_on_policy(report: crate::policy::PolicyReport) -> Result<(), EngineError> {
+    if report.passes() {
+        Ok(())
+    } else {
+        Err(EngineError::Policy(report))
+    }
+}
+
 /// Deploys the stack: plan, ask `confirm` (unless it has no changes), apply.
 pub async fn up(
     stack: Stack,
@@ -199,6 +211,11 @@ pub async fn up(
     confirm: &mut (dyn FnMut(&Plan) -> bool + Send),
 ) -> Result<Deployment, EngineError> {
     stack.validate().map_err(EngineError::Declaration)?;
+    // Policies run on the declaration alone, so a violation refuses before the state is
+    // locked, intents are reconciled or data sources are read: before any request.
+    if !destroy {
+        refuse_on_policy(crate::policy::evaluate(&stack))?;
+    }
     let stack = Arc::new(stack);
     let lock = store.lock(stack.id(), &options.holder)?;
     let result = up_locked(stack.clone(), store.clone(), options, destroy, confirm).await;

@@ -1,6 +1,7 @@
 //! Engine specifications: the lifecycle of resources through `up`, written against the
 //! fake provider and a real SQLite state file.
 
+mod checks;
 mod crash;
 mod faults;
 mod lifecycle;

@@ -7,6 +7,7 @@
 
 pub mod acm;
 pub mod apigateway;
+pub mod checks;
 pub mod cloudwatch;
 pub mod ec2;
 pub mod iam;
@@ -372,6 +373,18 @@ impl Provider for Aws {
 
     fn call_counts(&self) -> BTreeMap<String, u64> {
         self.inner.calls.snapshot()
+    }
+
+    fn region(&self) -> Option<&str> {
+        Some(self.region_name()).filter(|r| !r.is_empty())
+    }
+
+    fn policies(&self) -> Vec<Arc<dyn iac_dsl::Policy>> {
+        checks::policies::pack()
+    }
+
+    fn cost_model(&self) -> Option<Arc<dyn iac_dsl::CostModel>> {
+        Some(Arc::new(checks::cost::AwsCostModel))
     }
 
     fn diff(&self, req: &DiffRequest<'_>) -> Result<DiffResponse, ProviderError> {

@@ -266,10 +266,31 @@ handle! {
     }
 }
 
+/// Values made locally cost nothing: the estimate lists them at zero.
+struct Free;
+
+impl iac_dsl::CostModel for Free {
+    fn assumptions(&self) -> Vec<iac_dsl::cost::Assumption> {
+        Vec::new()
+    }
+
+    fn estimate(
+        &self,
+        _: &iac_dsl::cost::CostSubject<'_>,
+        _: &iac_dsl::cost::Usage,
+    ) -> Result<Vec<iac_dsl::cost::CostLine>, String> {
+        Ok(Vec::new())
+    }
+}
+
 #[async_trait]
 impl Provider for Random {
     fn package(&self) -> &str {
         "random"
+    }
+
+    fn cost_model(&self) -> Option<std::sync::Arc<dyn iac_dsl::CostModel>> {
+        Some(std::sync::Arc::new(Free))
     }
 
     fn diff(&self, req: &DiffRequest<'_>) -> Result<DiffResponse, ProviderError> {

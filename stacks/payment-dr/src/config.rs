@@ -2,7 +2,10 @@
 //! settings its fixes need. Loaded from TOML (`payment-dr.toml`) with `--set` overrides and
 //! validated before anything else; every problem is reported at once.
 
+use std::collections::BTreeMap;
+
 use iac_dsl::cli::StackConfig;
+use iac_dsl::{Level, Waiver};
 use iac_providers::{cidr, validate};
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +94,30 @@ pub struct PaymentDrConfig {
     /// Cargo profile the Lambda is built with (`release` for AWS; `dev` builds faster).
     #[serde(default = "defaults::lambda_profile")]
     pub lambda_profile: String,
+    /// Whether this is a production stack: the policies' production rules apply (backups
+    /// of at least 7 days, deletion protection, Lambda functions in a VPC).
+    #[serde(default)]
+    pub production: bool,
+    /// Checks at preview: policy waivers and level changes.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// Usage assumptions of the cost estimate, overriding the defaults by name
+    /// (`lambda_requests_per_month = 5e6`; `preview` lists every name with its value).
+    #[serde(default)]
+    pub usage: BTreeMap<String, f64>,
+}
+
+/// The `[policy]` table: waivers (each for one policy and one resource, with a reason)
+/// and level changes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// `[[policy.waivers]]`: `policy`, `resource` (logical name) and `reason`.
+    #[serde(default)]
+    pub waivers: Vec<Waiver>,
+    /// `[policy.levels]`: policy id to `mandatory` or `advisory`.
+    #[serde(default)]
+    pub levels: BTreeMap<String, Level>,
 }
 
 mod defaults {
@@ -170,6 +197,9 @@ impl PaymentDrConfig {
             lambda_memory_size: defaults::lambda_memory_size(),
             lambda_timeout: defaults::lambda_timeout(),
             lambda_profile: defaults::lambda_profile(),
+            production: false,
+            policy: PolicyConfig::default(),
+            usage: BTreeMap::new(),
         }
     }
 
@@ -365,6 +395,14 @@ impl PaymentDrConfig {
                 "lambda_timeout",
                 format!("must be 1 to 900 seconds, got {}", self.lambda_timeout),
             );
+        }
+        for (name, value) in &self.usage {
+            if !value.is_finite() || *value < 0.0 {
+                add(
+                    "usage",
+                    format!("`{name}` must be a number of zero or more, got {value}"),
+                );
+            }
         }
         if !matches!(self.lambda_profile.as_str(), "release" | "dev") {
             add(

@@ -349,6 +349,7 @@ pub fn payment_dr_with(
         (health_check, topic)
     });
 
+    configure_checks(stack, config);
     export_outputs(
         stack,
         &primary,
@@ -366,6 +367,21 @@ pub fn payment_dr_with(
         zone,
         health_check,
         health_alerts_topic,
+    }
+}
+
+/// Hands the configuration's check settings to the stack: production, the policy waivers
+/// and level changes, and the cost estimate's usage assumptions.
+fn configure_checks(stack: &mut Stack, config: &PaymentDrConfig) {
+    stack.set_production(config.production);
+    for w in &config.policy.waivers {
+        stack.waive(&w.policy, &w.resource, &w.reason);
+    }
+    for (id, level) in &config.policy.levels {
+        stack.set_policy_level(id, *level);
+    }
+    for (name, value) in &config.usage {
+        stack.set_usage(name, *value);
     }
 }
 
@@ -598,6 +614,8 @@ fn region_stack(
         .storage_encrypted(true)
         .kms_key_id(key.arn())
         .skip_final_snapshot(true)
+        // Both regions keep a week of backups: after a failover the DR cluster writes.
+        .backup_retention_period(7)
         .tag("Name", format!("payment-cluster-{w}-{s}"));
     let mut cluster_options = on();
     if side == Side::Primary {
@@ -605,7 +623,6 @@ fn region_stack(
             .database_name(config.db_name.clone())
             .master_username(config.db_master_username.clone())
             .master_password(password.result())
-            .backup_retention_period(7)
             .preferred_backup_window("03:00-04:00");
     } else if let Some((primary, _)) = primary {
         // A secondary joins once the primary has its instances (as the reference orders).

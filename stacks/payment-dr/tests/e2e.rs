@@ -44,7 +44,8 @@ fn run_at(dir: &Path, args: &[&str], endpoint: Option<&str>) -> Output {
     cmd.output().expect("the stack binary runs")
 }
 
-fn text(out: &Output) -> String {
+/// Standard output and standard error of a finished run, for messages and searches.
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),

@@ -648,7 +648,11 @@ mod iam_s3 {
             "policy",
             PolicyArgs::new(
                 format!("{name}-replication"),
-                PolicyDocument::new().statement(Statement::allow().actions(actions).resource("*")),
+                PolicyDocument::new().statement(
+                    Statement::allow()
+                        .actions(actions)
+                        .resource(format!("arn:aws:s3:::{name}-primary/*")),
+                ),
             )
             .tag("v", v.as_str()),
             ResourceOptions::default().provider(&primary),
@@ -673,7 +677,13 @@ mod iam_s3 {
                                 "AllMyBuckets"
                             }
                         ))
-                        .resource("*"),
+                        // ListAllMyBuckets has no resource-level permissions (the policy
+                        // pack accepts `*` for it); ListBucket names its bucket.
+                        .resource(if version == 0 {
+                            format!("arn:aws:s3:::{name}-primary")
+                        } else {
+                            "*".to_string()
+                        }),
                 ),
             ),
             ResourceOptions::default().provider(&primary),

@@ -54,6 +54,10 @@ impl CertificateValidationArgs {
 }
 
 impl ResourceArgs for CertificateValidationArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["certificate_arn"], &["validation_record_fqdns"])
+    }
+
     type Handle = CertificateValidation;
 
     fn type_token(&self) -> &'static str {

@@ -60,6 +60,10 @@ impl DeploymentArgs {
 }
 
 impl ResourceArgs for DeploymentArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["rest_api_id", "triggers"], &[])
+    }
+
     type Handle = Deployment;
 
     fn type_token(&self) -> &'static str {
@@ -414,6 +418,10 @@ fn check_stage_name(name: &str) -> Result<(), String> {
 }
 
 impl ResourceArgs for StageArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["rest_api_id", "deployment_id"], &[])
+    }
+
     type Handle = Stage;
 
     fn type_token(&self) -> &'static str {

@@ -83,6 +83,10 @@ fn policy_problem(policy: &str) -> Option<(String, String)> {
 }
 
 impl ResourceArgs for DomainNameArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["regional_certificate_arn"], &[])
+    }
+
     type Handle = DomainName;
 
     fn type_token(&self) -> &'static str {
@@ -325,6 +329,10 @@ impl BasePathMappingArgs {
 }
 
 impl ResourceArgs for BasePathMappingArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["domain_name", "rest_api_id", "stage"], &[])
+    }
+
     type Handle = BasePathMapping;
 
     fn type_token(&self) -> &'static str {

@@ -152,6 +152,10 @@ fn method_problems(http_method: &str, authorization: &str) -> Vec<(String, Strin
 }
 
 impl ResourceArgs for MethodArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["rest_api_id", "resource_id"], &[])
+    }
+
     type Handle = Method;
 
     fn type_token(&self) -> &'static str {
@@ -443,6 +447,10 @@ fn integration_problems(
 }
 
 impl ResourceArgs for IntegrationArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["rest_api_id", "resource_id", "http_method"], &["uri"])
+    }
+
     type Handle = Integration;
 
     fn type_token(&self) -> &'static str {
@@ -679,6 +687,10 @@ impl MethodResponseArgs {
 }
 
 impl ResourceArgs for MethodResponseArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["rest_api_id", "resource_id", "http_method"], &[])
+    }
+
     type Handle = MethodResponse;
 
     fn type_token(&self) -> &'static str {
@@ -901,6 +913,10 @@ impl IntegrationResponseArgs {
 }
 
 impl ResourceArgs for IntegrationResponseArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["rest_api_id", "resource_id", "http_method"], &[])
+    }
+
     type Handle = IntegrationResponse;
 
     fn type_token(&self) -> &'static str {

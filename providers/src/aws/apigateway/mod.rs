@@ -439,6 +439,10 @@ fn check_path_part(part: &str) -> Result<(), String> {
 }
 
 impl ResourceArgs for ApiResourceArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["rest_api_id", "parent_id"], &[])
+    }
+
     type Handle = ApiResource;
 
     fn type_token(&self) -> &'static str {

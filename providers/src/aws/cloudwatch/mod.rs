@@ -153,6 +153,10 @@ fn check_period(seconds: i32) -> Result<(), String> {
 }
 
 impl ResourceArgs for MetricAlarmArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["alarm_actions", "ok_actions"], &["dimensions"])
+    }
+
     type Handle = MetricAlarm;
 
     fn type_token(&self) -> &'static str {

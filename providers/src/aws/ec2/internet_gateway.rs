@@ -42,6 +42,10 @@ impl InternetGatewayArgs {
 }
 
 impl ResourceArgs for InternetGatewayArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["vpc_id"], &[])
+    }
+
     type Handle = InternetGateway;
 
     fn type_token(&self) -> &'static str {

@@ -49,6 +49,10 @@ impl NatGatewayArgs {
 }
 
 impl ResourceArgs for NatGatewayArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["subnet_id", "allocation_id"], &[])
+    }
+
     type Handle = NatGateway;
 
     fn type_token(&self) -> &'static str {

@@ -94,6 +94,10 @@ impl RouteTableArgs {
 }
 
 impl ResourceArgs for RouteTableArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["vpc_id", "routes"], &[])
+    }
+
     type Handle = RouteTable;
 
     fn type_token(&self) -> &'static str {
@@ -440,6 +444,10 @@ impl RouteTableAssociationArgs {
 }
 
 impl ResourceArgs for RouteTableAssociationArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["subnet_id", "route_table_id"], &[])
+    }
+
     type Handle = RouteTableAssociation;
 
     fn type_token(&self) -> &'static str {

@@ -166,6 +166,10 @@ impl SecurityGroupArgs {
 }
 
 impl ResourceArgs for SecurityGroupArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["vpc_id", "ingress", "egress"], &[])
+    }
+
     type Handle = SecurityGroup;
 
     fn type_token(&self) -> &'static str {

@@ -61,6 +61,10 @@ impl SubnetArgs {
 }
 
 impl ResourceArgs for SubnetArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["vpc_id", "availability_zone"], &[])
+    }
+
     type Handle = Subnet;
 
     fn type_token(&self) -> &'static str {

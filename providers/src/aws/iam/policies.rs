@@ -58,6 +58,10 @@ impl PolicyArgs {
 }
 
 impl ResourceArgs for PolicyArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&[], &["document"])
+    }
+
     type Handle = Policy;
 
     fn type_token(&self) -> &'static str {
@@ -426,6 +430,10 @@ impl RolePolicyAttachmentArgs {
 }
 
 impl ResourceArgs for RolePolicyAttachmentArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&[], &["role", "policy_arn"])
+    }
+
     type Handle = RolePolicyAttachment;
 
     fn type_token(&self) -> &'static str {
@@ -583,6 +591,10 @@ impl RolePolicyArgs {
 }
 
 impl ResourceArgs for RolePolicyArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&[], &["role", "document"])
+    }
+
     type Handle = RolePolicy;
 
     fn type_token(&self) -> &'static str {

@@ -69,6 +69,10 @@ impl RoleArgs {
 }
 
 impl ResourceArgs for RoleArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&[], &["assume_role_policy"])
+    }
+
     type Handle = Role;
 
     fn type_token(&self) -> &'static str {

@@ -453,6 +453,10 @@ fn check_alias(name: &str) -> Result<(), String> {
 }
 
 impl ResourceArgs for AliasArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["target_key_id"], &[])
+    }
+
     type Handle = Alias;
 
     fn type_token(&self) -> &'static str {

@@ -263,6 +263,13 @@ fn config_problems(
 }
 
 impl ResourceArgs for FunctionArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(
+            &["subnet_ids", "security_group_ids"],
+            &["role", "environment"],
+        )
+    }
+
     type Handle = Function;
 
     fn type_token(&self) -> &'static str {

@@ -88,6 +88,10 @@ fn statement_problems(statement_id: &str, action: &str) -> Vec<(String, String)>
 }
 
 impl ResourceArgs for PermissionArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["function_name"], &["source_arn"])
+    }
+
     type Handle = Permission;
 
     fn type_token(&self) -> &'static str {

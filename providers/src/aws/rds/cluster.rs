@@ -208,6 +208,17 @@ impl ClusterArgs {
 }
 
 impl ResourceArgs for ClusterArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(
+            &[
+                "db_subnet_group_name",
+                "vpc_security_group_ids",
+                "kms_key_id",
+            ],
+            &["global_cluster_identifier", "master_password"],
+        )
+    }
+
     type Handle = Cluster;
 
     fn type_token(&self) -> &'static str {

@@ -74,6 +74,10 @@ impl ClusterInstanceArgs {
 }
 
 impl ResourceArgs for ClusterInstanceArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["cluster_identifier"], &[])
+    }
+
     type Handle = ClusterInstance;
 
     fn type_token(&self) -> &'static str {

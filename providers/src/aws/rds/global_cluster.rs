@@ -131,6 +131,10 @@ impl GlobalClusterArgs {
 }
 
 impl ResourceArgs for GlobalClusterArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&[], &["writer"])
+    }
+
     type Handle = GlobalCluster;
 
     fn type_token(&self) -> &'static str {

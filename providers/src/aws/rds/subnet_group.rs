@@ -57,6 +57,10 @@ impl DbSubnetGroupArgs {
 }
 
 impl ResourceArgs for DbSubnetGroupArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["subnet_ids"], &[])
+    }
+
     type Handle = DbSubnetGroup;
 
     fn type_token(&self) -> &'static str {

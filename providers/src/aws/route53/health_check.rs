@@ -193,6 +193,10 @@ fn check_combination(
 }
 
 impl ResourceArgs for HealthCheckArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&[], &["fqdn"])
+    }
+
     type Handle = HealthCheck;
 
     fn type_token(&self) -> &'static str {

@@ -191,6 +191,20 @@ impl RecordArgs {
 }
 
 impl ResourceArgs for RecordArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(
+            &[],
+            &[
+                "zone_id",
+                "name",
+                "type",
+                "records",
+                "alias",
+                "health_check_id",
+            ],
+        )
+    }
+
     type Handle = Record;
 
     fn type_token(&self) -> &'static str {

@@ -60,6 +60,10 @@ impl BucketVersioningArgs {
 }
 
 impl ResourceArgs for BucketVersioningArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["bucket"], &[])
+    }
+
     type Handle = BucketVersioning;
 
     fn type_token(&self) -> &'static str {
@@ -283,6 +287,10 @@ impl BucketEncryptionArgs {
 }
 
 impl ResourceArgs for BucketEncryptionArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["bucket", "kms_master_key_id"], &[])
+    }
+
     type Handle = BucketEncryption;
 
     fn type_token(&self) -> &'static str {
@@ -510,6 +518,10 @@ impl BucketPublicAccessBlockArgs {
 }
 
 impl ResourceArgs for BucketPublicAccessBlockArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["bucket"], &[])
+    }
+
     type Handle = BucketPublicAccessBlock;
 
     fn type_token(&self) -> &'static str {
@@ -817,6 +829,10 @@ fn lifecycle_problems(rules: &[LifecycleRule]) -> Vec<(String, String)> {
 }
 
 impl ResourceArgs for BucketLifecycleArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["bucket"], &[])
+    }
+
     type Handle = BucketLifecycle;
 
     fn type_token(&self) -> &'static str {

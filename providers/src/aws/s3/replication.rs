@@ -176,6 +176,10 @@ fn rule_problems(
 }
 
 impl ResourceArgs for BucketReplicationArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["bucket"], &["role", "rules"])
+    }
+
     type Handle = BucketReplication;
 
     fn type_token(&self) -> &'static str {

@@ -133,6 +133,10 @@ fn check_window(days: i32) -> Result<(), String> {
 }
 
 impl ResourceArgs for SecretArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["kms_key_id"], &["replicas"])
+    }
+
     type Handle = Secret;
 
     fn type_token(&self) -> &'static str {
@@ -596,6 +600,10 @@ impl SecretVersionArgs {
 }
 
 impl ResourceArgs for SecretVersionArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["secret_id"], &["secret_string"])
+    }
+
     type Handle = SecretVersion;
 
     fn type_token(&self) -> &'static str {

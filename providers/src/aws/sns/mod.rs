@@ -78,6 +78,10 @@ fn check_topic_name(name: &str) -> Result<(), String> {
 }
 
 impl ResourceArgs for TopicArgs {
+    fn region_fields(&self) -> iac_dsl::RegionFields {
+        iac_dsl::RegionFields::new(&["kms_master_key_id"], &[])
+    }
+
     type Handle = Topic;
 
     fn type_token(&self) -> &'static str {
