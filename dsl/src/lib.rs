@@ -14,17 +14,17 @@
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
 pub mod author;
+pub mod checks;
 pub mod cli;
-pub mod cost;
 pub mod engine;
 pub mod pictures;
-pub mod policy;
 pub mod provider;
 pub mod testing;
 
 // The parts keep their paths at the crate root (`iac_dsl::plan`, `iac_dsl::stack`, ...):
 // the folders are for readers of this crate, not a change for its users.
 pub use author::{asset, output, resource, stack, value};
+pub use checks::{cost, policy};
 pub(crate) use engine::journal;
 pub use engine::{apply, graph, plan, walk};
 
