@@ -1,10 +1,12 @@
 //! Writer changes of the whole stack through the real binary, against moto behind the
 //! fault proxy: a planned switchover (refused over the lag limit, then made, with the
-//! Route 53 roles following the writer after it, in that order in the preview), and an
-//! unplanned detach-and-promote while every request signed for the primary region is
-//! dropped. The unplanned change completes without sending anything there, is recorded
-//! with what it could not reach, and a plain `up` once the region is back finds nothing
-//! to do and duplicates nothing.
+//! Route 53 roles following the writer after it, in that order in the preview); then,
+//! while every request signed for the primary region is dropped, a managed failover
+//! (failed back by a switchover once the region is back) and a detach-and-promote. The
+//! unplanned changes complete without sending anything to the failed region and are
+//! recorded with what they could not reach; a plain `up` once the region is back finds
+//! nothing to do and duplicates nothing; switching back to the stale writer a detach
+//! left is refused.
 
 use std::path::Path;
 use std::process::{Output, Stdio};
@@ -27,6 +29,19 @@ fn run(dir: &Path, endpoint: &str, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("the stack binary runs")
+}
+
+/// The settings of an unplanned writer change to the DR region made with `mode`.
+fn to_dr_unplanned(mode: &str) -> Vec<String> {
+    [
+        "--set".to_string(),
+        format!("writer_region={DR}"),
+        "--set".to_string(),
+        format!("failover_mode={mode}"),
+        "--set".to_string(),
+        "max_switchover_lag_seconds=600".to_string(),
+    ]
+    .to_vec()
 }
 
 #[track_caller]
@@ -262,10 +277,11 @@ async fn planned_and_unplanned_writer_changes_of_the_whole_stack() {
 
     // 2. Unplanned, with the primary region unreachable: every request signed for it is
     // dropped by the proxy.
-    proxy.set_policy(FaultPolicy {
+    let outage = FaultPolicy {
         unreachable_regions: vec![PRIMARY.to_string()],
         ..FaultPolicy::default()
-    });
+    };
+    proxy.set_policy(outage.clone());
     let dropped = aws_sdk_rds::Client::new(&proxy.sdk_config(PRIMARY))
         .describe_db_clusters()
         .send()
@@ -273,15 +289,53 @@ async fn planned_and_unplanned_writer_changes_of_the_whole_stack() {
     assert!(dropped.is_err(), "the primary region is unreachable");
     let unreached_before = proxy.stats().unreachable.get(PRIMARY).copied().unwrap_or(0);
     assert!(unreached_before > 0);
-    let unplanned = [
-        "--set",
-        &format!("writer_region={DR}"),
-        "--set",
-        "failover_mode=detach_and_promote",
-        "--set",
-        "max_switchover_lag_seconds=600",
-    ]
-    .map(str::to_string);
+
+    // 2a. A managed failover (data loss allowed): through the DR region only; the old
+    // writer stays a member. Once the region is back, failing back is a switchover.
+    let managed = to_dr_unplanned("failover");
+    let managed: Vec<&str> = managed.iter().map(String::as_str).collect();
+    ok(d, e, &[&managed[..], &["up", "--yes"]].concat());
+    assert_eq!(
+        proxy.stats().unreachable.get(PRIMARY).copied().unwrap_or(0),
+        unreached_before,
+        "the managed failover sent nothing to the failed region"
+    );
+    assert_eq!(
+        members(&rds, &gid).await,
+        [(primary_arn.clone(), false), (dr_arn.clone(), true)]
+    );
+    let record = global_record(d, e)["last_writer_change"].clone();
+    assert_eq!(record["how"], "failover", "{record}");
+    assert_eq!(record["via_region"], DR, "{record}");
+    assert_eq!(record["unreached_region"], PRIMARY, "{record}");
+    assert_eq!(record["stale_writer"], Value::Null, "{record}");
+    assert_eq!(
+        dns_roles(&route53, &domain).await,
+        roles_before,
+        "DNS is the health check's"
+    );
+    proxy.set_policy(FaultPolicy::default());
+    ok(
+        d,
+        e,
+        &["--set", "max_switchover_lag_seconds=600", "up", "--yes"],
+    );
+    assert_eq!(
+        members(&rds, &gid).await,
+        [(primary_arn.clone(), true), (dr_arn.clone(), false)]
+    );
+    assert_eq!(
+        global_record(d, e)["last_writer_change"]["how"],
+        "switchover"
+    );
+    eprintln!(
+        "failover: managed failover and failback at {:.0?}",
+        started.elapsed()
+    );
+
+    // 2b. Detach and promote, the primary region unreachable again.
+    proxy.set_policy(outage);
+    let unplanned = to_dr_unplanned("detach_and_promote");
     let unplanned: Vec<&str> = unplanned.iter().map(String::as_str).collect();
     let plan = run(
         d,
