@@ -2,12 +2,14 @@
 
 Run by `scripts/moto-server` with the Python of `.venv/` (which `scripts/setup` fills).
 Every correction makes moto answer as AWS does for a call the project makes; each names
-the moto behaviour it replaces. Nothing here changes what our code sends.
+the moto behaviour it replaces. One addition, the two global-cluster writer moves moto
+lacks, is marked as such. Nothing here changes what our code sends.
 """
 
 import sys
 
 from moto.rds import models as rds
+from moto.rds import responses as rds_responses
 from moto.server import main
 
 
@@ -33,6 +35,39 @@ def remove_from_global_cluster(self, global_cluster_identifier, db_cluster_ident
 
 
 rds.RDSBackend.remove_from_global_cluster = remove_from_global_cluster
+
+
+def move_global_writer(self):
+    """SwitchoverGlobalCluster and FailoverGlobalCluster, which moto 5.2.5 lacks.
+
+    As AWS documents both for the state a caller can see: the target member becomes the
+    global cluster's writer and the old writer a reader of it (a switchover after the
+    secondary caught up, a failover with data loss allowed at once; the emulator has no
+    replication, so the two differ only in name). An identifier that is not a member is
+    refused with DBClusterNotFoundFault, as AWS does. Only added, so that the stack's
+    binary can run a writer change end to end; the provider's requests themselves are
+    proved against aws-smithy-mocks in `providers/src/aws/rds/mocks.rs`.
+    """
+    from moto.core.responses import ActionResult
+    from moto.rds.exceptions import DBClusterNotFoundError, RDSClientError
+
+    params = self.params
+    gid = params["GlobalClusterIdentifier"]
+    target = params["TargetDbClusterIdentifier"]
+    global_cluster = self.global_backend.global_clusters.get(gid)
+    if global_cluster is None:
+        raise RDSClientError("GlobalClusterNotFoundFault", f"Global cluster {gid} not found.")
+    members = list(global_cluster.members)
+    chosen = [m for m in members if target in (m.db_cluster_arn, m.db_cluster_identifier)]
+    if not chosen:
+        raise DBClusterNotFoundError(target)
+    for member in members:
+        member.is_writer = member is chosen[0]
+    return ActionResult({"GlobalCluster": global_cluster})
+
+
+rds_responses.RDSResponse.switchover_global_cluster = move_global_writer
+rds_responses.RDSResponse.failover_global_cluster = move_global_writer
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,11 +13,18 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum FailoverMode {
-    /// A planned switchover: both regions are healthy, no data is lost.
+    /// A planned switchover: both regions are healthy, no data is lost. Refused while the
+    /// target's replication lag is over `max_switchover_lag_seconds`. The Route 53
+    /// failover roles follow the writer, after it has moved.
     #[default]
     Switchover,
+    /// An unplanned failover (`FailoverGlobalCluster`, data loss allowed) for when the
+    /// writer's region is impaired: every call goes to the surviving region; the old writer
+    /// rejoins as a secondary when its region recovers. DNS moves by the health check.
+    Failover,
     /// An unplanned failover: the DR cluster is detached from the global cluster and
-    /// promoted to a standalone writer, because the primary region is unavailable.
+    /// promoted to a standalone writer, because the primary region is unavailable. Every
+    /// call goes to the surviving region; DNS moves by the health check.
     DetachAndPromote,
 }
 
@@ -76,6 +83,10 @@ pub struct PaymentDrConfig {
     /// How a writer change is carried out.
     #[serde(default)]
     pub failover_mode: FailoverMode,
+    /// A planned switchover is refused while the target's Aurora replication lag is over
+    /// this many seconds (an unknown lag, with no datapoint, lets it go ahead).
+    #[serde(default = "defaults::max_switchover_lag_seconds")]
+    pub max_switchover_lag_seconds: u64,
     /// Domain of the API; the failover record is `api.<domain>`.
     #[serde(default = "defaults::domain_name")]
     pub domain_name: String,
@@ -157,6 +168,9 @@ mod defaults {
     pub fn health_check_path() -> String {
         "/health".into()
     }
+    pub fn max_switchover_lag_seconds() -> u64 {
+        60
+    }
     pub fn replication_lag_threshold() -> u64 {
         10_000
     }
@@ -191,6 +205,7 @@ impl PaymentDrConfig {
             db_instances_per_region: defaults::db_instances_per_region(),
             writer_region: None,
             failover_mode: FailoverMode::default(),
+            max_switchover_lag_seconds: defaults::max_switchover_lag_seconds(),
             domain_name: defaults::domain_name(),
             health_check_path: defaults::health_check_path(),
             replication_lag_threshold: defaults::replication_lag_threshold(),
@@ -208,6 +223,18 @@ impl PaymentDrConfig {
         self.writer_region
             .as_deref()
             .unwrap_or(&self.primary_region)
+    }
+
+    /// The region whose API the Route 53 failover record serves first (the health-checked
+    /// `PRIMARY` role): the writer's after a planned switchover, which moves the roles as
+    /// an ordinary change after the writer; the primary region otherwise, since an
+    /// unplanned change leaves DNS to the health check (a data-plane decision that needs
+    /// no call to Route 53's control plane during the outage).
+    pub fn dns_primary_region(&self) -> &str {
+        match self.failover_mode {
+            FailoverMode::Switchover => self.writer(),
+            FailoverMode::Failover | FailoverMode::DetachAndPromote => &self.primary_region,
+        }
     }
 
     /// Every problem, as `(field, message)`.
@@ -376,6 +403,12 @@ impl PaymentDrConfig {
                     "`{}` must be a path starting with /",
                     self.health_check_path
                 ),
+            );
+        }
+        if self.max_switchover_lag_seconds == 0 {
+            add(
+                "max_switchover_lag_seconds",
+                "must be a positive number of seconds".into(),
             );
         }
         if self.replication_lag_threshold == 0 {
@@ -548,6 +581,25 @@ mod tests {
                 .any(|(f, m)| f == "environment_suffix"
                     && m.contains("payment-transactions-primary-")),
             "{p:?}"
+        );
+    }
+
+    #[test]
+    fn dns_roles_follow_the_writer_only_after_a_planned_switchover() {
+        let mut c = PaymentDrConfig::new("t1");
+        assert_eq!(c.dns_primary_region(), "us-east-1");
+        c.writer_region = Some("us-east-2".into());
+        assert_eq!(c.dns_primary_region(), "us-east-2");
+        // Unplanned: DNS is left to the health check, nothing changes in Route 53.
+        for mode in [FailoverMode::Failover, FailoverMode::DetachAndPromote] {
+            c.failover_mode = mode;
+            assert_eq!(c.dns_primary_region(), "us-east-1", "{mode:?}");
+        }
+        c.max_switchover_lag_seconds = 0;
+        assert!(
+            c.problems()
+                .iter()
+                .any(|(f, _)| f == "max_switchover_lag_seconds")
         );
     }
 

@@ -29,7 +29,7 @@ use iac_providers::aws::rds::{
     WriterChange,
 };
 use iac_providers::aws::route53::{
-    Failover, HealthCheck, HealthCheckArgs, HostedZone, HostedZoneArgs, RecordArgs,
+    Failover, HealthCheck, HealthCheckArgs, HostedZone, HostedZoneArgs, Record, RecordArgs,
 };
 use iac_providers::aws::s3::{
     Bucket, BucketArgs, BucketEncryptionArgs, BucketPublicAccessBlockArgs, BucketReplicationArgs,
@@ -191,8 +191,10 @@ pub fn payment_dr_with(
             ))
             .writer_change(match config.failover_mode {
                 FailoverMode::Switchover => WriterChange::Switchover,
+                FailoverMode::Failover => WriterChange::Failover,
                 FailoverMode::DetachAndPromote => WriterChange::DetachAndPromote,
-            }),
+            })
+            .max_switchover_lag_seconds(config.max_switchover_lag_seconds),
         on(primary_provider),
     );
 
@@ -277,18 +279,28 @@ pub fn payment_dr_with(
         );
     });
 
-    // DNS failover: a zone, a health check on the primary API, failover aliases to each
-    // region's custom domain, and the health check's alarm.
+    // DNS failover: a zone, a health check on the API of the region that serves first,
+    // failover aliases to each region's custom domain, and the health check's alarm. The
+    // roles follow the writer after a planned switchover (`dns_primary_region`): each of
+    // these depends on the global cluster, so they move only once the new writer takes
+    // writes, the first-served record before the other, so that both records never point
+    // at the old writer's region together.
+    let (first, second) = if config.dns_primary_region() == config.dr_region {
+        (&dr, &primary)
+    } else {
+        (&primary, &dr)
+    };
     let (health_check, health_alerts_topic) = stack.component("global", |g| {
-        // The primary region's own endpoint: both regions answer `api.<domain>`, so the
-        // check must address the primary directly to tell the two apart.
+        let after_writer = || on(primary_provider).depends_on(&global_cluster);
+        // The first region's own endpoint: both regions answer `api.<domain>`, so the
+        // check must address it directly to tell the two apart.
         let health_check = g.add_with(
             "health-check",
             HealthCheckArgs::https(
                 format_output!(
                     "{}.execute-api.{}.amazonaws.com",
-                    primary.api.id(),
-                    Output::known(config.primary_region.clone())
+                    first.api.id(),
+                    Output::known(first.region.clone())
                 ),
                 format!("/prod{}", config.health_check_path),
             )
@@ -296,12 +308,13 @@ pub fn payment_dr_with(
             .failure_threshold(3)
             .request_interval(30)
             .tag("Name", format!("payment-api-health-check-primary-{s}")),
-            on(primary_provider),
+            after_writer(),
         );
         let api_name = format!("api.{}", config.domain_name);
+        let mut previous: Option<Record> = None;
         for (failover, handles, check) in [
-            (Failover::Primary, &primary, Some(&health_check)),
-            (Failover::Secondary, &dr, None),
+            (Failover::Primary, first, Some(&health_check)),
+            (Failover::Secondary, second, None),
         ] {
             let set_identifier = match failover {
                 Failover::Primary => "primary",
@@ -317,11 +330,11 @@ pub fn payment_dr_with(
             if let Some(check) = check {
                 record = record.health_check_id(check.id());
             }
-            g.add_with(
-                &format!("api-record-{set_identifier}"),
-                record,
-                on(primary_provider),
-            );
+            let mut options = after_writer();
+            if let Some(previous) = &previous {
+                options = options.depends_on(previous);
+            }
+            previous = Some(g.add_with(&format!("api-record-{set_identifier}"), record, options));
         }
         let topic = g.add_with(
             "health-alerts-topic",

@@ -25,6 +25,16 @@ fn run(dir: &Path, args: &[&str]) -> Output {
 /// Runs the binary in `dir`; `endpoint` replaces the emulator's address (to provoke
 /// errors).
 fn run_at(dir: &Path, args: &[&str], endpoint: Option<&str>) -> Output {
+    let mut cmd = command(dir, args);
+    if let Some(endpoint) = endpoint {
+        cmd.env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_MAX_ATTEMPTS", "1");
+    }
+    cmd.output().expect("the stack binary runs")
+}
+
+/// The binary with `args`, run in `dir` (config and state there) against the emulator.
+pub(crate) fn command(dir: &Path, args: &[&str]) -> Command {
     let moto = iac_tests::Moto::shared();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_payment-dr-stack"));
     cmd.current_dir(dir)
@@ -37,11 +47,7 @@ fn run_at(dir: &Path, args: &[&str], endpoint: Option<&str>) -> Output {
     for (k, v) in moto.env() {
         cmd.env(k, v);
     }
-    if let Some(endpoint) = endpoint {
-        cmd.env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_MAX_ATTEMPTS", "1");
-    }
-    cmd.output().expect("the stack binary runs")
+    cmd
 }
 
 /// Standard output and standard error of a finished run, for messages and searches.
@@ -67,13 +73,13 @@ fn ok(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// A suffix unique to this test run (`e2e<tag><pid><n>`), at most 12 characters.
-fn suffix(tag: &str) -> String {
+pub(crate) fn suffix(tag: &str) -> String {
     let unique = iac_tests::unique("").replace(['-', '_'], "").to_lowercase();
     format!("e2e{tag}{unique}").chars().take(12).collect()
 }
 
 /// The path with the zones (and a domain of its own) named in the config.
-fn named_config(suffix: &str) -> String {
+pub(crate) fn named_config(suffix: &str) -> String {
     format!(
         r#"
 environment_suffix = "{suffix}"

@@ -36,11 +36,12 @@ pub enum WriterChange {
     Switchover,
     /// An unplanned failover (`FailoverGlobalCluster` with `AllowDataLoss`): for when the
     /// writer's region is impaired. Writes not yet replicated are lost; the old writer
-    /// rejoins as a secondary when it recovers.
+    /// rejoins as a secondary when it recovers. Every call goes to the target's region.
     Failover,
     /// Detaches the new writer from the global cluster (`RemoveFromGlobalCluster`), which
     /// promotes it to a standalone cluster that takes writes at once. The global cluster
-    /// keeps the old writer; the detached cluster no longer replicates from it.
+    /// keeps the old writer; the detached cluster no longer replicates from it. Every call
+    /// goes to the target's region.
     DetachAndPromote,
 }
 
@@ -60,6 +61,7 @@ pub struct GlobalClusterArgs {
     deletion_protection: Input<bool>,
     writer: Option<Input<String>>,
     writer_change: WriterChange,
+    max_switchover_lag_seconds: Option<u64>,
     tags: BTreeMap<String, Input<String>>,
 }
 
@@ -75,6 +77,7 @@ impl GlobalClusterArgs {
             deletion_protection: Input::Value(false),
             writer: None,
             writer_change: WriterChange::default(),
+            max_switchover_lag_seconds: None,
             tags: BTreeMap::new(),
         }
     }
@@ -123,6 +126,18 @@ impl GlobalClusterArgs {
         self
     }
 
+    /// Refuses a planned switchover while the target's replication lag
+    /// (`AuroraGlobalDBReplicationLag` in CloudWatch, in the target's region) is over
+    /// `seconds`: the switchover would pause writes until the secondary caught up. Where
+    /// no datapoint exists (a new cluster, or an emulator that publishes no metrics) the
+    /// lag is unknown and the switchover goes ahead, since `SwitchoverGlobalCluster`
+    /// itself waits for the secondary to synchronise and loses nothing; the writer-change
+    /// record in the outputs says which it was. Unset: no check.
+    pub fn max_switchover_lag_seconds(mut self, seconds: u64) -> Self {
+        self.max_switchover_lag_seconds = Some(seconds);
+        self
+    }
+
     /// Adds a tag (on top of the provider's default tags).
     pub fn tag(mut self, key: impl Into<String>, value: impl Into<Input<String>>) -> Self {
         self.tags.insert(key.into(), value.into());
@@ -151,6 +166,10 @@ impl ResourceArgs for GlobalClusterArgs {
             .set("deletion_protection", &self.deletion_protection)
             .set("writer", &self.writer)
             .value("writer_change", &self.writer_change)
+            .set_opt(
+                "max_switchover_lag_seconds",
+                self.max_switchover_lag_seconds.map(Input::Value).as_ref(),
+            )
             .set("tags", &self.tags)
     }
 
@@ -223,6 +242,35 @@ pub struct GlobalClusterOutputs {
     pub arn: String,
     /// The member clusters.
     pub members: Vec<GlobalClusterMember>,
+    /// How the writer last moved, kept until the next move (reads carry it over).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_writer_change: Option<WriterChangeRecord>,
+}
+
+/// What one change of the writer did: which way, through which region's endpoints, the
+/// replication lag it saw, and what it left for a later run because a region was not
+/// contacted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WriterChangeRecord {
+    /// How the writer moved.
+    pub how: WriterChange,
+    /// The writer before (`None` when no member wrote).
+    pub from: Option<String>,
+    /// The cluster that writes now.
+    pub to: String,
+    /// The region whose RDS endpoint every call of the change went to: the provider's own
+    /// for a switchover, the surviving (target's) region for an unplanned change.
+    pub via_region: String,
+    /// `AuroraGlobalDBReplicationLag` of the target just before a switchover, in
+    /// milliseconds (`None`: not measured, or no datapoint).
+    pub replication_lag_ms: Option<f64>,
+    /// What was known about the lag, in words (e.g. that no datapoint existed).
+    pub lag_note: String,
+    /// The old writer's region when the change was unplanned: nothing was sent there.
+    pub unreached_region: Option<String>,
+    /// After a detach: the old writer, still the global cluster's writer, whose data
+    /// diverges from the promoted cluster's from the detach on. A failback replaces it.
+    pub stale_writer: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -241,6 +289,8 @@ struct GlobalInputs {
     writer: Option<String>,
     #[serde(default)]
     writer_change: WriterChange,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_switchover_lag_seconds: Option<u64>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
 }
@@ -284,7 +334,11 @@ impl ResourceImpl for GlobalClusterImpl {
         let global = find(&client, &req.id).await?;
         Ok(found(
             &req.id,
-            global.map(|g| (inputs_of(aws, &g, &req.inputs), outputs_of(&g))),
+            global.map(|g| {
+                let mut outputs = outputs_of(&g);
+                outputs.last_writer_change = recorded_change(&req.outputs);
+                (inputs_of(aws, &g, &req.inputs), outputs)
+            }),
         ))
     }
 
@@ -384,6 +438,10 @@ async fn create(
 
 /// Updates version and deletion protection, tags, and moves the writer when the declared
 /// one changed.
+///
+/// An unplanned writer change ([`WriterChange::Failover`], [`WriterChange::DetachAndPromote`])
+/// is made for a region that may be down: every call of the update, reads included, goes
+/// to the target's (the surviving) region, and nothing to the old writer's.
 pub(super) async fn update(
     aws: &Aws,
     client: &Client,
@@ -393,6 +451,16 @@ pub(super) async fn update(
     let new: GlobalInputs = decode(&req.new_inputs)?;
     let timeout = req.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let id = req.id.as_str();
+    let moving = new
+        .writer
+        .as_deref()
+        .filter(|target| old.writer.as_deref() != Some(*target));
+    let client = &match moving {
+        Some(target) if new.writer_change != WriterChange::Switchover => {
+            surviving_client(client, target)
+        }
+        _ => client.clone(),
+    };
     let version_changed = new.engine_version.is_some() && old.engine_version != new.engine_version;
     if old.deletion_protection != new.deletion_protection || version_changed {
         let mut call = client
@@ -423,17 +491,71 @@ pub(super) async fn update(
         let arn = g.global_cluster_arn().unwrap_or_default();
         sync_tags(aws, client, &req.ctx, arn, &old.tags, &new.tags).await?;
     }
-    if let Some(target) = &new.writer
-        && old.writer.as_ref() != Some(target)
+    let mut record = recorded_change(&req.old_outputs);
+    if let Some(target) = moving
+        && let Some(last) = &record
     {
-        change_writer(client, id, target, new.writer_change, timeout).await?;
+        refuse_stale_writer(id, target, last)?;
+    }
+    if let Some(target) = moving {
+        let change = WriterMove {
+            id,
+            target,
+            how: new.writer_change,
+            max_lag_seconds: new.max_switchover_lag_seconds,
+            timeout,
+        };
+        record = Some(change_writer(aws, client, change).await?);
     }
     let g = find(client, id)
         .await?
         .ok_or_else(|| vanished("DescribeGlobalClusters", "global cluster", id))?;
+    let mut outputs = outputs_of(&g);
+    outputs.last_writer_change = record;
     Ok(UpdateResponse {
-        outputs: to_json(&outputs_of(&g)),
+        outputs: to_json(&outputs),
     })
+}
+
+/// Refuses to make `target` the writer when it is the stale writer a detach-and-promote
+/// left in the global cluster: it lacks every write made to the promoted cluster since,
+/// and switching back to it would drop them without a word.
+fn refuse_stale_writer(
+    id: &str,
+    target: &str,
+    last: &WriterChangeRecord,
+) -> Result<(), ProviderError> {
+    match &last.stale_writer {
+        Some(stale) if same_cluster(stale, target) => Err(ProviderError::new(
+            ErrorKind::Service,
+            "SwitchoverGlobalCluster",
+            format!(
+                "cluster `{stale}` is the stale writer left by a detach-and-promote of \
+                 `{}` in global cluster `{id}`: it lacks every write made to `{}` since, so \
+                 making it the writer again would lose them. Failing back after a detach \
+                 needs the old cluster replaced by a new member of the promoted cluster's \
+                 global database, which this stack does not automate yet; keep \
+                 writer_region on the promoted cluster's region",
+                last.to, last.to
+            ),
+        )
+        .with_code("StaleWriter")),
+        _ => Ok(()),
+    }
+}
+
+/// The RDS client for an unplanned change to `target`: the target's own region (same
+/// credentials and endpoint), so that no call depends on the region that failed.
+fn surviving_client(client: &Client, target: &str) -> Client {
+    match arn_region(target) {
+        Some(region) => in_region(client, region),
+        None => client.clone(),
+    }
+}
+
+/// The last writer change recorded in a global cluster's outputs.
+fn recorded_change(outputs: &Value) -> Option<WriterChangeRecord> {
+    serde_json::from_value(outputs.get("last_writer_change")?.clone()).ok()
 }
 
 /// Whether a member's ARN is the declared writer `declared`: equal, or, when the declared
@@ -448,28 +570,77 @@ fn same_cluster(member: &str, declared: &str) -> bool {
     m.len() == 7 && d.len() == 7 && d[4].is_empty() && m[3] == d[3] && m[6] == d[6]
 }
 
-/// Makes `target` (a member cluster's ARN) the writer of global cluster `id`, or, for
-/// [`WriterChange::DetachAndPromote`], a standalone cluster. Nothing is done when that is
-/// already so (an update retried after a lost answer).
-async fn change_writer(
-    client: &Client,
-    id: &str,
-    target: &str,
+/// One move of a global cluster's writer.
+struct WriterMove<'a> {
+    /// The global cluster.
+    id: &'a str,
+    /// The declared writer's ARN (maybe without the account).
+    target: &'a str,
     how: WriterChange,
+    max_lag_seconds: Option<u64>,
     timeout: Duration,
-) -> Result<(), ProviderError> {
+}
+
+/// Makes the move's target (a member cluster's ARN) the writer of its global cluster, or,
+/// for [`WriterChange::DetachAndPromote`], a standalone cluster, through `client` (already
+/// the surviving region's for an unplanned change). Nothing is sent when that is already
+/// so (an update retried after a lost answer). A switchover is refused while the target's
+/// replication lag is over the limit.
+async fn change_writer(
+    aws: &Aws,
+    client: &Client,
+    change: WriterMove<'_>,
+) -> Result<WriterChangeRecord, ProviderError> {
+    let WriterMove {
+        id,
+        target,
+        how,
+        max_lag_seconds,
+        timeout,
+    } = change;
     let g = find(client, id)
         .await?
         .ok_or_else(|| vanished("DescribeGlobalClusters", "global cluster", id))?;
-    let member = members_of(&g)
+    let members = members_of(&g);
+    let from = members
+        .iter()
+        .find(|m| m.is_writer)
+        .map(|m| m.cluster_arn.clone());
+    let member = members
         .into_iter()
         .find(|m| same_cluster(&m.cluster_arn, target));
     // The declared ARN may leave the account out; use the member's full ARN from here on.
     let full_target = member.as_ref().map(|m| m.cluster_arn.clone());
     let target = full_target.as_deref().unwrap_or(target);
+    let via_region = client
+        .config()
+        .region()
+        .map(|r| r.as_ref().to_string())
+        .unwrap_or_default();
+    let unplanned = how != WriterChange::Switchover;
+    let mut record = WriterChangeRecord {
+        how,
+        from: from.clone().filter(|f| f != target),
+        to: target.to_string(),
+        via_region: via_region.clone(),
+        replication_lag_ms: None,
+        lag_note: "not measured: an unplanned change does not wait for replication".into(),
+        unreached_region: from
+            .as_deref()
+            .and_then(arn_region)
+            .filter(|r| unplanned && *r != via_region)
+            .map(str::to_string),
+        stale_writer: None,
+    };
     match (how, member) {
-        (_, Some(m)) if m.is_writer => return Ok(()),
-        (WriterChange::DetachAndPromote, None) => return Ok(()),
+        (_, Some(m)) if m.is_writer => {
+            record.lag_note = "none: the target already wrote".into();
+            return Ok(record);
+        }
+        (WriterChange::DetachAndPromote, None) => {
+            record.lag_note = "none: the target had already left the global cluster".into();
+            return Ok(record);
+        }
         (_, None) => {
             return Err(ProviderError::new(
                 ErrorKind::Service,
@@ -484,6 +655,17 @@ async fn change_writer(
     }
     match how {
         WriterChange::Switchover => {
+            let (lag, note) = match max_lag_seconds {
+                Some(limit) => {
+                    // The metric is published in the secondary's (the target's) region.
+                    let region = arn_region(target).unwrap_or(&via_region);
+                    let lag = replication_lag_ms(aws, region, target).await?;
+                    (lag, lag_verdict(id, target, lag, limit)?)
+                }
+                None => (None, "not checked: no limit is set".to_string()),
+            };
+            record.replication_lag_ms = lag;
+            record.lag_note = note;
             client
                 .switchover_global_cluster()
                 .global_cluster_identifier(id)
@@ -491,7 +673,7 @@ async fn change_writer(
                 .send()
                 .await
                 .op("SwitchoverGlobalCluster")?;
-            wait_for_writer(client, id, target, timeout, "SwitchoverGlobalCluster").await
+            wait_for_writer(client, id, target, timeout, "SwitchoverGlobalCluster").await?;
         }
         WriterChange::Failover => {
             client
@@ -502,15 +684,10 @@ async fn change_writer(
                 .send()
                 .await
                 .op("FailoverGlobalCluster")?;
-            wait_for_writer(client, id, target, timeout, "FailoverGlobalCluster").await
+            wait_for_writer(client, id, target, timeout, "FailoverGlobalCluster").await?;
         }
         WriterChange::DetachAndPromote => {
-            // The detach is asked of the detached cluster's own region.
-            let regional = match arn_region(target) {
-                Some(region) => in_region(client, region),
-                None => client.clone(),
-            };
-            regional
+            client
                 .remove_from_global_cluster()
                 .global_cluster_identifier(id)
                 .db_cluster_identifier(target)
@@ -522,14 +699,92 @@ async fn change_writer(
                 Ok(!has_member(client, id, target).await?)
             })
             .await?;
-            let result = regional
+            let result = client
                 .wait_until_db_cluster_available()
                 .db_cluster_identifier(target)
                 .wait(timeout)
                 .await;
             let what = format!("cluster `{target}` to be promoted to a standalone cluster");
-            waited(result, "DescribeDBClusters", &what, timeout)
+            waited(result, "DescribeDBClusters", &what, timeout)?;
+            record.stale_writer = record.from.clone();
         }
+    }
+    Ok(record)
+}
+
+/// How far back a switchover looks for the target's replication lag.
+const LAG_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// The target cluster's latest `AuroraGlobalDBReplicationLag` (maximum per minute over
+/// the last five minutes, in milliseconds) from CloudWatch in `region`, or `None` when
+/// there is no datapoint.
+async fn replication_lag_ms(
+    aws: &Aws,
+    region: &str,
+    cluster_arn: &str,
+) -> Result<Option<f64>, ProviderError> {
+    let conf = aws_sdk_cloudwatch::config::Builder::from(aws.sdk_config().await)
+        .region(aws_sdk_cloudwatch::config::Region::new(region.to_string()))
+        .build();
+    let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(conf);
+    let now = std::time::SystemTime::now();
+    let out = cloudwatch
+        .get_metric_statistics()
+        .namespace("AWS/RDS")
+        .metric_name("AuroraGlobalDBReplicationLag")
+        .dimensions(
+            aws_sdk_cloudwatch::types::Dimension::builder()
+                .name("DBClusterIdentifier")
+                .value(super::short_id(cluster_arn))
+                .build(),
+        )
+        .start_time((now - LAG_WINDOW).into())
+        .end_time(now.into())
+        .period(60)
+        .statistics(aws_sdk_cloudwatch::types::Statistic::Maximum)
+        .send()
+        .await
+        .op("GetMetricStatistics")?;
+    Ok(out
+        .datapoints()
+        .iter()
+        .filter_map(|d| Some((d.timestamp()?.secs(), d.maximum()?)))
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, lag)| lag))
+}
+
+/// Whether a switchover may go ahead with lag `lag_ms` under `limit_seconds`: the note
+/// to record when it may, the refusal (naming the lag and the limit) when it may not.
+/// An unknown lag (no datapoint) lets it go ahead: the switchover itself waits for the
+/// secondary to catch up and loses nothing.
+pub(super) fn lag_verdict(
+    id: &str,
+    target: &str,
+    lag_ms: Option<f64>,
+    limit_seconds: u64,
+) -> Result<String, ProviderError> {
+    let limit_ms = limit_seconds as f64 * 1000.0;
+    match lag_ms {
+        None => Ok(format!(
+            "unknown: no AuroraGlobalDBReplicationLag datapoint for the target in the last \
+             {} minutes (a new cluster, or an emulator that publishes no metrics); the \
+             switchover went ahead, since it waits for the secondary to catch up",
+            LAG_WINDOW.as_secs() / 60
+        )),
+        Some(lag) if lag <= limit_ms => Ok(format!(
+            "{lag:.0} ms, within the limit of {limit_seconds} s"
+        )),
+        Some(lag) => Err(ProviderError::new(
+            ErrorKind::Service,
+            "SwitchoverGlobalCluster",
+            format!(
+                "refusing to switch global cluster `{id}` over to `{target}`: its replication \
+                 lag is {:.1} s, over max_switchover_lag_seconds = {limit_seconds} s; wait for \
+                 it to catch up, raise the limit, or make an unplanned change",
+                lag / 1000.0
+            ),
+        )
+        .with_code("ReplicationLagTooHigh")),
     }
 }
 
@@ -669,6 +924,7 @@ fn outputs_of(g: &SdkGlobalCluster) -> GlobalClusterOutputs {
             .to_string(),
         arn: g.global_cluster_arn().unwrap_or_default().to_string(),
         members: members_of(g),
+        last_writer_change: None,
     }
 }
 
@@ -709,6 +965,7 @@ fn inputs_of(aws: &Aws, g: &SdkGlobalCluster, recorded: &Value) -> GlobalInputs 
         writer,
         writer_change: serde_json::from_value(recorded["writer_change"].clone())
             .unwrap_or_default(),
+        max_switchover_lag_seconds: recorded["max_switchover_lag_seconds"].as_u64(),
         tags: aws.own_tags(tag_map(g.tag_list())),
     }
 }
