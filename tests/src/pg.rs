@@ -159,6 +159,11 @@ impl PgServer {
         self.port
     }
 
+    /// The server's private directory (data, socket, log), removed when it is dropped.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Creates a database owned by a new login role of the same name (`prefix` made
     /// unique with [`crate::unique`]) with a random password.
     pub fn create_database(&self, prefix: &str) -> PgDatabase {
@@ -372,8 +377,13 @@ impl Drop for PgServer {
 /// it holds them, else the newest `/usr/lib/postgresql/<version>/bin` (Debian and Ubuntu
 /// keep the server out of PATH), else PATH.
 pub fn server_bindir() -> Result<PathBuf, String> {
+    server_bindir_from(std::env::var_os("PG_BINDIR"))
+}
+
+/// [`server_bindir`] with `pg_bindir` standing for the `PG_BINDIR` variable.
+pub fn server_bindir_from(pg_bindir: Option<std::ffi::OsString>) -> Result<PathBuf, String> {
     let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
-    if let Some(dir) = std::env::var_os("PG_BINDIR") {
+    if let Some(dir) = pg_bindir {
         let dir = PathBuf::from(dir);
         return if has_server(&dir) {
             Ok(dir)
