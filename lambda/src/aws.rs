@@ -1,10 +1,11 @@
-//! The real dependencies: the S3 transaction store and health checks over S3, Secrets
-//! Manager and DNS.
+//! The real dependencies: the S3 transaction log, and health checks over S3, Secrets
+//! Manager and the database ([`PgLedger`]).
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::config::{Config, host_port};
+use crate::db::PgLedger;
 use crate::deps::{CheckResult, HealthProbe, PutOutcome, StoreError, TransactionStore};
 use crate::handler::Deps;
 
@@ -94,15 +95,15 @@ impl TransactionStore for S3Store {
 }
 
 /// Health checks over AWS: the bucket (`HeadBucket`), the database secret
-/// (`GetSecretValue`; the value is dropped unread) and the database endpoint (DNS lookup).
+/// (`GetSecretValue`; the value is dropped unread) and the database itself (`select 1`
+/// over the function's cached connection, [`PgLedger::ping`]).
 #[derive(Debug, Clone)]
 pub struct AwsProbe {
     s3: aws_sdk_s3::Client,
     bucket: String,
     secrets: aws_sdk_secretsmanager::Client,
     secret_id: String,
-    db_host: String,
-    db_port: u16,
+    database: PgLedger,
     lag: Option<(aws_sdk_cloudwatch::Client, String)>,
 }
 
@@ -119,22 +120,20 @@ impl AwsProbe {
     }
 
     /// Checks of `bucket` through `s3`, of the secret `secret_id` (ARN or name) through
-    /// `secrets` (a client for the secret's region), and of `db_endpoint` (`host[:port]`).
+    /// `secrets` (a client for the secret's region), and of `database`.
     pub fn new(
         s3: aws_sdk_s3::Client,
         bucket: impl Into<String>,
         secrets: aws_sdk_secretsmanager::Client,
         secret_id: impl Into<String>,
-        db_endpoint: &str,
+        database: PgLedger,
     ) -> AwsProbe {
-        let (host, port) = host_port(db_endpoint);
         AwsProbe {
             s3,
             bucket: bucket.into(),
             secrets,
             secret_id: secret_id.into(),
-            db_host: host.to_string(),
-            db_port: port,
+            database,
             lag: None,
         }
     }
@@ -166,15 +165,8 @@ impl HealthProbe for AwsProbe {
         }
     }
 
-    async fn db_endpoint(&self) -> CheckResult {
-        let name = format!("{}:{}", self.db_host, self.db_port);
-        match tokio::net::lookup_host((self.db_host.as_str(), self.db_port)).await {
-            Ok(mut addresses) => match addresses.next() {
-                Some(_) => Ok(()),
-                None => Err(format!("{name} resolves to no address")),
-            },
-            Err(e) => Err(format!("cannot resolve {name}: {e}")),
-        }
+    async fn database(&self) -> CheckResult {
+        self.database.ping().await.map_err(|err| err.0)
     }
 
     async fn replication_lag_ms(&self) -> Result<Option<f64>, String> {
@@ -211,11 +203,12 @@ impl HealthProbe for AwsProbe {
     }
 }
 
-/// The function's real dependencies from an SDK configuration: an [`S3Store`] and an
-/// [`AwsProbe`] whose Secrets Manager client targets the secret's own region
-/// ([`Config::secret_region`]). S3 uses path-style addressing when the configuration has a
-/// custom endpoint (an emulator).
-pub fn aws_deps(sdk: &aws_config::SdkConfig, config: &Config) -> Deps<S3Store, AwsProbe> {
+/// The function's real dependencies from an SDK configuration: the region's database
+/// ([`PgLedger`]), an [`S3Store`] and an [`AwsProbe`], whose Secrets Manager client targets
+/// the secret's own region ([`Config::secret_region`]). S3 uses path-style addressing when
+/// the configuration has a custom endpoint (an emulator). The ledger and the probe share
+/// one database connection.
+pub fn aws_deps(sdk: &aws_config::SdkConfig, config: &Config) -> Deps<PgLedger, S3Store, AwsProbe> {
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(sdk.endpoint_url().is_some())
@@ -235,15 +228,27 @@ pub fn aws_deps(sdk: &aws_config::SdkConfig, config: &Config) -> Deps<S3Store, A
         .next()
         .unwrap_or_default()
         .to_string();
+    let ledger = PgLedger::new(
+        secrets.clone(),
+        &config.db_secret_arn,
+        config.db_user.clone(),
+        &config.db_endpoint,
+        &config.db_name,
+    );
     let probe = AwsProbe::new(
         s3.clone(),
         &config.bucket,
         secrets,
         &config.db_secret_arn,
-        &config.db_endpoint,
+        ledger.clone(),
     )
     .with_replication_lag(aws_sdk_cloudwatch::Client::new(sdk), cluster);
-    Deps::new(&config.region, S3Store::new(s3, &config.bucket), probe)
+    Deps::new(
+        &config.region,
+        ledger,
+        S3Store::new(s3, &config.bucket),
+        probe,
+    )
 }
 
 type HttpResponse = aws_sdk_s3::config::http::HttpResponse;
@@ -254,7 +259,7 @@ fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
 
 /// A one-line description of an SDK error: status, code and message of a service error,
 /// or the error chain of a transport failure.
-fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
+pub(crate) fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {

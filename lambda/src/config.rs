@@ -10,6 +10,10 @@ pub const ENV_VARS: [&str; 6] = [
     "ENVIRONMENT_SUFFIX",
 ];
 
+/// The optional variable naming the database login when the secret holds only the password
+/// (the stack's secret does; a JSON secret's `username` wins over it).
+pub const DB_USER_VAR: &str = "DB_USER";
+
 /// The default port of the database endpoint (Aurora PostgreSQL) when `DB_ENDPOINT` names none.
 pub const DEFAULT_DB_PORT: u16 = 5432;
 
@@ -26,6 +30,8 @@ pub struct Config {
     pub db_name: String,
     /// `DB_SECRET_ARN`: the ARN of the Secrets Manager secret holding the database credentials.
     pub db_secret_arn: String,
+    /// `DB_USER` (optional): the database login when the secret holds only the password.
+    pub db_user: Option<String>,
     /// `ENVIRONMENT_SUFFIX`: the suffix of the deployment's resource names.
     pub environment_suffix: String,
 }
@@ -62,6 +68,9 @@ impl Config {
             db_endpoint: get("DB_ENDPOINT"),
             db_name: get("DB_NAME"),
             db_secret_arn: get("DB_SECRET_ARN"),
+            db_user: lookup(DB_USER_VAR)
+                .map(|user| user.trim().to_string())
+                .filter(|user| !user.is_empty()),
             environment_suffix: get("ENVIRONMENT_SUFFIX"),
         };
         if missing.is_empty() {
@@ -138,11 +147,23 @@ mod tests {
         assert_eq!(config.bucket, "payments-dev");
         assert_eq!(config.db_name, "payments");
         assert_eq!(config.environment_suffix, "dev");
+        assert_eq!(config.db_user, None);
         assert_eq!(config.secret_region(), "us-west-2");
         assert_eq!(
             config.db_host_port(),
             ("db.cluster-x.us-east-1.rds.amazonaws.com", 5432)
         );
+    }
+
+    #[test]
+    fn the_database_login_is_optional() {
+        let mut env = full();
+        env.insert("DB_USER".into(), " dbadmin ".into());
+        let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+        assert_eq!(config.db_user.as_deref(), Some("dbadmin"));
+        env.insert("DB_USER".into(), "  ".into());
+        let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+        assert_eq!(config.db_user, None);
     }
 
     #[test]

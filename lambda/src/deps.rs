@@ -1,11 +1,14 @@
-//! What the handler needs from the outside world, as traits: the transaction store and the
-//! health checks of the function's dependencies. [`crate::aws`] implements them over AWS;
-//! tests implement them in memory.
+//! What the handler needs from the outside world, as traits: the payments ledger (the
+//! database), the transaction log (the bucket) and the health checks of the function's
+//! dependencies. [`crate::db`] and [`crate::aws`] implement them over PostgreSQL and AWS;
+//! unit tests implement them in memory.
 
 use std::future::Future;
 
-/// A failure of the transaction store (the message names the operation and the object,
-/// never record contents).
+use crate::payment::TransactionRecord;
+
+/// A failure of the ledger or the transaction log (the message names the operation and
+/// the object, never record contents or credentials).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct StoreError(pub String);
@@ -19,7 +22,28 @@ pub enum PutOutcome {
     AlreadyExists,
 }
 
-/// Where transaction records are kept: objects by key, written at most once.
+/// What [`PaymentLedger::record`] found: the payment as stored, and whether this call
+/// stored it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// No payment had the idempotency key; this one was stored (and committed).
+    New(TransactionRecord),
+    /// A payment with the idempotency key was already stored: that one, unchanged.
+    Existing(TransactionRecord),
+}
+
+/// The system of record for payments: one payment per idempotency key.
+pub trait PaymentLedger: Send + Sync {
+    /// Stores `record` unless a payment with its idempotency key exists, in one committed
+    /// transaction, and returns the stored payment either way.
+    fn record(
+        &self,
+        record: &TransactionRecord,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+}
+
+/// The transaction log: objects by key, written at most once (the bucket, written after
+/// the ledger's commit).
 pub trait TransactionStore: Send + Sync {
     /// The object under `key`, or `None` when there is none.
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
@@ -42,8 +66,8 @@ pub trait HealthProbe: Send + Sync {
     fn bucket(&self) -> impl Future<Output = CheckResult> + Send;
     /// Whether the database secret is readable (in the secret's own region).
     fn db_secret(&self) -> impl Future<Output = CheckResult> + Send;
-    /// Whether the database endpoint's DNS name resolves.
-    fn db_endpoint(&self) -> impl Future<Output = CheckResult> + Send;
+    /// Whether the database answers a query (`select 1`) with the secret's credentials.
+    fn database(&self) -> impl Future<Output = CheckResult> + Send;
 
     /// The Aurora global database's latest replication lag in milliseconds, `Ok(None)`
     /// when there is no recent figure. Informational: the health report shows it (the

@@ -1,23 +1,27 @@
 //! The request handler: routing, `POST /payment` and `GET /health`, independent of Lambda.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::deps::{CheckResult, HealthProbe, PutOutcome, StoreError, TransactionStore};
-use crate::payment::{PaymentError, PaymentRequest, TransactionRecord, object_key, parse_payment};
+use crate::deps::{
+    CheckResult, HealthProbe, PaymentLedger, Recorded, StoreError, TransactionStore,
+};
+use crate::payment::{PaymentError, TransactionRecord, object_key, parse_payment};
 
 /// How long one health check may take before it counts as failed.
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The handler's dependencies.
 #[derive(Debug, Clone)]
-pub struct Deps<S, H> {
+pub struct Deps<L, S, H> {
     /// The region the function serves (written into records and the health report).
     pub region: String,
-    /// Where transaction records are kept.
+    /// The system of record for payments (the database).
+    pub ledger: L,
+    /// The transaction log, written after the ledger's commit (the bucket).
     pub store: S,
     /// The dependencies' health checks.
     pub probe: H,
@@ -25,11 +29,12 @@ pub struct Deps<S, H> {
     pub check_timeout: Duration,
 }
 
-impl<S, H> Deps<S, H> {
+impl<L, S, H> Deps<L, S, H> {
     /// Dependencies for `region` with the default check timeout.
-    pub fn new(region: impl Into<String>, store: S, probe: H) -> Deps<S, H> {
+    pub fn new(region: impl Into<String>, ledger: L, store: S, probe: H) -> Deps<L, S, H> {
         Deps {
             region: region.into(),
+            ledger,
             store,
             probe,
             check_timeout: DEFAULT_CHECK_TIMEOUT,
@@ -79,8 +84,8 @@ fn route(path: &str) -> Option<Route> {
 /// Handles one request: `POST …/payment` records a payment, `GET …/health` checks the
 /// dependencies; another method on those paths is 405, any other path 404. Logs one info
 /// line with the method, path, status and transaction id (never card data).
-pub async fn handle<S: TransactionStore, H: HealthProbe>(
-    deps: &Deps<S, H>,
+pub async fn handle<L: PaymentLedger, S: TransactionStore, H: HealthProbe>(
+    deps: &Deps<L, S, H>,
     method: &str,
     path: &str,
     body: &[u8],
@@ -119,8 +124,12 @@ fn method_not_allowed(allow: &'static str) -> HttpReply {
     }
 }
 
-async fn payment<S: TransactionStore, H>(
-    deps: &Deps<S, H>,
+/// Records a payment: first in the ledger (one transaction, keyed by the idempotency key),
+/// then, after the commit, in the transaction log. A repeat of the key finds the stored
+/// payment, answers with it (200, or 409 when it is another payment) and writes the log
+/// object if an earlier attempt could not, so a retry completes what a failure left.
+async fn payment<L: PaymentLedger, S: TransactionStore, H>(
+    deps: &Deps<L, S, H>,
     body: &[u8],
     now: OffsetDateTime,
 ) -> HttpReply {
@@ -136,49 +145,39 @@ async fn payment<S: TransactionStore, H>(
             return HttpReply::new(400, json!({"error": "invalid payment", "fields": fields}));
         }
     };
-    let key = object_key(&request.idempotency_key);
-    match deps.store.get(&key).await {
-        Ok(Some(stored)) => return replay(&request, &stored),
-        Ok(None) => {}
-        Err(err) => return store_failure(&err),
-    }
-    let record = TransactionRecord::new(&request, &deps.region, now);
+    let (status, record) = match deps
+        .ledger
+        .record(&TransactionRecord::new(&request, &deps.region, now))
+        .await
+    {
+        Ok(Recorded::New(record)) => (201, record),
+        Ok(Recorded::Existing(record)) if record.same_payment(&request) => (200, record),
+        Ok(Recorded::Existing(_)) => {
+            return HttpReply::new(
+                409,
+                json!({
+                    "error": "idempotency key conflict",
+                    "message": "idempotency_key was already used for a different payment (amount, currency, merchant_id or card_token differ)",
+                }),
+            );
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "payments database failed");
+            return HttpReply::new(503, json!({"error": "payments database unavailable"}));
+        }
+    };
     let bytes = match serde_json::to_vec(&record) {
         Ok(bytes) => bytes,
         Err(err) => return internal_error(&format!("cannot encode the record: {err}")),
     };
-    match deps.store.put_if_absent(&key, bytes).await {
-        Ok(PutOutcome::Written) => HttpReply::new(201, record_json(&record)),
-        // A concurrent request with the same key won the write: answer with its record.
-        Ok(PutOutcome::AlreadyExists) => match deps.store.get(&key).await {
-            Ok(Some(stored)) => replay(&request, &stored),
-            Ok(None) => HttpReply::new(
-                503,
-                json!({"error": "transaction store unavailable", "message": "a concurrent request with this idempotency key is still being recorded; retry"}),
-            ),
-            Err(err) => store_failure(&err),
-        },
+    // Written or already there: either way the log holds this key's record.
+    match deps
+        .store
+        .put_if_absent(&object_key(&record.idempotency_key), bytes)
+        .await
+    {
+        Ok(_) => HttpReply::new(status, record_json(&record)),
         Err(err) => store_failure(&err),
-    }
-}
-
-/// The answer to a request whose idempotency key already has a record: the first record
-/// (200) when the request is the same payment, a conflict (409) when it is not.
-fn replay(request: &PaymentRequest, stored: &[u8]) -> HttpReply {
-    let record: TransactionRecord = match serde_json::from_slice(stored) {
-        Ok(record) => record,
-        Err(err) => return internal_error(&format!("stored record is unreadable: {err}")),
-    };
-    if record.same_payment(request) {
-        HttpReply::new(200, record_json(&record))
-    } else {
-        HttpReply::new(
-            409,
-            json!({
-                "error": "idempotency key conflict",
-                "message": "idempotency_key was already used for a different payment (amount, currency, merchant_id or card_token differ)",
-            }),
-        )
     }
 }
 
@@ -186,9 +185,17 @@ fn record_json(record: &TransactionRecord) -> Value {
     serde_json::to_value(record).unwrap_or_else(|err| json!({"error": err.to_string()}))
 }
 
+/// The transaction log failed after the payment was committed: the client retries with
+/// the same key, which answers with the stored payment and writes the log.
 fn store_failure(err: &StoreError) -> HttpReply {
-    tracing::error!(error = %err, "transaction store failed");
-    HttpReply::new(503, json!({"error": "transaction store unavailable"}))
+    tracing::error!(error = %err, "transaction log failed after the payment was recorded");
+    HttpReply::new(
+        503,
+        json!({
+            "error": "transaction log unavailable",
+            "message": "the payment is recorded; retry with the same idempotency_key to complete it",
+        }),
+    )
 }
 
 fn internal_error(why: &str) -> HttpReply {
@@ -196,12 +203,15 @@ fn internal_error(why: &str) -> HttpReply {
     HttpReply::new(500, json!({"error": "internal error"}))
 }
 
-async fn health<S, H: HealthProbe>(deps: &Deps<S, H>) -> HttpReply {
+/// Checks every dependency concurrently, each under the check timeout, and reports each
+/// one's status and latency; any failure makes the answer 503 (so that the Route 53 health
+/// check fails over). The replication lag is shown, not judged.
+async fn health<L, S, H: HealthProbe>(deps: &Deps<L, S, H>) -> HttpReply {
     let limit = deps.check_timeout;
-    let (bucket, db_secret, db_endpoint, lag) = tokio::join!(
+    let (bucket, db_secret, database, lag) = tokio::join!(
         within(limit, deps.probe.bucket()),
         within(limit, deps.probe.db_secret()),
-        within(limit, deps.probe.db_endpoint()),
+        within(limit, deps.probe.database()),
         tokio::time::timeout(limit, deps.probe.replication_lag_ms()),
     );
     let lag = match lag {
@@ -215,16 +225,18 @@ async fn health<S, H: HealthProbe>(deps: &Deps<S, H>) -> HttpReply {
     let checks = [
         ("bucket", bucket),
         ("db_secret", db_secret),
-        ("db_endpoint", db_endpoint),
+        ("database", database),
     ];
-    let healthy = checks.iter().all(|(_, result)| result.is_ok());
+    let healthy = checks.iter().all(|(_, (result, _))| result.is_ok());
     let mut report = serde_json::Map::new();
-    for (name, result) in checks {
+    for (name, (result, took)) in checks {
+        // Milliseconds with microsecond precision.
+        let latency_ms = (took.as_secs_f64() * 1_000_000.0).round() / 1000.0;
         let entry = match result {
-            Ok(()) => json!({"ok": true}),
+            Ok(()) => json!({"ok": true, "latency_ms": latency_ms}),
             Err(error) => {
-                tracing::warn!(check = name, error = %error, "health check failed");
-                json!({"ok": false, "error": error})
+                tracing::warn!(check = name, error = %error, latency_ms, "health check failed");
+                json!({"ok": false, "latency_ms": latency_ms, "error": error})
             }
         };
         report.insert(name.to_string(), entry);
@@ -240,8 +252,14 @@ async fn health<S, H: HealthProbe>(deps: &Deps<S, H>) -> HttpReply {
     )
 }
 
-async fn within(limit: Duration, check: impl Future<Output = CheckResult>) -> CheckResult {
-    tokio::time::timeout(limit, check)
+/// Runs a check under `limit`: its result and how long it took.
+async fn within(
+    limit: Duration,
+    check: impl Future<Output = CheckResult>,
+) -> (CheckResult, Duration) {
+    let started = Instant::now();
+    let result = tokio::time::timeout(limit, check)
         .await
-        .unwrap_or_else(|_| Err(format!("timed out after {} ms", limit.as_millis())))
+        .unwrap_or_else(|_| Err(format!("timed out after {} ms", limit.as_millis())));
+    (result, started.elapsed())
 }

@@ -24,6 +24,8 @@ pub const CURRENCIES: &[&str] = &[
     "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
 ];
 
+/// The largest accepted `amount` (minor units): the largest `bigint` of the database.
+pub const MAX_AMOUNT: u64 = i64::MAX as u64;
 /// The longest accepted `merchant_id`.
 pub const MAX_MERCHANT_ID_LEN: usize = 64;
 /// The longest accepted `card_token`.
@@ -38,7 +40,7 @@ pub const CARD_TOKEN_PREFIX: &str = "tok_";
 /// Its `Debug` output redacts the card token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PaymentRequest {
-    /// Amount in minor units (cents), positive.
+    /// Amount in minor units (cents), positive, at most [`MAX_AMOUNT`].
     pub amount: u64,
     /// ISO 4217 currency code, one of [`CURRENCIES`].
     pub currency: String,
@@ -133,10 +135,11 @@ fn note<T>(errors: &mut Vec<FieldError>, field: &'static str, result: &Result<T,
 fn amount(fields: &Map<String, Value>) -> Result<u64, String> {
     match fields.get("amount") {
         None | Some(Value::Null) => Err("is required".into()),
-        Some(value) => value
-            .as_u64()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| "must be a positive integer number of minor units (cents)".into()),
+        Some(value) => match value.as_u64().filter(|&n| n > 0) {
+            Some(n) if n > MAX_AMOUNT => Err(format!("must be at most {MAX_AMOUNT} minor units")),
+            Some(n) => Ok(n),
+            None => Err("must be a positive integer number of minor units (cents)".into()),
+        },
     }
 }
 
@@ -338,6 +341,7 @@ mod tests {
             ("amount", json!(-5)),
             ("amount", json!(12.5)),
             ("amount", json!("100")),
+            ("amount", json!(MAX_AMOUNT + 1)),
             ("currency", json!("usd")),
             ("currency", json!("ABC")),
             ("currency", json!("US")),
@@ -365,6 +369,7 @@ mod tests {
     #[test]
     fn limits_are_inclusive() {
         let mut body = valid();
+        body["amount"] = json!(MAX_AMOUNT);
         body["merchant_id"] = json!("m".repeat(64));
         body["idempotency_key"] = json!("k".repeat(128));
         body["card_token"] = json!(format!("tok_{}", "a".repeat(124)));

@@ -1,4 +1,5 @@
-//! Handler tests with in-memory dependencies.
+//! Handler tests with in-memory dependencies (the suite runs the real ones against
+//! PostgreSQL and moto).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,14 +15,43 @@ use crate::*;
 const TOKEN: &str = "tok_visa_4eC39HqLyjWDarjtT1zdp7dc";
 const NOW: OffsetDateTime = datetime!(2025-03-01 12:00:00 UTC);
 
+/// The ledger: payments by idempotency key.
+#[derive(Default)]
+struct MemoryLedger {
+    payments: Mutex<HashMap<String, TransactionRecord>>,
+    /// Fail every call.
+    broken: AtomicBool,
+}
+
+impl MemoryLedger {
+    fn len(&self) -> usize {
+        self.payments.lock().unwrap().len()
+    }
+}
+
+impl PaymentLedger for MemoryLedger {
+    async fn record(&self, record: &TransactionRecord) -> Result<Recorded, StoreError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StoreError("database is down".into()));
+        }
+        let mut payments = self.payments.lock().unwrap();
+        match payments.get(&record.idempotency_key) {
+            Some(stored) => Ok(Recorded::Existing(stored.clone())),
+            None => {
+                payments.insert(record.idempotency_key.clone(), record.clone());
+                Ok(Recorded::New(record.clone()))
+            }
+        }
+    }
+}
+
+/// The transaction log.
 #[derive(Default)]
 struct MemoryStore {
     objects: Mutex<HashMap<String, Vec<u8>>>,
     puts: AtomicUsize,
     /// Fail every call.
-    broken: bool,
-    /// Answer the next `get` with `None` whatever is stored (a concurrent writer racing us).
-    hide_next_get: AtomicBool,
+    broken: AtomicBool,
 }
 
 impl MemoryStore {
@@ -32,17 +62,14 @@ impl MemoryStore {
 
 impl TransactionStore for MemoryStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        if self.broken {
+        if self.broken.load(Ordering::SeqCst) {
             return Err(StoreError("store is down".into()));
-        }
-        if self.hide_next_get.swap(false, Ordering::SeqCst) {
-            return Ok(None);
         }
         Ok(self.objects.lock().unwrap().get(key).cloned())
     }
 
     async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<PutOutcome, StoreError> {
-        if self.broken {
+        if self.broken.load(Ordering::SeqCst) {
             return Err(StoreError("store is down".into()));
         }
         let mut objects = self.objects.lock().unwrap();
@@ -59,7 +86,7 @@ impl TransactionStore for MemoryStore {
 struct FakeProbe {
     bucket: CheckResult,
     db_secret: CheckResult,
-    db_endpoint: CheckResult,
+    database: CheckResult,
     /// Make the bucket check hang.
     slow_bucket: bool,
     /// The replication lag the probe reports.
@@ -71,7 +98,7 @@ impl FakeProbe {
         FakeProbe {
             bucket: Ok(()),
             db_secret: Ok(()),
-            db_endpoint: Ok(()),
+            database: Ok(()),
             slow_bucket: false,
             lag: None,
         }
@@ -88,16 +115,23 @@ impl HealthProbe for FakeProbe {
     async fn db_secret(&self) -> CheckResult {
         self.db_secret.clone()
     }
-    async fn db_endpoint(&self) -> CheckResult {
-        self.db_endpoint.clone()
+    async fn database(&self) -> CheckResult {
+        self.database.clone()
     }
     async fn replication_lag_ms(&self) -> Result<Option<f64>, String> {
         Ok(self.lag)
     }
 }
 
-fn deps() -> Deps<MemoryStore, FakeProbe> {
-    Deps::new("us-east-1", MemoryStore::default(), FakeProbe::healthy())
+type MemoryDeps = Deps<MemoryLedger, MemoryStore, FakeProbe>;
+
+fn deps() -> MemoryDeps {
+    Deps::new(
+        "us-east-1",
+        MemoryLedger::default(),
+        MemoryStore::default(),
+        FakeProbe::healthy(),
+    )
 }
 
 fn payment() -> Value {
@@ -110,7 +144,7 @@ fn payment() -> Value {
     })
 }
 
-async fn post(deps: &Deps<MemoryStore, FakeProbe>, body: &Value) -> HttpReply {
+async fn post(deps: &MemoryDeps, body: &Value) -> HttpReply {
     handle(deps, "POST", "/payment", body.to_string().as_bytes(), NOW).await
 }
 
@@ -146,6 +180,8 @@ async fn valid_payment_is_recorded_with_201() {
     assert_eq!(objects.len(), 1);
     let stored: Value = serde_json::from_slice(&objects[&object_key("order-1001")]).unwrap();
     assert_eq!(&stored, body);
+    let recorded = deps.ledger.payments.lock().unwrap()["order-1001"].clone();
+    assert_eq!(serde_json::to_value(recorded).unwrap(), *body);
 }
 
 #[tokio::test]
@@ -241,14 +277,37 @@ async fn duplicate_payment_returns_the_first_record() {
 }
 
 #[tokio::test]
-async fn concurrent_duplicate_answers_with_the_winning_record() {
+async fn the_log_is_written_only_after_the_ledger_commits() {
     let deps = deps();
-    let first = post(&deps, &payment()).await;
-    deps.store.hide_next_get.store(true, Ordering::SeqCst);
-    let racer = post(&deps, &payment()).await;
-    assert_eq!(racer.status, 200);
-    assert_eq!(racer.body["transaction_id"], first.body["transaction_id"]);
-    assert_eq!(deps.store.puts.load(Ordering::SeqCst), 1);
+    deps.ledger.broken.store(true, Ordering::SeqCst);
+    let reply = post(&deps, &payment()).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(reply.body["error"], "payments database unavailable");
+    assert!(deps.store.objects().is_empty(), "no log without a commit");
+    deps.ledger.broken.store(false, Ordering::SeqCst);
+    assert_eq!(post(&deps, &payment()).await.status, 201);
+}
+
+#[tokio::test]
+async fn a_retry_writes_the_log_that_failed_after_the_commit() {
+    let deps = deps();
+    deps.store.broken.store(true, Ordering::SeqCst);
+    let failed = post(&deps, &payment()).await;
+    assert_eq!(failed.status, 503, "{}", failed.body);
+    assert_eq!(failed.body["error"], "transaction log unavailable");
+    assert!(failed.body["message"].as_str().unwrap().contains("retry"));
+    assert_eq!(deps.ledger.len(), 1, "the payment is committed");
+    assert!(deps.store.objects().is_empty());
+
+    deps.store.broken.store(false, Ordering::SeqCst);
+    let retried = post(&deps, &payment()).await;
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    let stored = deps.ledger.payments.lock().unwrap()["order-1001"].clone();
+    assert_eq!(retried.body, serde_json::to_value(&stored).unwrap());
+    let objects = deps.store.objects();
+    let logged: Value = serde_json::from_slice(&objects[&object_key("order-1001")]).unwrap();
+    assert_eq!(logged, retried.body);
+    assert_eq!(deps.ledger.len(), 1);
 }
 
 #[tokio::test]
@@ -268,36 +327,26 @@ async fn reused_key_for_another_payment_conflicts() {
         assert_eq!(reply.body["error"], "idempotency key conflict");
     }
     assert_eq!(deps.store.puts.load(Ordering::SeqCst), 1);
-}
-
-#[tokio::test]
-async fn store_failure_is_503() {
-    let deps = Deps::new(
-        "us-east-1",
-        MemoryStore {
-            broken: true,
-            ..MemoryStore::default()
-        },
-        FakeProbe::healthy(),
-    );
-    let reply = post(&deps, &payment()).await;
-    assert_eq!(reply.status, 503);
-    assert_eq!(reply.body["error"], "transaction store unavailable");
+    assert_eq!(deps.ledger.len(), 1);
 }
 
 #[tokio::test]
 async fn healthy_dependencies_give_200() {
     let reply = handle(&deps(), "GET", "/prod/health", b"", NOW).await;
     assert_eq!(reply.status, 200);
+    assert_eq!(reply.body["region"], "us-east-1");
+    assert_eq!(reply.body["status"], "healthy");
+    assert_eq!(reply.body["replication_lag_ms"], Value::Null);
+    let checks = reply.body["checks"].as_object().unwrap();
     assert_eq!(
-        reply.body,
-        json!({
-            "region": "us-east-1",
-            "status": "healthy",
-            "checks": {"bucket": {"ok": true}, "db_secret": {"ok": true}, "db_endpoint": {"ok": true}},
-            "replication_lag_ms": null,
-        })
+        checks.keys().collect::<Vec<_>>(),
+        ["bucket", "db_secret", "database"]
     );
+    for (name, check) in checks {
+        assert_eq!(check["ok"], true, "{name}");
+        assert!(check["latency_ms"].as_f64().unwrap() >= 0.0, "{name}");
+        assert!(check.get("error").is_none(), "{name}");
+    }
 }
 
 #[tokio::test]
@@ -319,7 +368,7 @@ async fn failing_dependency_gives_503_and_is_named() {
     let reply = handle(&deps, "GET", "/health", b"", NOW).await;
     assert_eq!(reply.status, 503);
     assert_eq!(reply.body["status"], "unhealthy");
-    assert_eq!(reply.body["checks"]["bucket"], json!({"ok": true}));
+    assert_eq!(reply.body["checks"]["bucket"]["ok"], true);
     assert_eq!(reply.body["checks"]["db_secret"]["ok"], false);
     assert!(
         reply.body["checks"]["db_secret"]["error"]
@@ -327,7 +376,20 @@ async fn failing_dependency_gives_503_and_is_named() {
             .unwrap()
             .contains("ResourceNotFound")
     );
-    assert_eq!(reply.body["checks"]["db_endpoint"], json!({"ok": true}));
+    assert_eq!(reply.body["checks"]["database"]["ok"], true);
+}
+
+#[tokio::test]
+async fn a_database_that_does_not_answer_gives_503() {
+    let mut deps = deps();
+    deps.probe.database = Err("database 10.0.1.5:5432/payments (select 1): timed out".into());
+    let reply = handle(&deps, "GET", "/health", b"", NOW).await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.body["status"], "unhealthy");
+    let database = &reply.body["checks"]["database"];
+    assert_eq!(database["ok"], false);
+    assert!(database["error"].as_str().unwrap().contains("timed out"));
+    assert!(database["latency_ms"].is_number());
 }
 
 #[tokio::test]
@@ -337,12 +399,10 @@ async fn hanging_check_times_out() {
     deps.check_timeout = Duration::from_millis(50);
     let reply = handle(&deps, "GET", "/health", b"", NOW).await;
     assert_eq!(reply.status, 503);
-    assert!(
-        reply.body["checks"]["bucket"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("timed out")
-    );
+    let bucket = &reply.body["checks"]["bucket"];
+    assert!(bucket["error"].as_str().unwrap().contains("timed out"));
+    let latency = bucket["latency_ms"].as_f64().unwrap();
+    assert!((50.0..5_000.0).contains(&latency), "{latency}");
 }
 
 #[tokio::test]

@@ -6,9 +6,14 @@
 //! resource names (use [`unique`]). The server stops when the test process exits: it runs
 //! under a small shell watchdog that kills it as soon as the test process's end of a pipe
 //! closes, which happens even when the test binary is killed.
+//!
+//! [`PgServer`] does the same for PostgreSQL: a throwaway server from the installed server
+//! binaries, in a temporary directory, on a free port of 127.0.0.1.
 
+pub mod pg;
 pub mod proxy;
 
+pub use pg::{PG_INSTALL_HINT, PgDatabase, PgServer};
 pub use proxy::{FaultPolicy, FaultProxy, Loss, ProxyStats};
 
 use std::io::{BufRead, BufReader, Read, Write};

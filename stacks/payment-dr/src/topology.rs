@@ -745,6 +745,8 @@ fn region_stack(
             .env("S3_BUCKET", bucket.bucket())
             .env("DB_ENDPOINT", cluster.endpoint())
             .env("DB_NAME", config.db_name.clone())
+            // The secret holds only the password; the function logs in as the master user.
+            .env("DB_USER", config.db_master_username.clone())
             .env("DB_SECRET_ARN", regional_secret_arn)
             .env("ENVIRONMENT_SUFFIX", s.to_string())
             .tag("Name", format!("payment-processor-{w}-{s}")),

@@ -398,6 +398,10 @@ async fn check_deployment(c: &Clients, d: &Deployed, outputs: &Value, named_zone
         assert_eq!(env["REGION"], region);
         assert_eq!(env["S3_BUCKET"], bucket);
         assert_eq!(env["DB_NAME"], "payments");
+        assert_eq!(
+            env["DB_USER"], "dbadmin",
+            "the secret holds only the password"
+        );
         assert_eq!(env["ENVIRONMENT_SUFFIX"], suffix);
         assert!(
             env["DB_SECRET_ARN"].starts_with(&format!("arn:aws:secretsmanager:{region}:")),

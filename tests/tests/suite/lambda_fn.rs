@@ -1,12 +1,19 @@
-//! The payment processor Lambda's handler against the emulator, with the real S3 store and
-//! health probes: idempotent writes to a real bucket, and health following the bucket.
+//! The payment processor Lambda's handler with its real dependencies: a real PostgreSQL
+//! (started by the test support) as the payments database, and moto for the bucket (the
+//! transaction log) and the database secret. Payments are stored once per idempotency key
+//! in both; `/health` follows the database and the bucket.
 
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
-use payment_processor::{AwsProbe, Config, Deps, HttpReply, S3Store, aws_deps, handle, object_key};
+use iac_tests::{PgDatabase, PgServer};
+use payment_processor::{
+    AwsProbe, Config, Deps, HttpReply, PgLedger, S3Store, aws_deps, handle, object_key,
+};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 const REGION: &str = "us-east-1";
+
+type RealDeps = Deps<PgLedger, S3Store, AwsProbe>;
 
 fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(
@@ -26,8 +33,8 @@ async fn create_bucket(s3: &aws_sdk_s3::Client) -> String {
     bucket
 }
 
-/// Creates a database secret in `region` and returns its ARN.
-async fn create_secret(sdk: &aws_config::SdkConfig, region: &str) -> String {
+/// Creates a database secret holding `value` in `region` and returns its ARN.
+async fn create_secret(sdk: &aws_config::SdkConfig, region: &str, value: &str) -> String {
     let secrets = aws_sdk_secretsmanager::Client::from_conf(
         aws_sdk_secretsmanager::config::Builder::from(sdk)
             .region(aws_sdk_secretsmanager::config::Region::new(
@@ -38,7 +45,7 @@ async fn create_secret(sdk: &aws_config::SdkConfig, region: &str) -> String {
     let created = secrets
         .create_secret()
         .name(iac_tests::unique("payments-db"))
-        .secret_string(r#"{"username":"payments","password":"not-a-real-password"}"#)
+        .secret_string(value)
         .send()
         .await
         .expect("create secret");
@@ -59,11 +66,90 @@ async fn keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
         .collect()
 }
 
-async fn get(deps: &Deps<S3Store, AwsProbe>, path: &str) -> HttpReply {
+/// One function's surroundings: a fresh database, a bucket, the database secret, and the
+/// function's configuration over them.
+struct Fixture {
+    sdk: aws_config::SdkConfig,
+    db: PgDatabase,
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    config: Config,
+}
+
+impl Fixture {
+    /// A fixture on `server`. With `bare_secret` the secret is the bare password and the
+    /// login comes from `DB_USER`, as the stack deploys it; otherwise the secret is JSON
+    /// with `username` and `password`, and `DB_USER` is unset.
+    async fn new(server: &PgServer, bare_secret: bool) -> Fixture {
+        let sdk = iac_tests::Moto::shared().sdk_config(REGION);
+        let db = server.create_database("payments");
+        let s3 = s3_client(&sdk);
+        let bucket = create_bucket(&s3).await;
+        let (secret, user) = if bare_secret {
+            (db.password.clone(), Some(db.user.as_str()))
+        } else {
+            let json = json!({"username": db.user, "password": db.password});
+            (json.to_string(), None)
+        };
+        let secret_arn = create_secret(&sdk, REGION, &secret).await;
+        let config = config(&bucket, &secret_arn, &db, user);
+        Fixture {
+            sdk,
+            db,
+            s3,
+            bucket,
+            config,
+        }
+    }
+
+    /// One function instance (its own database connection).
+    fn instance(&self) -> RealDeps {
+        aws_deps(&self.sdk, &self.config)
+    }
+}
+
+/// The function's configuration for `bucket`, the secret `secret_arn` and `db`, with
+/// `DB_USER` set when `user` is given.
+fn config(bucket: &str, secret_arn: &str, db: &PgDatabase, user: Option<&str>) -> Config {
+    let endpoint = db.endpoint();
+    Config::from_lookup(|name| {
+        Some(
+            match name {
+                "REGION" => REGION,
+                "S3_BUCKET" => bucket,
+                "DB_ENDPOINT" => &endpoint,
+                "DB_NAME" => &db.name,
+                "DB_SECRET_ARN" => secret_arn,
+                "DB_USER" => user?,
+                "ENVIRONMENT_SUFFIX" => "test",
+                _ => return None,
+            }
+            .to_string(),
+        )
+    })
+    .expect("config")
+}
+
+/// The rows of `payments` for `key`, as (transaction id, amount, currency, region).
+async fn stored(db: &PgDatabase, key: &str) -> Vec<(String, i64, String, String)> {
+    db.connect()
+        .await
+        .query(
+            "select transaction_id::text, amount, currency, region from payments where idempotency_key = $1",
+            &[&key],
+        )
+        .await
+        .expect("query payments")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+        .collect()
+}
+
+async fn get(deps: &RealDeps, path: &str) -> HttpReply {
     handle(deps, "GET", path, b"", OffsetDateTime::now_utc()).await
 }
 
-async fn post(deps: &Deps<S3Store, AwsProbe>, body: &Value) -> HttpReply {
+async fn post(deps: &RealDeps, body: &Value) -> HttpReply {
     handle(
         deps,
         "POST",
@@ -74,52 +160,165 @@ async fn post(deps: &Deps<S3Store, AwsProbe>, body: &Value) -> HttpReply {
     .await
 }
 
-#[tokio::test]
-async fn retried_payment_is_written_once() {
-    let sdk = iac_tests::Moto::shared().sdk_config(REGION);
-    let s3 = s3_client(&sdk);
-    let bucket = create_bucket(&s3).await;
-    let secret_arn = create_secret(&sdk, REGION).await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    let deps = Deps::new(
-        REGION,
-        S3Store::new(s3.clone(), &bucket),
-        AwsProbe::new(s3.clone(), &bucket, secrets, secret_arn, "localhost"),
-    );
-    let token = "tok_mastercard_8bN2xQ";
-    let payment = json!({
+fn a_payment(token: &str) -> Value {
+    json!({
         "amount": 4999,
         "currency": "GBP",
         "merchant_id": "merchant_7",
         "card_token": token,
         "idempotency_key": iac_tests::unique("order"),
-    });
+    })
+}
 
+#[tokio::test]
+async fn retried_payment_is_stored_once_in_the_database_and_the_bucket() {
+    let fixture = Fixture::new(PgServer::shared(), true).await;
+    let Fixture { db, s3, bucket, .. } = &fixture;
+    let deps = fixture.instance();
+    let client = db.connect().await;
+    let table = "select to_regclass('payments')::text";
+    let before: Option<String> = client.query_one(table, &[]).await.unwrap().get(0);
+    assert_eq!(before, None, "a fresh database has no payments table");
+
+    let token = "tok_mastercard_8bN2xQ";
+    let payment = a_payment(token);
+    let key = payment["idempotency_key"].as_str().unwrap();
     let first = post(&deps, &payment).await;
     assert_eq!(first.status, 201, "{}", first.body);
+    let after: Option<String> = client.query_one(table, &[]).await.unwrap().get(0);
+    assert_eq!(after.as_deref(), Some("payments"), "made on first use");
     let second = post(&deps, &payment).await;
     assert_eq!(second.status, 200, "{}", second.body);
-    assert_eq!(second.body["transaction_id"], first.body["transaction_id"]);
     assert_eq!(second.body, first.body);
 
-    let key = object_key(payment["idempotency_key"].as_str().unwrap());
-    assert_eq!(keys(&s3, &bucket).await, std::slice::from_ref(&key));
+    let id = first.body["transaction_id"].as_str().unwrap().to_string();
+    let row = (id, 4999, "GBP".to_string(), REGION.to_string());
+    assert_eq!(stored(db, key).await, std::slice::from_ref(&row));
+    let s3_key = object_key(key);
+    assert_eq!(keys(s3, bucket).await, std::slice::from_ref(&s3_key));
     let object = s3
         .get_object()
-        .bucket(&bucket)
-        .key(&key)
+        .bucket(bucket)
+        .key(&s3_key)
         .send()
         .await
         .expect("get record");
     let bytes = object.body.collect().await.unwrap().into_bytes();
-    let stored: Value = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(stored, first.body);
+    let logged: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(logged, first.body);
     assert!(!String::from_utf8_lossy(&bytes).contains(token));
 
     let mut conflicting = payment.clone();
     conflicting["amount"] = json!(5000);
     assert_eq!(post(&deps, &conflicting).await.status, 409);
-    assert_eq!(keys(&s3, &bucket).await.len(), 1);
+    assert_eq!(stored(db, key).await, [row]);
+    assert_eq!(keys(s3, bucket).await.len(), 1);
+    let count: i64 = client
+        .query_one("select count(*) from payments", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 1);
+}
+
+#[tokio::test]
+async fn concurrent_instances_store_one_payment_per_key() {
+    // A JSON secret names its own login: no DB_USER.
+    let fixture = Fixture::new(PgServer::shared(), false).await;
+    let Fixture { db, s3, bucket, .. } = &fixture;
+    // Four function instances, each with its own connection, racing on one key and on
+    // the first use of the schema.
+    let instances: Vec<RealDeps> = (0..4).map(|_| fixture.instance()).collect();
+    let payment = a_payment("tok_visa_race");
+    let replies =
+        futures::future::join_all(instances.iter().map(|deps| post(deps, &payment))).await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "exactly one instance stores it: {statuses:?} {:?}",
+        replies.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 200),
+        "{statuses:?}"
+    );
+    for reply in &replies {
+        assert_eq!(reply.body, replies[0].body);
+    }
+    let key = payment["idempotency_key"].as_str().unwrap();
+    assert_eq!(stored(db, key).await.len(), 1);
+    assert_eq!(keys(s3, bucket).await, [object_key(key)]);
+}
+
+#[tokio::test]
+async fn health_turns_503_when_the_database_stops_and_recovers_when_it_returns() {
+    // Its own server: this test stops it.
+    let server = PgServer::start();
+    let fixture = Fixture::new(&server, true).await;
+    let Fixture { db, s3, bucket, .. } = &fixture;
+    let deps = fixture.instance();
+
+    let healthy = get(&deps, "/prod/health").await;
+    assert_eq!(healthy.status, 200, "{}", healthy.body);
+    assert_eq!(healthy.body["status"], "healthy");
+    for name in ["bucket", "db_secret", "database"] {
+        let check = &healthy.body["checks"][name];
+        assert_eq!(check["ok"], true, "{name}: {}", healthy.body);
+        let latency = check["latency_ms"].as_f64().expect("latency_ms");
+        assert!((0.0..5_000.0).contains(&latency), "{name}: {latency}");
+    }
+    // The connection is kept: a payment and a second check reuse it.
+    assert_eq!(post(&deps, &a_payment("tok_amex_1")).await.status, 201);
+    assert_eq!(get(&deps, "/health").await.status, 200);
+    let backends = format!(
+        "select count(*) from pg_stat_activity where datname = '{}' and application_name = 'payment-processor'",
+        db.name
+    );
+    assert_eq!(server.psql(&backends).unwrap(), "1", "one kept connection");
+    // The server ends the kept connection (as a writer change does): the next
+    // invocation connects again instead of failing, whether the connection has noticed
+    // the end by then or learns it from the query (a race; three rounds see both).
+    let terminate = format!(
+        "select pg_terminate_backend(pid) from pg_stat_activity where datname = '{}' and application_name = 'payment-processor'",
+        db.name
+    );
+    for round in 0..3 {
+        assert_eq!(server.psql(&terminate).unwrap(), "t", "round {round}");
+        let again = get(&deps, "/health").await;
+        assert_eq!(again.status, 200, "round {round}: {}", again.body);
+        assert_eq!(server.psql(&backends).unwrap(), "1", "round {round}");
+    }
+
+    server.stop();
+    let down = get(&deps, "/health").await;
+    assert_eq!(down.status, 503, "{}", down.body);
+    assert_eq!(down.body["status"], "unhealthy");
+    let database = &down.body["checks"]["database"];
+    assert_eq!(database["ok"], false);
+    let error = database["error"].as_str().unwrap();
+    assert!(
+        error.contains(&db.endpoint()),
+        "names the endpoint: {error}"
+    );
+    assert!(database["latency_ms"].is_number());
+    assert_eq!(down.body["checks"]["bucket"]["ok"], true);
+    assert_eq!(down.body["checks"]["db_secret"]["ok"], true);
+    assert!(!down.body.to_string().contains(&db.password));
+    // No payment is accepted, and none reaches the log, while the database is down.
+    let refused = post(&deps, &a_payment("tok_amex_2")).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.body["error"], "payments database unavailable");
+    assert_eq!(keys(s3, bucket).await.len(), 1);
+
+    server.restart();
+    let back = get(&deps, "/health").await;
+    assert_eq!(
+        back.status, 200,
+        "reconnects after a restart: {}",
+        back.body
+    );
+    assert_eq!(post(&deps, &a_payment("tok_amex_2")).await.status, 201);
 }
 
 #[tokio::test]
@@ -128,26 +327,15 @@ async fn health_follows_the_bucket() {
     let sdk = moto.sdk_config(REGION);
     let s3 = s3_client(&sdk);
     let bucket = create_bucket(&s3).await;
+    let db = PgServer::shared().create_database("payments");
     // The secret lives in another region: the probe must read it there.
-    let secret_arn = create_secret(&sdk, "us-west-2").await;
-    let config = Config::from_lookup(|name| {
-        Some(
-            match name {
-                "REGION" => REGION,
-                "S3_BUCKET" => &bucket,
-                "DB_ENDPOINT" => "localhost",
-                "DB_NAME" => "payments",
-                "DB_SECRET_ARN" => &secret_arn,
-                "ENVIRONMENT_SUFFIX" => "test",
-                _ => return None,
-            }
-            .to_string(),
-        )
-    })
-    .expect("config");
+    let secret = json!({"username": db.user, "password": db.password}).to_string();
+    let secret_arn = create_secret(&sdk, "us-west-2", &secret).await;
+    let config = config(&bucket, &secret_arn, &db, None);
     assert_eq!(config.secret_region(), "us-west-2");
     let deps = aws_deps(&sdk, &config);
-    // The replication lag CloudWatch holds for the cluster (the endpoint's first label).
+    // The replication lag CloudWatch holds for the cluster (the endpoint's first label:
+    // an Aurora endpoint starts with its cluster's identifier; here it is `127`).
     aws_sdk_cloudwatch::Client::new(&sdk)
         .put_metric_data()
         .namespace("AWS/RDS")
@@ -157,7 +345,7 @@ async fn health_follows_the_bucket() {
                 .dimensions(
                     aws_sdk_cloudwatch::types::Dimension::builder()
                         .name("DBClusterIdentifier")
-                        .value("localhost")
+                        .value("127")
                         .build(),
                 )
                 .value(1234.0)
@@ -217,7 +405,7 @@ async fn health_follows_the_bucket() {
             .unwrap()
             .contains(&bucket)
     );
-    assert_eq!(checks["db_secret"], json!({"ok": true}));
-    assert_eq!(checks["db_endpoint"], json!({"ok": true}));
-    assert!(!unhealthy.body.to_string().contains("not-a-real-password"));
+    assert_eq!(checks["db_secret"]["ok"], true);
+    assert_eq!(checks["database"]["ok"], true);
+    assert!(!unhealthy.body.to_string().contains(&db.password));
 }

@@ -1,5 +1,6 @@
 //! The integration suite: one test binary (so the AWS SDK is linked once) whose modules
-//! test the providers and the stack against the moto emulator.
+//! test the providers and the stack against the moto emulator, and the payment function
+//! against moto and a real PostgreSQL (both started by the test support).
 
 mod aws;
 mod cli;
@@ -7,3 +8,4 @@ mod docs;
 mod emulator;
 mod lambda_fn;
 mod lost_answers;
+mod pg;
