@@ -154,8 +154,13 @@ enum Command {
         #[arg(long, value_name = "N", requires = "timeline")]
         deployment: Option<i64>,
     },
-    /// Print the declared dependency graph in Graphviz DOT.
-    Graph,
+    /// Print the declared dependency graph: Graphviz DOT, or an SVG picture laid out
+    /// here (one band per region, resources coloured by service; no Graphviz needed).
+    Graph {
+        /// `dot` or `svg`.
+        #[arg(long, value_enum, default_value = "dot")]
+        format: GraphFormat,
+    },
     /// Adopt an existing cloud object as a declared resource.
     Import {
         /// The resource's logical name in the stack.
@@ -477,12 +482,15 @@ where
             deployment,
         } => timeline(&ui, &cli.state, &id, &file, deployment),
         Command::History { timeline: None, .. } => history(&ui, &cli.state, &id),
-        Command::Graph => {
+        Command::Graph { format } => {
             let stack = build_stack();
             match stack.validate() {
                 Err(e) => Err(e.to_string()),
                 Ok(()) => {
-                    print!("{}", stack.to_dot());
+                    match format {
+                        GraphFormat::Dot => print!("{}", stack.to_dot()),
+                        GraphFormat::Svg => print!("{}", crate::pictures::graph_svg(&stack)),
+                    }
                     Ok(0)
                 }
             }
@@ -724,6 +732,15 @@ fn history(ui: &Ui, state: &Path, id: &StackId) -> Result<u8, String> {
     }
     println!("{table}");
     Ok(0)
+}
+
+/// How `graph` prints the dependency graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum GraphFormat {
+    /// Graphviz DOT text.
+    Dot,
+    /// An SVG picture.
+    Svg,
 }
 
 /// Draws one deployment's steps, from the journal, as an SVG Gantt chart in `file`.

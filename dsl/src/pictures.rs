@@ -1,5 +1,6 @@
-//! Pictures of a stack, as SVG text: a deployment's timeline (a Gantt chart drawn from the
-//! journal). Pure functions from data to a string; the CLI writes the files.
+//! Pictures of a stack, as SVG text: the declared dependency graph (`graph --format svg`)
+//! and a deployment's timeline (a Gantt chart drawn from the journal). Pure functions from
+//! data to a string; the CLI writes the files.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -204,6 +205,208 @@ pub fn timeline_svg(title: &str, bars: &[Bar]) -> String {
             );
             y += ROW;
         }
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// Fill colours for services, in the order of their sorted names.
+const PALETTE: [&str; 12] = [
+    "#a5d8ff", "#b2f2bb", "#ffd8a8", "#d0bfff", "#ffc9c9", "#99e9f2", "#ffec99", "#eebefa",
+    "#c0eb75", "#fcc2d7", "#bac8ff", "#e9ecef",
+];
+
+fn service_of(type_token: &str) -> &str {
+    let rest = type_token.split_once(':').map_or(type_token, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+/// The declared graph as an SVG document laid out in layers: one band per provider (a
+/// region, for AWS), a column per dependency depth (everything a resource reads is to its
+/// left), resources coloured by service with a legend, edges drawn behind the boxes.
+/// Hovering a box shows its name, type and provider.
+pub fn graph_svg(stack: &crate::Stack) -> String {
+    use crate::stack::NodeKind;
+    const COL: usize = 250;
+    const BOX_W: usize = 210;
+    const ROW: usize = 24;
+    const BOX_H: usize = 18;
+    const LEFT: usize = 20;
+    let nodes: Vec<&crate::stack::Declared> = stack
+        .declared()
+        .iter()
+        .filter(|d| d.kind == NodeKind::Resource)
+        .collect();
+    let index: HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.name(), i))
+        .collect();
+    let deps: Vec<Vec<usize>> = nodes
+        .iter()
+        .map(|d| {
+            d.dependencies()
+                .iter()
+                .filter_map(|n| index.get(n.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    // Depth: the longest chain of dependencies before a resource (cycles are refused by
+    // validation; a node still on one is put in column 0).
+    let mut depth = vec![0usize; nodes.len()];
+    let mut done = vec![false; nodes.len()];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in 0..nodes.len() {
+            if done[i] || !deps[i].iter().all(|&d| done[d]) {
+                continue;
+            }
+            depth[i] = deps[i].iter().map(|&d| depth[d] + 1).max().unwrap_or(0);
+            done[i] = true;
+            changed = true;
+        }
+    }
+    let group_of = |d: &crate::stack::Declared| {
+        let provider = stack
+            .provider_name_for(d.reference.type_token(), d.provider())
+            .unwrap_or("?")
+            .to_string();
+        let region = stack
+            .providers
+            .get(&provider)
+            .and_then(|p| p.region().map(str::to_string));
+        match region {
+            Some(r) => format!("{provider} ({r})"),
+            None => provider,
+        }
+    };
+    let mut bands: Vec<String> = Vec::new();
+    let groups: Vec<usize> = nodes
+        .iter()
+        .map(|d| {
+            let g = group_of(d);
+            match bands.iter().position(|b| *b == g) {
+                Some(i) => i,
+                None => {
+                    bands.push(g);
+                    bands.len() - 1
+                }
+            }
+        })
+        .collect();
+    let columns = depth.iter().max().map_or(0, |m| m + 1);
+    // Rows within each band and column: by service, then name, so colours cluster.
+    let mut cells: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
+    for i in 0..nodes.len() {
+        cells.entry((groups[i], depth[i])).or_default().push(i);
+    }
+    for members in cells.values_mut() {
+        members.sort_by_key(|&i| (service_of(nodes[i].reference.type_token()), nodes[i].name()));
+    }
+    let band_rows: Vec<usize> = (0..bands.len())
+        .map(|b| {
+            (0..columns)
+                .map(|c| cells.get(&(b, c)).map_or(0, Vec::len))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut services: Vec<&str> = nodes
+        .iter()
+        .map(|d| service_of(d.reference.type_token()))
+        .collect();
+    services.sort_unstable();
+    services.dedup();
+    let colour = |service: &str| {
+        let k = services.iter().position(|s| *s == service).unwrap_or(0);
+        PALETTE[k % PALETTE.len()]
+    };
+    let legend_h = 40 + services.len().div_ceil(8) * 20;
+    let mut band_top = Vec::with_capacity(bands.len());
+    let mut y = legend_h;
+    for rows in &band_rows {
+        band_top.push(y);
+        y += 28 + rows * ROW + 12;
+    }
+    let height = y + 10;
+    let width = LEFT * 2 + columns.max(1) * COL;
+    let mut pos = vec![(0usize, 0usize); nodes.len()];
+    for ((band, col), members) in &cells {
+        for (row, &i) in members.iter().enumerate() {
+            pos[i] = (LEFT + col * COL, band_top[*band] + 28 + row * ROW);
+        }
+    }
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(
+        svg,
+        r##"<rect width="100%" height="100%" fill="#ffffff"/>"##
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="{LEFT}" y="20" font-size="15" font-weight="bold">{} ({} resources; dependencies point right)</text>"#,
+        escape(&stack.id().to_string()),
+        nodes.len()
+    );
+    for (k, service) in services.iter().enumerate() {
+        let (lx, ly) = (LEFT + (k % 8) * 140, 34 + (k / 8) * 20);
+        let _ = writeln!(
+            svg,
+            r##"<rect x="{lx}" y="{ly}" width="14" height="12" fill="{}" stroke="#868e96"/><text x="{}" y="{}">{}</text>"##,
+            colour(service),
+            lx + 20,
+            ly + 10,
+            escape(service)
+        );
+    }
+    for (b, name) in bands.iter().enumerate() {
+        let _ = writeln!(
+            svg,
+            r##"<rect x="4" y="{}" width="{}" height="{}" rx="6" fill="#f8f9fa" stroke="#dee2e6"/><text x="{LEFT}" y="{}" font-weight="bold" font-size="13">{}</text>"##,
+            band_top[b],
+            width - 8,
+            28 + band_rows[b] * ROW,
+            band_top[b] + 18,
+            escape(name)
+        );
+    }
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            let (x1, y1) = (pos[d].0 + BOX_W, pos[d].1 + BOX_H / 2);
+            let (x2, y2) = (pos[i].0, pos[i].1 + BOX_H / 2);
+            let mid = (x1 + x2) / 2;
+            let _ = writeln!(
+                svg,
+                r##"<path d="M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}" fill="none" stroke="#868e96" stroke-opacity="0.35"/>"##
+            );
+        }
+    }
+    for (i, d) in nodes.iter().enumerate() {
+        let (x, y) = pos[i];
+        let token = d.reference.type_token();
+        let label: String = {
+            let name = d.name();
+            if name.chars().count() > 32 {
+                format!("{}…", name.chars().take(31).collect::<String>())
+            } else {
+                name.to_string()
+            }
+        };
+        let _ = writeln!(
+            svg,
+            r##"<g><title>{name} ({token}) on {band}</title><rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="3" fill="{fill}" stroke="#495057" stroke-width="0.6"/><text x="{tx}" y="{ty}">{label}</text></g>"##,
+            name = escape(d.name()),
+            token = escape(token),
+            band = escape(&bands[groups[i]]),
+            fill = colour(service_of(token)),
+            tx = x + 5,
+            ty = y + 13,
+            label = escape(&label),
+        );
     }
     svg.push_str("</svg>\n");
     svg
