@@ -25,6 +25,47 @@ fn run(dir: &Path, args: &[&str]) -> Output {
 /// Runs the binary in `dir`; `endpoint` replaces the emulator's address (to provoke
 /// errors).
 fn run_at(dir: &Path, args: &[&str], endpoint: Option<&str>) -> Output {
+    command(dir, args, endpoint)
+        .output()
+        .expect("the stack binary runs")
+}
+
+/// Runs the binary in `dir` as on a machine without Rust: no `cargo` on `PATH` (an empty
+/// directory), none named by `CARGO`, and the Lambda's sources out of reach.
+#[track_caller]
+fn ok_without_cargo(dir: &Path, args: &[&str]) -> Output {
+    ok_without_cargo_in(dir, args, false)
+}
+
+/// [`ok_without_cargo`], with the Lambda's sources where they were built from if
+/// `sources` (their fingerprint, read from the files, says they are unchanged).
+#[track_caller]
+fn ok_without_cargo_in(dir: &Path, args: &[&str], sources: bool) -> Output {
+    let bin = tempfile::tempdir().unwrap();
+    let mut cmd = command(dir, args, None);
+    cmd.env("PATH", bin.path())
+        .env_remove("CARGO")
+        .env_remove("PAYMENT_PROCESSOR_ZIP");
+    if !sources {
+        cmd.env("PAYMENT_PROCESSOR_DIR", dir.join("no-lambda-sources-here"));
+    }
+    let out = cmd.output().expect("the stack binary runs");
+    assert!(
+        out.status.success(),
+        "`{}` without cargo failed:\n{}",
+        args.join(" "),
+        text(&out)
+    );
+    assert!(
+        !text(&out).contains("building payment-processor"),
+        "`{}` built the Lambda:\n{}",
+        args.join(" "),
+        text(&out)
+    );
+    out
+}
+
+fn command(dir: &Path, args: &[&str], endpoint: Option<&str>) -> Command {
     let moto = iac_tests::Moto::shared();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_payment-dr-stack"));
     cmd.current_dir(dir)
@@ -41,7 +82,7 @@ fn run_at(dir: &Path, args: &[&str], endpoint: Option<&str>) -> Output {
         cmd.env("AWS_ENDPOINT_URL", endpoint)
             .env("AWS_MAX_ATTEMPTS", "1");
     }
-    cmd.output().expect("the stack binary runs")
+    cmd
 }
 
 fn text(out: &Output) -> String {
@@ -156,6 +197,8 @@ struct Deployed {
     dir: tempfile::TempDir,
     suffix: String,
     domain: String,
+    /// Whether `destroy` and what follows it run without cargo ([`ok_without_cargo`]).
+    without_cargo: bool,
 }
 
 impl Deployed {
@@ -166,6 +209,17 @@ impl Deployed {
             dir,
             suffix,
             domain,
+            without_cargo: false,
+        }
+    }
+
+    /// Runs `args`, failing unless it exits 0, without cargo if so set.
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> Output {
+        if self.without_cargo {
+            ok_without_cargo(self.path(), args)
+        } else {
+            ok(self.path(), args)
         }
     }
 
@@ -847,7 +901,7 @@ async fn destroy_leaves_nothing(c: &Clients, d: &Deployed, outputs: &Value, extr
             .unwrap_or_else(|| panic!("{alias} exists before destroy"));
         keys.push(key.to_string());
     }
-    ok(d.path(), &[extra, &["destroy", "--yes"]].concat());
+    d.ok(&[extra, &["destroy", "--yes"]].concat());
     for (i, word) in ["primary", "dr"].into_iter().enumerate() {
         let vpc_id = outputs[format!("{word}_vpc_id")].as_str().unwrap();
         iac_tests::assert_not_found(
@@ -941,7 +995,7 @@ async fn destroy_leaves_nothing(c: &Clients, d: &Deployed, outputs: &Value, extr
         );
     }
     // And the state records nothing: every delete was confirmed.
-    let state = ok(d.path(), &[extra, &["state", "list"]].concat());
+    let state = d.ok(&[extra, &["state", "list"]].concat());
     assert!(text(&state).contains(": 0 resource(s)"), "{}", text(&state));
 }
 
@@ -1102,6 +1156,32 @@ async fn the_default_config_deploys_and_every_command_works_on_its_state() {
         "{history:#}"
     );
 
+    // On a machine without Rust and without the Lambda's sources (the binary copied
+    // elsewhere), every command that deploys no new code works: the recorded code stands
+    // in for the Lambda's.
+    for sources in [true, false] {
+        let unchanged = ok_without_cargo_in(d.path(), &["preview", "--detailed-exitcode"], sources);
+        assert!(
+            text(&unchanged).contains("No changes"),
+            "{}",
+            text(&unchanged)
+        );
+    }
+    let listed = text(&ok_without_cargo(d.path(), &["state", "list"]));
+    assert!(
+        listed.contains(&format!(": {RESOURCES} resource(s)")),
+        "{listed}"
+    );
+    let out = ok_without_cargo(d.path(), &["outputs", "primary_vpc_id"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        outputs["primary_vpc_id"].as_str().unwrap()
+    );
+    ok_without_cargo(d.path(), &["refresh"]);
+    let d = Deployed {
+        without_cargo: true,
+        ..d
+    };
     destroy_leaves_nothing(&c, &d, &outputs, &[]).await;
     eprintln!("default config: whole test in {:.1?}", started.elapsed());
 }
