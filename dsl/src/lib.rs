@@ -28,7 +28,7 @@ pub mod testing;
 pub mod value;
 pub mod walk;
 
-pub use apply::{ApplyReport, Event, EventSink, StepReport, StepStatus};
+pub use apply::{ApplyReport, Event, EventSink, StepReport, StepStatus, notice};
 pub use engine::{Deployment, EngineError, RunOptions};
 pub use output::{Input, Output};
 pub use plan::{Op, Plan, PlanError, PlanErrors, PlanOptions, PropertyDiff, Step};
