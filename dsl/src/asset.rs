@@ -580,9 +580,18 @@ impl CargoBinary {
             let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             let hint = if self.zigbuild && stderr.contains("no such command") {
-                "\n`cargo zigbuild` is missing: run scripts/setup, which installs cargo-zigbuild and Zig into .venv"
+                "\n`cargo zigbuild` is missing: run scripts/setup, which installs cargo-zigbuild and Zig into .venv".to_string()
+            } else if let Some(target) = self
+                .target
+                .as_deref()
+                .filter(|_| stderr.contains("may not be installed"))
+            {
+                format!(
+                    "\nthe standard library for {0} is missing: rustup target add {0}",
+                    target.split_once('.').map_or(target, |(t, _)| t)
+                )
             } else {
-                ""
+                String::new()
             };
             return Err(self.build_error(format!(
                 "cargo {} failed:\n{}{hint}",

@@ -541,6 +541,44 @@ mod tests {
     }
 
     #[test]
+    fn the_lambda_build_follows_the_config_and_older_configs_keep_their_meaning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("payment-dr.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, format!("environment_suffix = \"t1\"\n{text}")).unwrap();
+            iac_dsl::cli::load_config::<PaymentDrConfig>(&path, &[])
+        };
+        let built = |text: &str| {
+            let config = load(text).unwrap();
+            (config.lambda_build(), config.lambda_profile().to_string())
+        };
+        assert_eq!(built(""), (LambdaBuild::Aws, "lambda".into()));
+        // A config written when `lambda_profile = "dev"` meant "build on this machine".
+        assert_eq!(
+            built("lambda_profile = \"dev\""),
+            (LambdaBuild::Local, "dev".into())
+        );
+        assert_eq!(
+            built("lambda_build = \"local\""),
+            (LambdaBuild::Local, "dev".into())
+        );
+        assert_eq!(
+            built("lambda_build = \"aws\"\nlambda_profile = \"release\""),
+            (LambdaBuild::Aws, "release".into())
+        );
+        let problems = load("lambda_profile = \"fast\"\nlambda_architecture = \"mips\"")
+            .unwrap_err()
+            .join("\n");
+        assert!(
+            problems.contains("`lambda_profile`: must be `lambda`, `release` or `dev`")
+                && problems.contains("`lambda_architecture`: must be `x86_64` or `arm64`"),
+            "{problems}"
+        );
+        let problems = load("lambda_build = \"cloud\"").unwrap_err().join("\n");
+        assert!(problems.contains("lambda_build"), "{problems}");
+    }
+
+    #[test]
     fn overlapping_and_malformed_networks_are_named() {
         let mut c = PaymentDrConfig::new("t1");
         c.vpc_cidr_dr = "10.0.0.0/16".into();

@@ -3,8 +3,9 @@
 //! (zones named in the config; a config naming only the suffix and a domain of its own,
 //! zones read from each region), the SDK reads back what the review keeps and each fix, a
 //! refreshed preview right after the deploy finds every resource as declared, no secret
-//! shows in any output, every command a user runs works on the state, and destroy removes
-//! the stack from both regions. The two paths run as parallel tests on one emulator, with
+//! shows in any output, every command a user runs works on the state (an unchanged
+//! `preview`, `state list`, `outputs`, `refresh` and `destroy` also without cargo and with
+//! the Lambda's sources out of reach), and destroy removes the stack from both regions. The two paths run as parallel tests on one emulator, with
 //! distinct suffixes.
 
 use std::path::Path;
