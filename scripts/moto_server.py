@@ -8,6 +8,7 @@ the moto behaviour it replaces. Nothing here changes what our code sends.
 import sys
 
 from moto.rds import models as rds
+from moto.rds import responses as rds_responses
 from moto.server import main
 
 
@@ -33,6 +34,27 @@ def remove_from_global_cluster(self, global_cluster_identifier, db_cluster_ident
 
 
 rds.RDSBackend.remove_from_global_cluster = remove_from_global_cluster
+
+_create_global_cluster = rds_responses.RDSResponse.create_global_cluster
+
+
+def create_global_cluster(self):
+    """CreateGlobalCluster keeping the request's tags.
+
+    moto 5.2.5 drops the `Tags` of CreateGlobalCluster, so DescribeGlobalClusters lists the
+    cluster with no `TagList`. The provider recognises a global cluster it created by those
+    tags (the stack and the create's token) when a create's answer was lost or the run was
+    killed mid-call; without them every later `up` stopped at AlreadyExists. AWS keeps the
+    tags and returns them in `TagList`.
+    """
+    result = _create_global_cluster(self)
+    cluster = self.global_backend.global_clusters.get(self.params["GlobalClusterIdentifier"])
+    if cluster is not None:
+        cluster.tags = self.params.get("Tags") or []
+    return result
+
+
+rds_responses.RDSResponse.create_global_cluster = create_global_cluster
 
 if __name__ == "__main__":
     sys.exit(main())
