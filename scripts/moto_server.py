@@ -69,5 +69,27 @@ def move_global_writer(self):
 rds_responses.RDSResponse.switchover_global_cluster = move_global_writer
 rds_responses.RDSResponse.failover_global_cluster = move_global_writer
 
+
+_create_global_cluster = rds_responses.RDSResponse.create_global_cluster
+
+
+def create_global_cluster(self):
+    """CreateGlobalCluster keeping the request's tags.
+
+    moto 5.2.5 drops the `Tags` of CreateGlobalCluster, so DescribeGlobalClusters lists the
+    cluster with no `TagList`. The provider recognises a global cluster it created by those
+    tags (the stack and the create's token) when a create's answer was lost or the run was
+    killed mid-call; without them every later `up` stopped at AlreadyExists. AWS keeps the
+    tags and returns them in `TagList`.
+    """
+    result = _create_global_cluster(self)
+    cluster = self.global_backend.global_clusters.get(self.params["GlobalClusterIdentifier"])
+    if cluster is not None:
+        cluster.tags = self.params.get("Tags") or []
+    return result
+
+
+rds_responses.RDSResponse.create_global_cluster = create_global_cluster
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -1270,6 +1270,10 @@ impl Progress {
 
     fn event(&self, event: Event) {
         if self.json {
+            // A notice asks something of the user: it goes to stderr beside the JSON.
+            if let Event::Notice { name, message } = event {
+                eprintln!("{name}: {message}");
+            }
             return;
         }
         let Ok(mut c) = self.counts.lock() else {
@@ -1307,6 +1311,10 @@ impl Progress {
                     _ => None,
                 }
             }
+            Event::Notice { name, message } => Some(format!(
+                "  {} {name}: {message}",
+                "!".if_supports_color(Stream::Stderr, |t| t.yellow())
+            )),
         };
         let msg = format!("{} running, {} done, {} failed", c.0, c.1, c.2);
         drop(c);

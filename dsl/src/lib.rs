@@ -28,7 +28,7 @@ pub use checks::{cost, policy};
 pub(crate) use engine::journal;
 pub use engine::{apply, graph, plan, walk};
 
-pub use apply::{ApplyReport, Event, EventSink, StepReport, StepStatus};
+pub use apply::{ApplyReport, Event, EventSink, StepReport, StepStatus, notice};
 pub use cost::{CostModel, CostReport};
 pub use engine::{Deployment, EngineError, RunOptions};
 pub use output::{Input, Output};

@@ -71,6 +71,17 @@ impl Declared {
         self.options.as_deref().unwrap_or(&DEFAULTS)
     }
 
+    /// Whether it is protected: a plan deleting or replacing it is refused
+    /// ([`ResourceOptions::protect`]).
+    pub fn is_protected(&self) -> bool {
+        self.options().protect
+    }
+
+    /// The input keys whose recorded values it keeps ([`ResourceOptions::ignore_changes`]).
+    pub fn ignored_changes(&self) -> &[String] {
+        &self.options().ignore_changes
+    }
+
     /// The provider it names, if any (otherwise its package's default).
     pub(crate) fn provider(&self) -> Option<&str> {
         self.options().provider.as_deref()

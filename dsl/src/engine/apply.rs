@@ -56,10 +56,36 @@ pub enum Event {
         /// How long it took.
         elapsed: Duration,
     },
+    /// A provider has something the user must know or do while a step runs (the name
+    /// servers to delegate a new zone to, a long wait and what it waits for); see
+    /// [`notice`].
+    Notice {
+        /// The resource whose step it is about.
+        name: String,
+        /// What to tell the user (no secret: providers say names and states).
+        message: String,
+    },
 }
 
 /// Receives [`Event`]s; the CLI turns them into progress lines.
 pub type EventSink = Arc<dyn Fn(Event) + Send + Sync>;
+
+tokio::task_local! {
+    /// The sink and resource of the step a provider call runs for.
+    static STEP: (EventSink, String);
+}
+
+/// Tells the user something while a provider call runs: sent as [`Event::Notice`] for the
+/// resource whose step made the call; dropped outside a step with an event sink (a plain
+/// `preview`, a test calling the provider directly).
+pub fn notice(message: impl Into<String>) {
+    let _ = STEP.try_with(|(sink, name)| {
+        sink(Event::Notice {
+            name: name.clone(),
+            message: message.into(),
+        })
+    });
+}
 
 /// How a step ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -523,10 +549,16 @@ async fn run_phase(
                         });
                     }
                     let started = Instant::now();
-                    let result = match phase {
-                        Phase::DeleteOld => exec.delete(step).await,
-                        Phase::Forward => exec.forward(step).await,
-                        Phase::Delete => exec.delete(step).await,
+                    let call = async {
+                        match phase {
+                            Phase::DeleteOld => exec.delete(step).await,
+                            Phase::Forward => exec.forward(step).await,
+                            Phase::Delete => exec.delete(step).await,
+                        }
+                    };
+                    let result = match &exec.events {
+                        Some(sink) => STEP.scope((sink.clone(), step.name.clone()), call).await,
+                        None => call.await,
                     };
                     let took = started.elapsed();
                     if let Ok(mut m) = elapsed.write() {

@@ -633,3 +633,40 @@ async fn an_object_made_by_a_failed_create_is_recorded_tainted_and_replaced_next
         "the unhealthy object was deleted"
     );
 }
+
+#[tokio::test]
+async fn a_notice_from_a_provider_call_reaches_the_event_sink_named_for_its_resource() {
+    // The name servers of a new zone must reach the user while `up` still runs.
+    let fake = FakeProvider::new("fake", FakeCloud::new()).on_create(|req| {
+        if req.ctx.name == "zone" {
+            iac_dsl::notice("delegate the domain to ns-1.example");
+        }
+        None
+    });
+    let w = World::with(fake);
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let options = iac_dsl::RunOptions {
+        events: Some(std::sync::Arc::new(move |e: iac_dsl::Event| {
+            if let iac_dsl::Event::Notice { name, message } = e {
+                seen.lock().unwrap().push((name, message));
+            }
+        })),
+        ..Default::default()
+    };
+    let stack = w.stack(|s| {
+        s.add("zone", FakeArgs::new().value("size", "1"));
+        s.add("other", FakeArgs::new().value("size", "2"));
+    });
+    let d = w.up_with(stack, options).await.unwrap();
+    assert!(d.report.expect("applied").succeeded());
+    assert_eq!(
+        *events.lock().unwrap(),
+        [(
+            "zone".to_string(),
+            "delegate the domain to ns-1.example".to_string()
+        )]
+    );
+    // Outside a run with a sink (a provider called directly), a notice goes nowhere.
+    iac_dsl::notice("dropped");
+}

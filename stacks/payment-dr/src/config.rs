@@ -28,6 +28,20 @@ pub enum FailoverMode {
     DetachAndPromote,
 }
 
+/// How the payment Lambda is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LambdaBuild {
+    /// For AWS: Lambda's Linux (glibc 2.34, `provided.al2023`) on `lambda_architecture`,
+    /// built with `cargo zigbuild` (installed by `scripts/setup`) in the size-optimised
+    /// `lambda` profile, and checked before packaging.
+    Aws,
+    /// For the local emulator: the host's toolchain and target, in the profile and target
+    /// directory the workspace build already filled (`dev` unless `lambda_profile` says
+    /// otherwise), so nothing is compiled twice.
+    Local,
+}
+
 /// The configuration of one payment DR stack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,9 +116,24 @@ pub struct PaymentDrConfig {
     /// Lambda timeout in seconds.
     #[serde(default = "defaults::lambda_timeout")]
     pub lambda_timeout: u32,
-    /// Cargo profile the Lambda is built with (`release` for AWS; `dev` builds faster).
-    #[serde(default = "defaults::lambda_profile")]
-    pub lambda_profile: String,
+    /// How the Lambda is built: `aws` (the default) or `local` (for the emulator). When
+    /// unset, `lambda_profile = "dev"` means `local` (configs written before this key).
+    #[serde(default)]
+    pub lambda_build: Option<LambdaBuild>,
+    /// The Lambda's architecture, `x86_64` or `arm64` (an `aws` build for arm64 needs the
+    /// `aarch64-unknown-linux-gnu` standard library: `rustup target add`).
+    #[serde(default = "defaults::lambda_architecture")]
+    pub lambda_architecture: String,
+    /// Cargo profile the Lambda is built with: `lambda` (size-optimised, stripped; the
+    /// `aws` default), `release`, or `dev` (the `local` default).
+    #[serde(default)]
+    pub lambda_profile: Option<String>,
+    /// Protects the data (true for production): the Aurora clusters get deletion
+    /// protection, and the engine's `protect` keeps `destroy` (or a replacement) from
+    /// deleting them, the buckets, the database secret or the KMS keys. To delete them
+    /// anyway, `up --set protect_data=false` first. Unset, it follows `production`.
+    #[serde(default)]
+    pub protect_data: Option<bool>,
     /// Whether this is a production stack: the policies' production rules apply (backups
     /// of at least 7 days, deletion protection, Lambda functions in a VPC).
     #[serde(default)]
@@ -180,8 +209,8 @@ mod defaults {
     pub fn lambda_timeout() -> u32 {
         30
     }
-    pub fn lambda_profile() -> String {
-        "release".into()
+    pub fn lambda_architecture() -> String {
+        "x86_64".into()
     }
 }
 
@@ -211,7 +240,10 @@ impl PaymentDrConfig {
             replication_lag_threshold: defaults::replication_lag_threshold(),
             lambda_memory_size: defaults::lambda_memory_size(),
             lambda_timeout: defaults::lambda_timeout(),
-            lambda_profile: defaults::lambda_profile(),
+            lambda_build: None,
+            lambda_architecture: defaults::lambda_architecture(),
+            lambda_profile: None,
+            protect_data: None,
             production: false,
             policy: PolicyConfig::default(),
             usage: BTreeMap::new(),
@@ -234,6 +266,31 @@ impl PaymentDrConfig {
         match self.failover_mode {
             FailoverMode::Switchover => self.writer(),
             FailoverMode::Failover | FailoverMode::DetachAndPromote => &self.primary_region,
+        }
+    }
+
+    /// Whether the data is protected: `protect_data`, or `production` when unset.
+    pub fn protects_data(&self) -> bool {
+        self.protect_data.unwrap_or(self.production)
+    }
+
+    /// How the Lambda is built: `lambda_build`, or `local` for a config that only says
+    /// `lambda_profile = "dev"`, else `aws`.
+    pub fn lambda_build(&self) -> LambdaBuild {
+        match (self.lambda_build, self.lambda_profile.as_deref()) {
+            (Some(build), _) => build,
+            (None, Some("dev")) => LambdaBuild::Local,
+            (None, _) => LambdaBuild::Aws,
+        }
+    }
+
+    /// The Cargo profile the Lambda is built with: `lambda_profile`, or `lambda` for an
+    /// `aws` build and `dev` for a `local` one.
+    pub fn lambda_profile(&self) -> &str {
+        match (&self.lambda_profile, self.lambda_build()) {
+            (Some(profile), _) => profile,
+            (None, LambdaBuild::Aws) => "lambda",
+            (None, LambdaBuild::Local) => "dev",
         }
     }
 
@@ -437,10 +494,21 @@ impl PaymentDrConfig {
                 );
             }
         }
-        if !matches!(self.lambda_profile.as_str(), "release" | "dev") {
+        if let Some(profile) = &self.lambda_profile
+            && !matches!(profile.as_str(), "lambda" | "release" | "dev")
+        {
             add(
                 "lambda_profile",
-                format!("must be `release` or `dev`, got `{}`", self.lambda_profile),
+                format!("must be `lambda`, `release` or `dev`, got `{profile}`"),
+            );
+        }
+        if !matches!(self.lambda_architecture.as_str(), "x86_64" | "arm64") {
+            add(
+                "lambda_architecture",
+                format!(
+                    "must be `x86_64` or `arm64`, got `{}`",
+                    self.lambda_architecture
+                ),
             );
         }
         p
@@ -546,6 +614,44 @@ mod tests {
         ] {
             assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
         }
+    }
+
+    #[test]
+    fn the_lambda_build_follows_the_config_and_older_configs_keep_their_meaning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("payment-dr.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, format!("environment_suffix = \"t1\"\n{text}")).unwrap();
+            iac_dsl::cli::load_config::<PaymentDrConfig>(&path, &[])
+        };
+        let built = |text: &str| {
+            let config = load(text).unwrap();
+            (config.lambda_build(), config.lambda_profile().to_string())
+        };
+        assert_eq!(built(""), (LambdaBuild::Aws, "lambda".into()));
+        // A config written when `lambda_profile = "dev"` meant "build on this machine".
+        assert_eq!(
+            built("lambda_profile = \"dev\""),
+            (LambdaBuild::Local, "dev".into())
+        );
+        assert_eq!(
+            built("lambda_build = \"local\""),
+            (LambdaBuild::Local, "dev".into())
+        );
+        assert_eq!(
+            built("lambda_build = \"aws\"\nlambda_profile = \"release\""),
+            (LambdaBuild::Aws, "release".into())
+        );
+        let problems = load("lambda_profile = \"fast\"\nlambda_architecture = \"mips\"")
+            .unwrap_err()
+            .join("\n");
+        assert!(
+            problems.contains("`lambda_profile`: must be `lambda`, `release` or `dev`")
+                && problems.contains("`lambda_architecture`: must be `x86_64` or `arm64`"),
+            "{problems}"
+        );
+        let problems = load("lambda_build = \"cloud\"").unwrap_err().join("\n");
+        assert!(problems.contains("lambda_build"), "{problems}");
     }
 
     #[test]

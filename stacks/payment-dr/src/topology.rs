@@ -155,7 +155,7 @@ pub fn payment_dr_with(
                 .description("Aurora database master password")
                 .recovery_window_in_days(0)
                 .replica(Replica::new(config.dr_region.clone())),
-            on(primary_provider),
+            on(primary_provider).protect(config.protects_data()),
         );
         g.add_with(
             "db-secret-version",
@@ -195,7 +195,7 @@ pub fn payment_dr_with(
                 FailoverMode::DetachAndPromote => WriterChange::DetachAndPromote,
             })
             .max_switchover_lag_seconds(config.max_switchover_lag_seconds),
-        on(primary_provider),
+        on(primary_provider).protect(config.protects_data()),
     );
 
     let mut regions = Vec::new();
@@ -602,7 +602,7 @@ fn region_stack(
         ))
         .deletion_window_in_days(7)
         .tag("Name", format!("aurora-kms-{w}-{s}")),
-        on(),
+        on().protect(config.protects_data()),
     );
     r.add_with(
         "aurora-kms-alias",
@@ -629,8 +629,9 @@ fn region_stack(
         .skip_final_snapshot(true)
         // Both regions keep a week of backups: after a failover the DR cluster writes.
         .backup_retention_period(7)
+        .deletion_protection(config.protects_data())
         .tag("Name", format!("payment-cluster-{w}-{s}"));
-    let mut cluster_options = on();
+    let mut cluster_options = on().protect(config.protects_data());
     if side == Side::Primary {
         cluster_args = cluster_args
             .database_name(config.db_name.clone())
@@ -663,7 +664,7 @@ fn region_stack(
         BucketArgs::new(format!("payment-transactions-{w}-{s}"))
             .force_destroy(true)
             .tag("Name", format!("payment-transactions-{w}-{s}")),
-        on(),
+        on().protect(config.protects_data()),
     );
     let versioning = r.add_with(
         "bucket-versioning",
@@ -733,7 +734,7 @@ fn region_stack(
     let function = r.add_with(
         "lambda-function",
         FunctionArgs::new(format!("payment-processor-{w}-{s}"), role.arn(), code)
-            .runtime("provided.al2023")
+            .runtime(crate::LAMBDA_RUNTIME)
             .handler("bootstrap")
             .timeout(config.lambda_timeout as i32)
             .memory_size(config.lambda_memory_size as i32)
@@ -749,8 +750,15 @@ fn region_stack(
             .env("DB_USER", config.db_master_username.clone())
             .env("DB_SECRET_ARN", regional_secret_arn)
             .env("ENVIRONMENT_SUFFIX", s.to_string())
+            .architecture(config.lambda_architecture.clone())
             .tag("Name", format!("payment-processor-{w}-{s}")),
-        on(),
+        if code.is_available() {
+            on()
+        } else {
+            // The sources are out of reach: the recorded code stands in (a create fails
+            // saying how to supply the zip).
+            on().ignore_changes(["code_sha256"])
+        },
     );
 
     // API: /payment and /health, both served by the function (the review's fix 5).

@@ -3,8 +3,9 @@
 //! (zones named in the config; a config naming only the suffix and a domain of its own,
 //! zones read from each region), the SDK reads back what the review keeps and each fix, a
 //! refreshed preview right after the deploy finds every resource as declared, no secret
-//! shows in any output, every command a user runs works on the state, and destroy removes
-//! the stack from both regions. The two paths run as parallel tests on one emulator, with
+//! shows in any output, every command a user runs works on the state (an unchanged
+//! `preview`, `state list`, `outputs`, `refresh` and `destroy` also without cargo and with
+//! the Lambda's sources out of reach), and destroy removes the stack from both regions. The two paths run as parallel tests on one emulator, with
 //! distinct suffixes.
 
 use std::path::Path;
@@ -31,6 +32,41 @@ fn run_at(dir: &Path, args: &[&str], endpoint: Option<&str>) -> Output {
             .env("AWS_MAX_ATTEMPTS", "1");
     }
     cmd.output().expect("the stack binary runs")
+}
+
+/// Runs the binary in `dir` as on a machine without Rust: no `cargo` on `PATH` (an empty
+/// directory), none named by `CARGO`, and the Lambda's sources out of reach.
+#[track_caller]
+fn ok_without_cargo(dir: &Path, args: &[&str]) -> Output {
+    ok_without_cargo_in(dir, args, false)
+}
+
+/// [`ok_without_cargo`], with the Lambda's sources where they were built from if
+/// `sources` (their fingerprint, read from the files, says they are unchanged).
+#[track_caller]
+fn ok_without_cargo_in(dir: &Path, args: &[&str], sources: bool) -> Output {
+    let bin = tempfile::tempdir().unwrap();
+    let mut cmd = command(dir, args);
+    cmd.env("PATH", bin.path())
+        .env_remove("CARGO")
+        .env_remove("PAYMENT_PROCESSOR_ZIP");
+    if !sources {
+        cmd.env("PAYMENT_PROCESSOR_DIR", dir.join("no-lambda-sources-here"));
+    }
+    let out = cmd.output().expect("the stack binary runs");
+    assert!(
+        out.status.success(),
+        "`{}` without cargo failed:\n{}",
+        args.join(" "),
+        text(&out)
+    );
+    assert!(
+        !text(&out).contains("building payment-processor"),
+        "`{}` built the Lambda:\n{}",
+        args.join(" "),
+        text(&out)
+    );
+    out
 }
 
 /// The binary with `args`, run in `dir` (config and state there) against the emulator.
@@ -163,6 +199,8 @@ struct Deployed {
     dir: tempfile::TempDir,
     suffix: String,
     domain: String,
+    /// Whether `destroy` and what follows it run without cargo ([`ok_without_cargo`]).
+    without_cargo: bool,
 }
 
 impl Deployed {
@@ -173,6 +211,17 @@ impl Deployed {
             dir,
             suffix,
             domain,
+            without_cargo: false,
+        }
+    }
+
+    /// Runs `args`, failing unless it exits 0, without cargo if so set.
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> Output {
+        if self.without_cargo {
+            ok_without_cargo(self.path(), args)
+        } else {
+            ok(self.path(), args)
         }
     }
 
@@ -858,7 +907,7 @@ async fn destroy_leaves_nothing(c: &Clients, d: &Deployed, outputs: &Value, extr
             .unwrap_or_else(|| panic!("{alias} exists before destroy"));
         keys.push(key.to_string());
     }
-    ok(d.path(), &[extra, &["destroy", "--yes"]].concat());
+    d.ok(&[extra, &["destroy", "--yes"]].concat());
     for (i, word) in ["primary", "dr"].into_iter().enumerate() {
         let vpc_id = outputs[format!("{word}_vpc_id")].as_str().unwrap();
         iac_tests::assert_not_found(
@@ -952,7 +1001,7 @@ async fn destroy_leaves_nothing(c: &Clients, d: &Deployed, outputs: &Value, extr
         );
     }
     // And the state records nothing: every delete was confirmed.
-    let state = ok(d.path(), &[extra, &["state", "list"]].concat());
+    let state = d.ok(&[extra, &["state", "list"]].concat());
     assert!(text(&state).contains(": 0 resource(s)"), "{}", text(&state));
 }
 
@@ -1113,6 +1162,32 @@ async fn the_default_config_deploys_and_every_command_works_on_its_state() {
         "{history:#}"
     );
 
+    // On a machine without Rust and without the Lambda's sources (the binary copied
+    // elsewhere), every command that deploys no new code works: the recorded code stands
+    // in for the Lambda's.
+    for sources in [true, false] {
+        let unchanged = ok_without_cargo_in(d.path(), &["preview", "--detailed-exitcode"], sources);
+        assert!(
+            text(&unchanged).contains("No changes"),
+            "{}",
+            text(&unchanged)
+        );
+    }
+    let listed = text(&ok_without_cargo(d.path(), &["state", "list"]));
+    assert!(
+        listed.contains(&format!(": {RESOURCES} resource(s)")),
+        "{listed}"
+    );
+    let out = ok_without_cargo(d.path(), &["outputs", "primary_vpc_id"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        outputs["primary_vpc_id"].as_str().unwrap()
+    );
+    ok_without_cargo(d.path(), &["refresh"]);
+    let d = Deployed {
+        without_cargo: true,
+        ..d
+    };
     destroy_leaves_nothing(&c, &d, &outputs, &[]).await;
     eprintln!("default config: whole test in {:.1?}", started.elapsed());
 }

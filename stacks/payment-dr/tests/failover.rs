@@ -92,7 +92,14 @@ async fn members(rds: &aws_sdk_rds::Client, id: &str) -> Vec<(String, bool)> {
         .send()
         .await
         .unwrap();
-    let mut members: Vec<(String, bool)> = out.global_clusters()[0]
+    // moto lists every global cluster whatever the identifier asked for (the other
+    // e2e tests deploy theirs into the same emulator): pick ours by its identifier.
+    let ours = out
+        .global_clusters()
+        .iter()
+        .find(|g| g.global_cluster_identifier() == Some(id))
+        .unwrap_or_else(|| panic!("no global cluster {id}"));
+    let mut members: Vec<(String, bool)> = ours
         .global_cluster_members()
         .iter()
         .map(|m| {
@@ -126,7 +133,13 @@ async fn dns_roles(route53: &aws_sdk_route53::Client, domain: &str) -> Vec<(Stri
         .send()
         .await
         .unwrap();
-    let zone = zones.hosted_zones()[0].id().to_string();
+    let zone = zones
+        .hosted_zones()
+        .iter()
+        .find(|z| z.name().trim_end_matches('.') == domain)
+        .unwrap_or_else(|| panic!("no hosted zone {domain}"))
+        .id()
+        .to_string();
     let sets = route53
         .list_resource_record_sets()
         .hosted_zone_id(zone)

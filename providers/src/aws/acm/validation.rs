@@ -23,6 +23,12 @@ const TYPE: &str = "aws:acm/certificateValidation";
 /// usually issues within minutes of the records resolving, but allows up to 72 hours.
 const DEFAULT_WAIT: Duration = Duration::from_secs(45 * 60);
 
+/// How often a validation still pending is reported while waiting.
+const NOTICE_EVERY: Duration = Duration::from_secs(60);
+
+/// What a certificate stuck in PENDING_VALIDATION usually lacks.
+const PENDING_HINT: &str = "ACM issues it once the validation records resolve publicly, which needs the domain delegated to the hosted zone's name servers (the zone's `name_servers` output; check with `dig NS <domain>`)";
+
 /// Arguments of the wait for a certificate's issue.
 #[derive(Debug, Clone)]
 pub struct CertificateValidationArgs {
@@ -144,6 +150,7 @@ async fn wait_issued(aws: &Aws, arn: &str, limit: Duration) -> Result<(), Provid
     const OP: &str = "DescribeCertificate";
     let started = Instant::now();
     let mut delay = Duration::from_millis(500);
+    let mut next_notice = NOTICE_EVERY;
     loop {
         let Some((status, detail)) = status_of(aws, arn).await? else {
             return Err(ProviderError::new(
@@ -172,10 +179,18 @@ async fn wait_issued(aws: &Aws, arn: &str, limit: Duration) -> Result<(), Provid
                 ErrorKind::Timeout,
                 OP,
                 format!(
-                    "certificate {arn} was not issued within {}s (still PENDING_VALIDATION{detail})",
+                    "certificate {arn} was not issued within {}s (still PENDING_VALIDATION{detail}): {PENDING_HINT}",
                     limit.as_secs()
                 ),
             ));
+        }
+        if started.elapsed() >= next_notice {
+            iac_dsl::notice(format!(
+                "certificate {arn} still PENDING_VALIDATION after {}s of at most {}s{detail}: {PENDING_HINT}",
+                started.elapsed().as_secs(),
+                limit.as_secs()
+            ));
+            next_notice += NOTICE_EVERY;
         }
         tokio::time::sleep(delay.min(left)).await;
         delay = (delay * 2).min(Duration::from_secs(15));

@@ -1,11 +1,18 @@
 //! Lambda: functions deployed from a zip asset, and resource-based permissions (who may
 //! invoke a function).
 //!
-//! A function's inputs carry its code's SHA-256, not its bytes or path: the same code
-//! gives the same inputs on any machine, and a changed build shows in `preview` as an
-//! update of `code_sha256` before anything is uploaded. The bytes are found at apply time
-//! through [`iac_dsl::asset::bytes_for`].
+//! A function's inputs carry its code's identity ([`Asset::id`]), not its bytes or path:
+//! the SHA-256 of a zip file, or of the sources a built asset is made from. The same code
+//! gives the same inputs on any machine, a changed build shows in `preview` as an update
+//! of `code_sha256` before anything is built or uploaded, and the bytes are made or read
+//! only when a create or a code update needs them, through
+//! [`iac_dsl::asset::bytes_for`]. The outputs' `code_sha256` is what Lambda reports for
+//! the deployed zip; a read keeps the recorded identity while Lambda still reports the
+//! zip deployed for it, so refreshing never shows a change that is not there.
+//! [`check_bootstrap`] tells whether a custom runtime's executable starts on Lambda's
+//! Linux.
 
+mod bootstrap;
 mod permission;
 
 use std::collections::{BTreeMap, HashMap};
@@ -28,6 +35,9 @@ use super::error::none_if_not_found;
 use super::idempotent::update_tags;
 use super::{Aws, DataSourceImpl, ErrorContext, ResourceImpl, TAG_NAME, TAG_STACK, decode, found};
 
+pub use bootstrap::{
+    BootstrapInfo, bootstrap_of_zip, check_bootstrap, inspect_bootstrap, runtime_glibc,
+};
 pub use permission::{Permission, PermissionArgs};
 
 const FUNCTION: &str = "aws:lambda/function";
@@ -110,7 +120,7 @@ impl FunctionArgs {
         FunctionArgs {
             function_name: name.into(),
             role: role.into(),
-            code_sha256: code.sha256_hex(),
+            code_sha256: code.id().to_string(),
             runtime: "provided.al2023".to_string(),
             handler: "bootstrap".to_string(),
             timeout: 3,
@@ -369,8 +379,18 @@ fn hex_of_base64(value: &str) -> String {
         .unwrap_or_else(|_| value.to_string())
 }
 
-fn code_bytes(sha256: &str) -> Result<Vec<u8>, ProviderError> {
-    iac_dsl::asset::bytes_for(sha256)
+/// The bytes of the code whose identity is `id`, built now if it is a built asset that
+/// was not yet (on a blocking thread: a build takes minutes).
+async fn code_bytes(id: &str) -> Result<Vec<u8>, ProviderError> {
+    let owned = id.to_string();
+    tokio::task::spawn_blocking(move || iac_dsl::asset::bytes_for(&owned))
+        .await
+        .map_err(|e| {
+            ProviderError::validation(vec![(
+                "code_sha256".to_string(),
+                format!("packaging the code stopped: {e}"),
+            )])
+        })?
         .map_err(|e| ProviderError::validation(vec![("code_sha256".to_string(), e.to_string())]))
 }
 
@@ -458,7 +478,7 @@ impl ResourceImpl for FunctionImpl {
 
     async fn create(&self, aws: &Aws, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
         let inputs: FunctionInputs = decode(&req.inputs)?;
-        let zip = code_bytes(&inputs.code_sha256)?;
+        let zip = code_bytes(&inputs.code_sha256).await?;
         let tags: HashMap<String, String> = aws
             .tags_for(&req.ctx, &inputs.tags, Some(&req.token))
             .into_iter()
@@ -543,6 +563,14 @@ impl ResourceImpl for FunctionImpl {
         req: ReadRequest,
     ) -> Result<Option<ReadResponse>, ProviderError> {
         let described = describe(aws, &req.id).await?.map(|(mut inputs, outputs)| {
+            // The recorded identity stands while Lambda still reports the zip deployed for
+            // it (a built asset's identity is a digest of its sources, not of the zip);
+            // other code shows as a change of `code_sha256`.
+            if req.outputs["code_sha256"].as_str() == Some(outputs.code_sha256.as_str())
+                && let Some(recorded) = req.inputs["code_sha256"].as_str()
+            {
+                inputs.code_sha256 = recorded.to_string();
+            }
             // Lambda lists a VPC's subnets and groups in its own order: keep the recorded
             // order when the sets agree.
             for (key, read) in [
@@ -570,7 +598,7 @@ impl ResourceImpl for FunctionImpl {
             client
                 .update_function_code()
                 .function_name(&req.id)
-                .zip_file(Blob::new(code_bytes(&new.code_sha256)?))
+                .zip_file(Blob::new(code_bytes(&new.code_sha256).await?))
                 .architectures(Architecture::from(new.architecture.as_str()))
                 .send()
                 .await

@@ -200,10 +200,21 @@ impl ResourceImpl for ZoneImpl {
             Err(e) => Err(e),
         };
         match described {
-            Ok(Some((_, outputs))) => Ok(CreateResponse {
-                id,
-                outputs: to_json(&outputs),
-            }),
+            Ok(Some((_, outputs))) => {
+                if !outputs.name_servers.is_empty() {
+                    // Certificates validated by DNS in this zone are issued only once the
+                    // domain resolves through it: the user must delegate it now.
+                    iac_dsl::notice(format!(
+                        "hosted zone {} ({id}) created; delegate the domain to its name servers at your registrar (or parent zone) now, since DNS-validated certificates are issued only once it resolves through them: {}",
+                        outputs.name,
+                        outputs.name_servers.join(" ")
+                    ));
+                }
+                Ok(CreateResponse {
+                    id,
+                    outputs: to_json(&outputs),
+                })
+            }
             Ok(None) => Err(crate::aws::vanished("GetHostedZone", "hosted zone", &id)),
             // The zone exists: hand it to the engine (tainted) rather than leak it.
             Err(mut e) => {
