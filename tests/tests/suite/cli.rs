@@ -336,13 +336,8 @@ fn history_draws_a_deployment_as_a_timeline() {
         text(&drawn)
     );
     let svg = std::fs::read_to_string(&file).unwrap();
-    let doc = roxmltree::Document::parse(&svg).expect("the timeline is well-formed XML");
-    assert_eq!(doc.root_element().tag_name().name(), "svg");
-    let titles: Vec<&str> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("title"))
-        .filter_map(|n| n.text())
-        .collect();
+    let doc = parse_svg(&svg);
+    let titles = titles(&doc);
     assert_eq!(titles.len(), 5, "{titles:?}");
     for i in 0..5 {
         assert!(
@@ -375,4 +370,43 @@ fn history_draws_a_deployment_as_a_timeline() {
         "{}",
         text(&missing)
     );
+}
+
+/// `graph --format svg` draws every declared resource, in a well-formed SVG, with an edge
+/// per dependency; the default stays DOT.
+#[test]
+fn graph_draws_every_resource_as_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_config(d, "name = \"dev\"\ncount = 4\n");
+    let drawn = run(d, &["graph", "--format", "svg"]);
+    assert!(drawn.status.success(), "{}", text(&drawn));
+    let svg = String::from_utf8(drawn.stdout).unwrap();
+    let doc = parse_svg(&svg);
+    let titles = titles(&doc);
+    for i in 0..4 {
+        assert!(
+            titles.iter().any(|t| t.starts_with(&format!("r{i} ("))),
+            "r{i} is drawn: {titles:?}"
+        );
+    }
+    let edges = doc.descendants().filter(|n| n.has_tag_name("path")).count();
+    assert_eq!(edges, 3, "one edge per link of the chain");
+    let dot = run(d, &["graph"]);
+    assert!(String::from_utf8_lossy(&dot.stdout).starts_with("digraph"));
+}
+
+/// An SVG document that must parse, with an `<svg>` root.
+fn parse_svg(svg: &str) -> roxmltree::Document<'_> {
+    let doc = roxmltree::Document::parse(svg).expect("the picture is well-formed XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    doc
+}
+
+/// The hover titles of a picture: one per resource or step drawn.
+fn titles<'a>(doc: &'a roxmltree::Document<'_>) -> Vec<&'a str> {
+    doc.descendants()
+        .filter(|n| n.has_tag_name("title"))
+        .filter_map(|n| n.text())
+        .collect()
 }

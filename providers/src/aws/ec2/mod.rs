@@ -97,7 +97,9 @@ pub(crate) enum Kind {
     SecurityGroup,
 }
 
-/// The id of the live object of `kind` tagged with `token`, if any.
+/// The id of the live object of `kind` tagged with `token`, if any. The answer's tags are
+/// checked too, not only the filter: an emulator that ignores a tag filter (moto does on
+/// DescribeNatGateways) would otherwise hand back another resource's object to adopt.
 pub(crate) async fn find_tagged(
     client: &aws_sdk_ec2::Client,
     kind: Kind,
@@ -112,7 +114,8 @@ pub(crate) async fn find_tagged(
             .await
             .op("DescribeSubnets")?
             .subnets()
-            .first()
+            .iter()
+            .find(|x| has_token(x.tags(), token))
             .and_then(|x| x.subnet_id().map(str::to_string)),
         Kind::InternetGateway => client
             .describe_internet_gateways()
@@ -121,7 +124,8 @@ pub(crate) async fn find_tagged(
             .await
             .op("DescribeInternetGateways")?
             .internet_gateways()
-            .first()
+            .iter()
+            .find(|x| has_token(x.tags(), token))
             .and_then(|x| x.internet_gateway_id().map(str::to_string)),
         Kind::Address => client
             .describe_addresses()
@@ -130,7 +134,8 @@ pub(crate) async fn find_tagged(
             .await
             .op("DescribeAddresses")?
             .addresses()
-            .first()
+            .iter()
+            .find(|x| has_token(x.tags(), token))
             .and_then(|x| x.allocation_id().map(str::to_string)),
         Kind::NatGateway => client
             .describe_nat_gateways()
@@ -146,7 +151,8 @@ pub(crate) async fn find_tagged(
             .await
             .op("DescribeNatGateways")?
             .nat_gateways()
-            .first()
+            .iter()
+            .find(|x| has_token(x.tags(), token))
             .and_then(|x| x.nat_gateway_id().map(str::to_string)),
         Kind::RouteTable => client
             .describe_route_tables()
@@ -155,7 +161,8 @@ pub(crate) async fn find_tagged(
             .await
             .op("DescribeRouteTables")?
             .route_tables()
-            .first()
+            .iter()
+            .find(|x| has_token(x.tags(), token))
             .and_then(|x| x.route_table_id().map(str::to_string)),
         Kind::SecurityGroup => client
             .describe_security_groups()
@@ -164,10 +171,17 @@ pub(crate) async fn find_tagged(
             .await
             .op("DescribeSecurityGroups")?
             .security_groups()
-            .first()
+            .iter()
+            .find(|x| has_token(x.tags(), token))
             .and_then(|x| x.group_id().map(str::to_string)),
     };
     Ok(id)
+}
+
+/// Whether `tags` carry the create token `token`.
+fn has_token(tags: &[aws_sdk_ec2::types::Tag], token: &str) -> bool {
+    tags.iter()
+        .any(|t| t.key() == Some(TAG_TOKEN) && t.value() == Some(token))
 }
 
 /// The object of `kind` carrying `token`, described by `describe`: the common `lookup`.
