@@ -94,6 +94,15 @@ pub fn timeline_bars(
     bars
 }
 
+/// An SVG document's opening tag and white background, `width` by `height` pixels.
+fn svg_start<N: std::fmt::Display>(width: N, height: N) -> String {
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"11\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n"
+    )
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -126,15 +135,7 @@ pub fn timeline_svg(title: &str, bars: &[Bar]) -> String {
     let rows = bars.len() as u64 + groups.len() as u64;
     let height = TOP + rows * ROW + 40;
     let width = LABEL + PLOT + 40;
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">"#
-    );
-    let _ = writeln!(
-        svg,
-        r##"<rect width="100%" height="100%" fill="#ffffff"/>"##
-    );
+    let mut svg = svg_start(width, height);
     let critical_ms: u64 = bars
         .iter()
         .filter(|b| b.critical)
@@ -337,15 +338,7 @@ pub fn graph_svg(stack: &crate::Stack) -> String {
             pos[i] = (LEFT + col * COL, band_top[*band] + 28 + row * ROW);
         }
     }
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">"#
-    );
-    let _ = writeln!(
-        svg,
-        r##"<rect width="100%" height="100%" fill="#ffffff"/>"##
-    );
+    let mut svg = svg_start(width, height);
     let _ = writeln!(
         svg,
         r#"<text x="{LEFT}" y="20" font-size="15" font-weight="bold">{} ({} resources; dependencies point right)</text>"#,

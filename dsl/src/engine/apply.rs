@@ -258,19 +258,20 @@ pub(crate) async fn apply(
         .map(|s| (*s).clone())
         .collect();
     let phase1_deps = deletion_deps(&phase1, &exec.recorded);
-    let origin = Instant::now();
     let calls_before = call_counts(&exec.stack);
-    let mut critical = (Duration::ZERO, Vec::new());
+    let mut timing = PhaseTiming {
+        origin: Instant::now(),
+        critical: (Duration::ZERO, Vec::new()),
+    };
     let out1 = run_phase(
         &exec,
         &phase1,
         &phase1_deps,
         &settings,
         Phase::DeleteOld,
-        origin,
+        &mut timing,
     )
     .await;
-    add_critical_path(&mut critical, &phase1, &phase1_deps, &out1);
     let mut failed_deletes = std::collections::HashSet::new();
     for (step, (status, elapsed)) in phase1.iter().zip(out1) {
         if status != StepStatus::Done {
@@ -306,10 +307,9 @@ pub(crate) async fn apply(
         &phase2_deps,
         &settings,
         Phase::Forward,
-        origin,
+        &mut timing,
     )
     .await;
-    add_critical_path(&mut critical, &phase2, &phase2_deps, &out2);
     let mut replaced_ok = Vec::new();
     for (step, (status, elapsed)) in phase2.iter().zip(out2) {
         if status == StepStatus::Done && step.op == Op::ReplaceCreateFirst {
@@ -352,10 +352,9 @@ pub(crate) async fn apply(
         &phase3_deps,
         &settings,
         Phase::Delete,
-        origin,
+        &mut timing,
     )
     .await;
-    add_critical_path(&mut critical, &phase3, &phase3_deps, &out3);
     let mut old_half_failed = HashMap::new();
     for (step, (status, elapsed)) in phase3.iter().zip(out3) {
         match step.name.strip_suffix(REPLACED_SUFFIX) {
@@ -409,9 +408,9 @@ pub(crate) async fn apply(
             .collect()
     };
     let timing = Timing {
-        wall_ms: origin.elapsed().as_millis(),
-        critical_path_ms: critical.0.as_millis(),
-        critical_path: critical.1,
+        wall_ms: timing.origin.elapsed().as_millis(),
+        critical_path_ms: timing.critical.0.as_millis(),
+        critical_path: timing.critical.1,
         calls: calls_since(&calls_before, call_counts(&exec.stack)),
     };
     ApplyReport {
@@ -459,19 +458,23 @@ fn calls_since(
         .collect()
 }
 
-/// Adds one phase's critical path to `timing` (phases run one after another).
-fn add_critical_path(
-    timing: &mut (Duration, Vec<String>),
-    steps: &[Step],
-    deps: &[Vec<usize>],
-    outcomes: &[(StepStatus, Span)],
-) {
-    let took: Vec<Duration> = outcomes.iter().map(|(_, s)| s.took).collect();
-    let (total, chain) = longest_chain(deps, &took);
-    timing.0 += total;
-    timing
-        .1
-        .extend(chain.into_iter().map(|i| steps[i].name.clone()));
+/// The clock of an apply's phases and their critical paths so far (phases run one after
+/// another, so the run's critical path is theirs end to end).
+struct PhaseTiming {
+    origin: Instant,
+    critical: (Duration, Vec<String>),
+}
+
+impl PhaseTiming {
+    /// Adds one phase's critical path.
+    fn add_phase(&mut self, steps: &[Step], deps: &[Vec<usize>], outcomes: &[(StepStatus, Span)]) {
+        let took: Vec<Duration> = outcomes.iter().map(|(_, s)| s.took).collect();
+        let (total, chain) = longest_chain(deps, &took);
+        self.critical.0 += total;
+        self.critical
+            .1
+            .extend(chain.into_iter().map(|i| steps[i].name.clone()));
+    }
 }
 
 /// For deletions: each step waits for the steps of the resources that depend on it.
@@ -516,11 +519,13 @@ async fn run_phase(
     deps: &[Vec<usize>],
     settings: &ApplySettings,
     phase: Phase,
-    origin: Instant,
+    timing: &mut PhaseTiming,
 ) -> Vec<(StepStatus, Span)> {
     if steps.is_empty() {
         return Vec::new();
     }
+    let origin = timing.origin;
+    let all = steps;
     let steps: Arc<Vec<Step>> = Arc::new(steps.to_vec());
     let elapsed: Arc<RwLock<HashMap<usize, Span>>> = Arc::new(RwLock::new(HashMap::new()));
     let outcomes = {
@@ -583,7 +588,7 @@ async fn run_phase(
         .await
     };
     let elapsed = elapsed.read().map(|m| m.clone()).unwrap_or_default();
-    outcomes
+    let outcomes: Vec<(StepStatus, Span)> = outcomes
         .into_iter()
         .enumerate()
         .map(|(i, o)| {
@@ -597,7 +602,9 @@ async fn run_phase(
             };
             (status, elapsed.get(&i).copied().unwrap_or_default())
         })
-        .collect()
+        .collect();
+    timing.add_phase(all, deps, &outcomes);
+    outcomes
 }
 
 impl Exec {
