@@ -91,5 +91,56 @@ def create_global_cluster(self):
 
 rds_responses.RDSResponse.create_global_cluster = create_global_cluster
 
+
+def apigateway_not_found():
+    """GetDeployment, GetMethodResponse, GetIntegration and GetIntegrationResponse answer
+    NotFoundException (404) for a child that does not exist, as AWS does.
+
+    moto 5.2.5 answers GetDeployment of a deleted deployment with an internal error (500,
+    a KeyError), GetMethodResponse and GetIntegrationResponse of a missing one with 500 as
+    well, and GetIntegration of a method without one with `{}` and 200. A run killed
+    while deleting a deployment then never converged: the next run's reconciliation read
+    the deployment to learn whether the delete had happened, and got a retryable 500 each
+    time; an integration that was never put read back as an empty one.
+    """
+    from moto.apigateway import models as apigw
+    from moto.apigateway.exceptions import NotFoundException
+
+    class Missing(NotFoundException):
+        code = 404
+
+    backend = apigw.APIGatewayBackend
+
+    def get_deployment(self, function_id, deployment_id):
+        api = self.get_rest_api(function_id)
+        if deployment_id not in api.deployments:
+            raise Missing("Invalid Deployment identifier specified")
+        return api.deployments[deployment_id]
+
+    get_method_response_of = backend.get_method_response
+
+    def get_method_response(self, function_id, resource_id, method_type, response_code):
+        response = get_method_response_of(
+            self, function_id, resource_id, method_type, response_code
+        )
+        if response is None:
+            raise Missing("Invalid Response status code specified")
+        return response
+
+    get_integration_of = backend.get_integration
+
+    def get_integration(self, function_id, resource_id, method_type):
+        integration = get_integration_of(self, function_id, resource_id, method_type)
+        if integration is None:
+            raise Missing("No integration defined for method")
+        return integration
+
+    backend.get_deployment = get_deployment
+    backend.get_method_response = get_method_response
+    backend.get_integration = get_integration
+
+
+apigateway_not_found()
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -208,6 +208,33 @@ async fn an_api_deploys_redeploys_when_an_integration_changes_and_is_destroyed()
         1,
         "the old deployment was deleted"
     );
+    // What is gone reads as gone, not as an error or an empty object: a killed delete of
+    // a deployment is reconciled by this read, and an integration never put must plan a
+    // create. (moto answered the first with a 500 and the second with `{}`; the
+    // emulator's corrections are in scripts/moto_server.py.)
+    let aws = aws(REGION);
+    let health_id = id_of("health").split('/').nth(1).unwrap().to_string();
+    for (type_token, id) in [
+        (
+            "aws:apigateway/deployment",
+            format!("{api_id}/{first_deployment}"),
+        ),
+        (
+            "aws:apigateway/integration",
+            format!("{api_id}/{payment_id}/PUT"),
+        ),
+        (
+            "aws:apigateway/methodResponse",
+            format!("{api_id}/{health_id}/GET/500"),
+        ),
+        (
+            "aws:apigateway/integrationResponse",
+            format!("{api_id}/{health_id}/GET/500"),
+        ),
+    ] {
+        let got = read(&aws, &ctx(type_token, &suffix), &id).await;
+        assert!(got.is_none(), "{type_token} {id} reads as gone: {got:?}");
+    }
 
     succeeded(
         engine::up(
