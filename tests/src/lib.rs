@@ -93,6 +93,12 @@ impl Moto {
             .arg(&log)
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .env("MOTO_ALLOW_NONEXISTENT_REGION", "false")
+            // moto issues a DNS-validated certificate this many seconds after the request
+            // (60 by default); 10 keeps the pending state observable and the suite quick.
+            .env(
+                "MOTO_ACM_VALIDATION_WAIT",
+                std::env::var("MOTO_ACM_VALIDATION_WAIT").unwrap_or_else(|_| "10".into()),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -317,12 +317,17 @@ impl ResourceImpl for AlarmImpl {
         let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
         // PutMetricAlarm is idempotent: a retry writes the same definition.
         Self::put(aws, &inputs, Some(cw_tags(&tags))).await?;
-        let (_, outputs) = describe(aws, &inputs.name)
-            .await?
-            .unwrap_or_else(|| (inputs.clone(), json!({ "arn": "", "name": inputs.name })));
+        // PutMetricAlarm answers nothing, but an alarm's ARN is made of its region, account
+        // and name: no read back.
+        let arn = format!(
+            "arn:aws:cloudwatch:{}:{}:alarm:{}",
+            aws.region_name(),
+            aws.account_id().await?,
+            inputs.name
+        );
         Ok(CreateResponse {
+            outputs: json!({ "arn": arn, "name": inputs.name }),
             id: inputs.name,
-            outputs,
         })
     }
 
