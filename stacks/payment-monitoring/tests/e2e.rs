@@ -273,3 +273,67 @@ lambda_profile = "dev"
         started.elapsed().as_secs_f64()
     );
 }
+
+/// Bad input through the binary: a configuration with bad fields, and a file that is no
+/// saved plan, each exit 1 with an error naming the field or the file, and no request.
+#[test]
+fn bad_configs_and_plan_files_are_refused_naming_the_field_before_any_request() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let counter = iac_tests::RequestCounter::start();
+    let bin = Path::new(env!("CARGO_BIN_EXE_payment-monitoring-stack"));
+    let config = dir.path().join("payment-monitoring.toml");
+    let monitoring = |args: &[&str]| {
+        run(
+            bin,
+            "payment-monitoring.toml",
+            dir.path(),
+            args,
+            counter.endpoint(),
+        )
+    };
+    std::fs::write(
+        &config,
+        "environment_suffix = \"mon-001\"\nperiod_seconds = 45\ndr_region = \"us-east-1\"\nalarm_colour = \"red\"\n",
+    )
+    .unwrap();
+    let out = monitoring(&["preview"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("alarm_colour"), "{}", text(&out));
+
+    std::fs::write(
+        &config,
+        "environment_suffix = \"mon-001\"\nperiod_seconds = 45\ndr_region = \"us-east-1\"\n",
+    )
+    .unwrap();
+    let out = monitoring(&["preview"]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("the configuration has 2 problem(s)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("`period_seconds`: 45 is not 10, 30"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("`dr_region`: `us-east-1` is also the primary region"),
+        "{shown}"
+    );
+
+    std::fs::write(&config, "environment_suffix = \"mon-001\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("plan.json"),
+        "{\"format\": \"something else\"}",
+    )
+    .unwrap();
+    let out = monitoring(&["up", "--plan", "plan.json"]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("plan.json is not a saved plan: its `format` is `something else`"),
+        "{shown}"
+    );
+    assert!(!shown.contains("panicked"), "{shown}");
+    assert_eq!(counter.connections(), 0);
+}
