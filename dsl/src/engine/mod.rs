@@ -200,7 +200,7 @@ pub(crate) async fn preview_validated(
     current: Option<&StateStore>,
 ) -> Result<Plan, EngineError> {
     // Other stacks' outputs first: a missing one stops the preview before any request.
-    let reads = reference::read_references(stack, current).map_err(EngineError::Reference)?;
+    let reads = references_for(stack, current, destroy)?;
     if options.refresh {
         state = refresh_state(stack, &state, options.parallelism).await?.0;
     }
@@ -217,6 +217,20 @@ pub(crate) async fn preview_validated(
     )?;
     planned.references = reads;
     Ok(planned)
+}
+
+/// The stack references' reads for a run. A destroy reads none: deleting needs no input
+/// of the declaration, and a stack must stay destroyable after the stacks it reads are
+/// gone.
+fn references_for(
+    stack: &Stack,
+    current: Option<&StateStore>,
+    destroy: bool,
+) -> Result<Vec<reference::ReferenceRead>, EngineError> {
+    if destroy {
+        return Ok(Vec::new());
+    }
+    reference::read_references(stack, current).map_err(EngineError::Reference)
 }
 
 /// An error when `report` has a mandatory violation that is not waived.
@@ -279,7 +293,7 @@ async fn run_up(
         refuse_on_policy(crate::policy::evaluate(&stack))?;
     }
     // So do other stacks' outputs: a missing stack or output stops here.
-    let reads = reference::read_references(&stack, Some(&store)).map_err(EngineError::Reference)?;
+    let reads = references_for(&stack, Some(&store), destroy)?;
     let stack = Arc::new(stack);
     let lock = store.lock(stack.id(), &options.holder)?;
     let run = UpRun {

@@ -42,6 +42,16 @@ fn consumer(w: &World, stack_id: StackId, location: StateLocation, output: &str)
     })
 }
 
+/// The consuming stack reading `net/prod`'s `vpc_id` from the world's own store.
+fn reader(w: &World) -> Stack {
+    consumer(
+        w,
+        StackId::new("net", "prod"),
+        StateLocation::Current,
+        "vpc_id",
+    )
+}
+
 async fn deploy(w: &World, stack: Stack) {
     let d = w.up(stack).await.expect("up");
     assert!(d.report.is_none_or(|r| r.succeeded()));
@@ -53,12 +63,7 @@ async fn a_reference_reads_recorded_outputs_as_dependencies_and_keeps_secrets_se
     deploy(&w, producer(&w)).await;
     let vpc_id = w.store.load(&StackId::new("net", "prod")).unwrap().outputs["vpc_id"].clone();
 
-    let stack = consumer(
-        &w,
-        StackId::new("net", "prod"),
-        StateLocation::Current,
-        "vpc_id",
-    );
+    let stack = reader(&w);
     assert_eq!(stack.find("app").unwrap().dependencies(), ["net"]);
     let plan = w.preview(&stack).await.unwrap();
     // The preview says what it read: which stack, which outputs, the secret masked.
@@ -87,6 +92,25 @@ async fn a_reference_reads_recorded_outputs_as_dependencies_and_keeps_secrets_se
             .windows(PASSWORD.len())
             .any(|b| b == PASSWORD.as_bytes())
     );
+}
+
+#[tokio::test]
+async fn a_stack_reading_a_destroyed_stack_can_still_be_destroyed() {
+    let w = World::new();
+    deploy(&w, producer(&w)).await;
+    let stack = || reader(&w);
+    deploy(&w, stack()).await;
+    let gone = w.destroy(producer(&w)).await.unwrap();
+    assert!(gone.report.is_some_and(|r| r.succeeded()));
+    // Its outputs are gone: an `up` is refused, a destroy goes ahead.
+    let refused = w.up(stack()).await;
+    assert!(
+        matches!(refused, Err(EngineError::Reference(_))),
+        "{refused:?}"
+    );
+    let d = w.destroy(stack()).await.unwrap();
+    assert!(d.report.is_some_and(|r| r.succeeded()));
+    assert!(w.state().resources.is_empty());
 }
 
 #[tokio::test]
@@ -292,14 +316,7 @@ async fn a_saved_plan_is_refused_after_the_declarations_changed_naming_the_resou
 async fn a_saved_plan_is_refused_when_a_referenced_stack_moved() {
     let w = World::new();
     deploy(&w, producer(&w)).await;
-    let stack = || {
-        consumer(
-            &w,
-            StackId::new("net", "prod"),
-            StateLocation::Current,
-            "vpc_id",
-        )
-    };
+    let stack = || reader(&w);
     let (_, saved) = save(&w, &stack()).await;
     // The referenced stack's `vpc_id` output now reads another field: its value moves.
     let moved_producer = {
