@@ -123,6 +123,22 @@ impl Moto {
     }
 }
 
+/// `program` (a stack binary) run in `dir` against the shared emulator: no colours, no
+/// passphrase (the key file beside the state is used), no profile or region of the
+/// user's, and the emulator's endpoint and credentials.
+pub fn stack_command(program: &Path, dir: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("IAC_PASSPHRASE")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_REGION");
+    for (k, v) in Moto::shared().env() {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
 /// An SDK configuration for `region` pointed at `endpoint` with the suite's credentials.
 pub fn sdk_config_for(endpoint: &str, region: &str) -> aws_config::SdkConfig {
     let credentials = aws_credential_types::Credentials::new(

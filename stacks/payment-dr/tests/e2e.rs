@@ -72,18 +72,10 @@ fn ok_without_cargo_in(dir: &Path, args: &[&str], sources: bool) -> Output {
 
 /// The binary with `args`, run in `dir` (config and state there) against the emulator.
 pub(crate) fn command(dir: &Path, args: &[&str]) -> Command {
-    let moto = iac_tests::Moto::shared();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_payment-dr-stack"));
-    cmd.current_dir(dir)
-        .args(["--config", "payment-dr.toml", "--state", "state.db"])
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("IAC_PASSPHRASE")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_REGION");
-    for (k, v) in moto.env() {
-        cmd.env(k, v);
-    }
+    let program = Path::new(env!("CARGO_BIN_EXE_payment-dr-stack"));
+    let mut cmd = iac_tests::stack_command(program, dir);
+    cmd.args(["--config", "payment-dr.toml", "--state", "state.db"])
+        .args(args);
     cmd
 }
 

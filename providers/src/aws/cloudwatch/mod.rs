@@ -1,4 +1,6 @@
-//! CloudWatch: metric alarms.
+//! CloudWatch: metric alarms and dashboards.
+
+mod dashboard;
 
 use std::collections::BTreeMap;
 
@@ -17,7 +19,9 @@ use super::{Aws, DataSourceImpl, ErrorContext, ResourceImpl, decode, found};
 const ALARM: &str = "aws:cloudwatch/metricAlarm";
 
 /// The CloudWatch resource types.
-pub(crate) const RESOURCES: &[&dyn ResourceImpl] = &[&AlarmImpl];
+pub(crate) const RESOURCES: &[&dyn ResourceImpl] = &[&AlarmImpl, &dashboard::DashboardImpl];
+
+pub use dashboard::{Dashboard, DashboardArgs};
 
 /// CloudWatch has no data sources here.
 pub(crate) const DATA_SOURCES: &[&dyn DataSourceImpl] = &[];
