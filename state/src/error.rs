@@ -50,6 +50,28 @@ pub enum StateError {
         #[source]
         source: rusqlite::Error,
     },
+    /// Reading or writing the PostgreSQL database failed (`path` is its URL without the
+    /// password).
+    #[error("state database {path}: {context}: {source}")]
+    Postgres {
+        /// The database's URL, password redacted.
+        path: PathBuf,
+        /// What was being done.
+        context: String,
+        /// The client's error.
+        #[source]
+        source: postgres::Error,
+    },
+    /// The PostgreSQL database holds tables that are not a state's.
+    #[error(
+        "state database {path}: {reason} (it was left untouched; use a database of its own for the state)"
+    )]
+    NotStateDatabase {
+        /// The database's URL, password redacted.
+        path: PathBuf,
+        /// What was found.
+        reason: String,
+    },
     /// A file system operation failed.
     #[error("{path}: {context}: {source}")]
     Io {
