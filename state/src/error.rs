@@ -52,7 +52,7 @@ pub enum StateError {
     },
     /// Reading or writing the PostgreSQL database failed (`path` is its URL without the
     /// password).
-    #[error("state database {path}: {context}: {source}")]
+    #[error("state database {path}: {context}: {}", with_causes(source))]
     Postgres {
         /// The database's URL, password redacted.
         path: PathBuf,
@@ -170,6 +170,19 @@ pub enum StateError {
         /// The intent id.
         id: i64,
     },
+}
+
+/// The client's error with its causes (the server's own message is a cause, which the
+/// client's `Display` leaves out).
+fn with_causes(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 fn locked_message(stack: &StackId, info: &LockInfo, stale: bool, os_lock: bool) -> String {
