@@ -1117,3 +1117,25 @@ fn processes_opening_a_new_database_at_once_agree_on_its_schema_and_key() {
         SCHEMA_VERSION.to_string()
     );
 }
+
+#[test]
+fn both_backends_have_the_same_tables_and_columns() {
+    let file = Place::new(Kind::Sqlite);
+    file.open();
+    let db = Place::new(Kind::Postgres);
+    db.open();
+    let sqlite = file.text(
+        "SELECT group_concat(t.name || '.' || c.name, ',') FROM \
+         (SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name) t, \
+         pragma_table_info(t.name) c",
+    );
+    let postgres = db.text(
+        "SELECT string_agg(table_name || '.' || column_name, ',') FROM information_schema.columns \
+         WHERE table_schema = 'public'",
+    );
+    let set = |s: &str| -> std::collections::BTreeSet<String> {
+        s.split(',').map(str::to_string).collect()
+    };
+    assert_eq!(set(&sqlite), set(&postgres));
+    assert_eq!(set(&sqlite).len(), 47, "{sqlite}");
+}

@@ -39,6 +39,8 @@ pub struct PgServer {
     port: u16,
     /// The account the server runs as when the tests run as root.
     run_as: Option<Account>,
+    /// Whether commits are flushed to disk (off for tests, on for benchmarks).
+    durable: bool,
     // The watchdog's stdin: closing it stops the server. `None` while stopped.
     watchdog: Mutex<Option<Child>>,
 }
@@ -120,8 +122,22 @@ impl PgServer {
         })
     }
 
+    /// Starts a new server with PostgreSQL's durable defaults (`fsync`, full page writes,
+    /// synchronous commits), for benchmarks that compare it with SQLite's
+    /// `synchronous=FULL`; [`PgServer::start`] turns them off for speed. Panics as
+    /// [`PgServer::start`] does.
+    pub fn start_durable() -> PgServer {
+        PgServer::try_start_with(true).unwrap_or_else(|why| {
+            panic!("a PostgreSQL server is required and could not be started: {why}")
+        })
+    }
+
     /// Starts a new server, or says why it could not.
     pub fn try_start() -> Result<PgServer, String> {
+        PgServer::try_start_with(false)
+    }
+
+    fn try_start_with(durable: bool) -> Result<PgServer, String> {
         let bin = server_bindir().map_err(|why| format!("{why}; {PG_INSTALL_HINT}"))?;
         let run_as = if is_root() {
             let account = Account::lookup(SUPERUSER).map_err(|why| {
@@ -147,6 +163,7 @@ impl PgServer {
             dir,
             port: free_port().map_err(|e| format!("no free port on 127.0.0.1: {e}"))?,
             run_as,
+            durable,
             watchdog: Mutex::new(None),
         };
         server.init()?;
@@ -316,6 +333,19 @@ if read -r _; then keep=1; else keep=0; fi
 kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null
 [ "$keep" = 1 ] || rm -rf "$dir""#;
         let server = self.command("postgres");
+        // A throwaway server: durability is not under test, speed is (unless asked for).
+        let fast: &[&str] = if self.durable {
+            &[]
+        } else {
+            &[
+                "-c",
+                "fsync=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "synchronous_commit=off",
+            ]
+        };
         let mut command = Command::new("sh");
         command
             .arg("-c")
@@ -329,9 +359,8 @@ kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .arg("-k")
             .arg(self.socket_dir())
-            // A throwaway server: durability is not under test here, speed is.
-            .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
-            .args(["-c", "synchronous_commit=off", "-c", "max_connections=100"])
+            .args(fast)
+            .args(["-c", "max_connections=100"])
             .envs(server.get_envs().filter_map(|(k, v)| Some((k, v?))))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
