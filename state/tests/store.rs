@@ -144,6 +144,7 @@ both!(
     journal_intents_stay_pending_until_their_result_is_recorded,
     export_and_import_move_a_stack_between_states,
     history_outputs_and_stacks_read_back,
+    one_batch_of_steps_keeps_their_order_and_is_all_or_nothing,
 );
 
 fn record(name: &str, deps: &[&str], inputs: Value) -> ResourceRecord {
@@ -1138,4 +1139,56 @@ fn both_backends_have_the_same_tables_and_columns() {
     };
     assert_eq!(set(&sqlite), set(&postgres));
     assert_eq!(set(&sqlite).len(), 47, "{sqlite}");
+}
+
+fn one_batch_of_steps_keeps_their_order_and_is_all_or_nothing(kind: Kind) {
+    let store = Place::new(kind).open();
+    let ids = store
+        .record_intents(&[
+            intent("a", "t1"),
+            intent("a", "t2"),
+            intent("b", "t3"),
+            intent("c", "t4"),
+        ])
+        .unwrap();
+    assert!(ids.windows(2).all(|w| w[0].0 < w[1].0), "{ids:?}");
+    // The same resource written, then deleted, then written again in one batch: the
+    // last step wins, as if they had been recorded one after the other.
+    store
+        .complete_steps(&[
+            (
+                ids[0],
+                StepOutcome::Written(record("a", &[], json!({"v": 1}))),
+            ),
+            (ids[1], StepOutcome::Deleted),
+            (
+                ids[2],
+                StepOutcome::Written(record("b", &[], json!({"v": 2}))),
+            ),
+        ])
+        .unwrap();
+    let names: Vec<String> = store
+        .load(&stack())
+        .unwrap()
+        .resources
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, vec!["b"]);
+    // A batch naming a finished intent, or one intent twice, writes nothing at all.
+    for bad in [
+        vec![
+            (ids[3], StepOutcome::Written(record("c", &[], json!({})))),
+            (ids[0], StepOutcome::Deleted),
+        ],
+        vec![
+            (ids[3], StepOutcome::Written(record("c", &[], json!({})))),
+            (ids[3], StepOutcome::Deleted),
+        ],
+    ] {
+        let err = store.complete_steps(&bad).unwrap_err();
+        assert!(matches!(err, StateError::UnknownIntent { .. }), "{err:?}");
+        assert_eq!(store.load(&stack()).unwrap().resources.len(), 1);
+        assert_eq!(store.pending_intents(&stack()).unwrap().len(), 1);
+    }
 }

@@ -311,57 +311,62 @@ pub(crate) fn lock_key(stack: &StackId) -> i64 {
     i64::from_be_bytes(first)
 }
 
-fn stack_id(c: &mut impl GenericClient, stack: &StackId) -> Result<Option<i64>, ::postgres::Error> {
-    Ok(c.query_opt(
-        "SELECT id FROM stacks WHERE project = $1 AND name = $2",
-        &[&stack.project, &stack.name],
-    )?
-    .map(|r| r.get(0)))
-}
+/// Finds a stack's row id (`$1` project, `$2` name).
+const FIND_STACK: &str = "SELECT id FROM stacks WHERE project = $1 AND name = $2";
 
-fn ensure_stack(c: &mut impl GenericClient, stack: &StackId) -> Result<i64, ::postgres::Error> {
-    if let Some(id) = stack_id(c, stack)? {
-        return Ok(id);
+/// The stack's row id, inserting the stack when it is new; `find` is [`FIND_STACK`]
+/// prepared.
+fn ensure_stack(
+    c: &mut impl GenericClient,
+    find: &Statement,
+    stack: &StackId,
+) -> Result<i64, ::postgres::Error> {
+    if let Some(row) = c.query_opt(find, &[&stack.project, &stack.name])? {
+        return Ok(row.get(0));
     }
     c.execute(
         "INSERT INTO stacks (project, name, created_at) VALUES ($1, $2, $3) \
          ON CONFLICT (project, name) DO NOTHING",
         &[&stack.project, &stack.name, &crate::store::now_ms()],
     )?;
-    Ok(c.query_one(
-        "SELECT id FROM stacks WHERE project = $1 AND name = $2",
-        &[&stack.project, &stack.name],
-    )?
-    .get(0))
+    Ok(c.query_one(find, &[&stack.project, &stack.name])?.get(0))
 }
 
-const UPSERT: &str = "INSERT INTO resources (stack_id, name, type, provider, physical_id, inputs, outputs, dependencies, options, status, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
+/// Inserts or replaces resource rows, all in one statement: `$1` stack ids, `$2`..`$10`
+/// the columns, `$11` now.
+const UPSERT_ALL: &str = "INSERT INTO resources (stack_id, name, type, provider, physical_id, inputs, outputs, dependencies, options, status, created_at, updated_at) \
+     SELECT s, n, t, p, i, ins, outs, deps, opts, st, $11, $11 FROM unnest($1::bigint[], $2::text[], $3::text[], \
+     $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) \
+     AS u(s, n, t, p, i, ins, outs, deps, opts, st) \
      ON CONFLICT (stack_id, name) DO UPDATE SET type = excluded.type, provider = excluded.provider, \
      physical_id = excluded.physical_id, inputs = excluded.inputs, outputs = excluded.outputs, \
      dependencies = excluded.dependencies, options = excluded.options, status = excluded.status, \
      updated_at = excluded.updated_at";
 
-fn upsert(
+/// Writes `rows` (stack id, row) with [`UPSERT_ALL`] prepared; their names must differ.
+fn upsert_rows(
     tx: &mut ::postgres::Transaction<'_>,
     statement: &Statement,
-    stack_id: i64,
-    r: &ResourceRow,
+    rows: &[(i64, &ResourceRow)],
     now: i64,
 ) -> Result<(), ::postgres::Error> {
+    let stacks: Vec<i64> = rows.iter().map(|(s, _)| *s).collect();
+    let column = |f: fn(&ResourceRow) -> &String| -> Vec<&str> {
+        rows.iter().map(|(_, r)| f(r).as_str()).collect()
+    };
     tx.execute(
         statement,
         &[
-            &stack_id,
-            &r.name,
-            &r.type_token,
-            &r.provider,
-            &r.id,
-            &r.inputs,
-            &r.outputs,
-            &r.dependencies,
-            &r.options,
-            &r.status,
+            &stacks,
+            &column(|r| &r.name),
+            &column(|r| &r.type_token),
+            &column(|r| &r.provider),
+            &column(|r| &r.id),
+            &column(|r| &r.inputs),
+            &column(|r| &r.outputs),
+            &column(|r| &r.dependencies),
+            &column(|r| &r.options),
+            &column(|r| &r.status),
             &now,
         ],
     )?;
@@ -535,8 +540,9 @@ impl Backend for Postgres {
     fn begin_deployment(&self, stack: &StackId, kind: &str, now: i64) -> Result<i64, StateError> {
         let (s, kind) = (stack.clone(), kind.to_string());
         self.session.run("recording a deployment", move |c| {
+            let find = c.stmt(FIND_STACK)?;
             let mut tx = c.client.transaction()?;
-            let id = ensure_stack(&mut tx, &s)?;
+            let id = ensure_stack(&mut tx, &find, &s)?;
             let row = tx.query_one(
                 "INSERT INTO deployments (stack_id, kind, started_at) VALUES ($1, $2, $3) RETURNING id",
                 &[&id, &kind, &now],
@@ -566,39 +572,51 @@ impl Backend for Postgres {
 
     fn record_intents(&self, intents: Vec<IntentRow>, now: i64) -> Result<Vec<i64>, StateError> {
         self.session.run("recording intents", move |c| {
+            // One statement for the whole batch: a round trip per intent would cost more
+            // than the commit.
             let insert = c.stmt(
                 "INSERT INTO journal (stack_id, deployment_id, resource, type, provider, operation, token, inputs, started_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                 SELECT s, d, r, t, p, o, k, i, $9 FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
+                 $5::text[], $6::text[], $7::text[], $8::text[]) WITH ORDINALITY AS u(s, d, r, t, p, o, k, i, n) \
+                 ORDER BY n RETURNING id",
             )?;
+            let find = c.stmt(FIND_STACK)?;
             let mut tx = c.client.transaction()?;
             let mut stacks: Vec<(&StackId, i64)> = Vec::new();
-            let mut ids = Vec::with_capacity(intents.len());
+            let mut stack_ids = Vec::with_capacity(intents.len());
             for intent in &intents {
-                let stack_id = match stacks.iter().find(|(s, _)| *s == &intent.stack) {
+                let id = match stacks.iter().find(|(s, _)| *s == &intent.stack) {
                     Some(&(_, id)) => id,
                     None => {
-                        let id = ensure_stack(&mut tx, &intent.stack)?;
+                        let id = ensure_stack(&mut tx, &find, &intent.stack)?;
                         stacks.push((&intent.stack, id));
                         id
                     }
                 };
-                let row = tx.query_one(
-                    &insert,
-                    &[
-                        &stack_id,
-                        &intent.deployment,
-                        &intent.resource,
-                        &intent.type_token,
-                        &intent.provider,
-                        &intent.operation,
-                        &intent.token,
-                        &intent.inputs,
-                        &now,
-                    ],
-                )?;
-                ids.push(row.get(0));
+                stack_ids.push(id);
             }
+            let column = |f: fn(&IntentRow) -> &String| -> Vec<&str> {
+                intents.iter().map(|i| f(i).as_str()).collect()
+            };
+            let deployments: Vec<Option<i64>> = intents.iter().map(|i| i.deployment).collect();
+            let rows = tx.query(
+                &insert,
+                &[
+                    &stack_ids,
+                    &deployments,
+                    &column(|i| &i.resource),
+                    &column(|i| &i.type_token),
+                    &column(|i| &i.provider),
+                    &column(|i| &i.operation),
+                    &column(|i| &i.token),
+                    &column(|i| &i.inputs),
+                    &now,
+                ],
+            )?;
             tx.commit()?;
+            // Identities are drawn in insertion order, which is the intents' order.
+            let mut ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+            ids.sort_unstable();
             Ok(ids)
         })
     }
@@ -606,33 +624,84 @@ impl Backend for Postgres {
     fn complete_steps(&self, steps: Vec<StepRow>, now: i64) -> Result<Result<(), i64>, StateError> {
         self.session.run("recording step results", move |c| {
             let find = c.stmt(
-                "SELECT stack_id, resource FROM journal WHERE id = $1 AND finished_at IS NULL FOR UPDATE",
+                "SELECT id, stack_id, resource FROM journal \
+                 WHERE id = ANY($1) AND finished_at IS NULL FOR UPDATE",
             )?;
-            let upsert_stmt = c.stmt(UPSERT)?;
-            let delete = c.stmt("DELETE FROM resources WHERE stack_id = $1 AND name = $2")?;
-            let finish = c.stmt(
-                "UPDATE journal SET finished_at = $2, outcome = $3, error = $4 WHERE id = $1",
+            let upsert_all = c.stmt(UPSERT_ALL)?;
+            let delete_all = c.stmt(
+                "DELETE FROM resources r USING unnest($1::bigint[], $2::text[]) AS u(s, n) \
+                 WHERE r.stack_id = u.s AND r.name = u.n",
+            )?;
+            let finish_all = c.stmt(
+                "UPDATE journal j SET finished_at = $1, outcome = u.o, error = u.e \
+                 FROM unnest($2::bigint[], $3::text[], $4::text[]) AS u(id, o, e) WHERE j.id = u.id",
             )?;
             let mut tx = c.client.transaction()?;
+            let ids: Vec<i64> = steps.iter().map(|s| s.intent).collect();
+            let pending: HashMap<i64, (i64, String)> = tx
+                .query(&find, &[&ids])?
+                .into_iter()
+                .map(|r| (r.get(0), (r.get(1), r.get(2))))
+                .collect();
+            let mut seen = std::collections::HashSet::new();
+            let mut changes = Vec::with_capacity(steps.len());
             for step in &steps {
-                let Some(row) = tx.query_opt(&find, &[&step.intent])? else {
+                // A step twice in one call completes once, as one after the other would.
+                let target = pending.get(&step.intent).filter(|_| seen.insert(step.intent));
+                let Some((stack_id, resource)) = target else {
                     // Dropping the transaction rolls back what this call wrote.
                     return Ok(Err(step.intent));
                 };
-                let (stack_id, resource): (i64, String) = (row.get(0), row.get(1));
-                let (word, error) = match &step.change {
-                    RowChange::Write(r) => {
-                        upsert(&mut tx, &upsert_stmt, stack_id, r, now)?;
-                        ("written", None)
-                    }
-                    RowChange::Delete => {
-                        tx.execute(&delete, &[&stack_id, &resource])?;
-                        ("deleted", None)
-                    }
-                    RowChange::Fail(e) => ("failed", Some(e.as_str())),
-                };
-                tx.execute(&finish, &[&step.intent, &now, &word, &error])?;
+                changes.push((*stack_id, resource.as_str(), &step.change));
             }
+            // The rows a batch writes and deletes are distinct (two steps of one resource
+            // would need their order kept): each kind of change is then one statement.
+            let mut names = std::collections::HashSet::new();
+            let distinct = changes.iter().all(|(stack, resource, change)| match change {
+                RowChange::Write(r) => names.insert((*stack, r.name.as_str())),
+                RowChange::Delete => names.insert((*stack, *resource)),
+                RowChange::Fail(_) => true,
+            });
+            if distinct {
+                let written: Vec<(i64, &ResourceRow)> = changes
+                    .iter()
+                    .filter_map(|(stack, _, change)| match change {
+                        RowChange::Write(r) => Some((*stack, r)),
+                        _ => None,
+                    })
+                    .collect();
+                if !written.is_empty() {
+                    upsert_rows(&mut tx, &upsert_all, &written, now)?;
+                }
+                let (stacks, names): (Vec<i64>, Vec<&str>) = changes
+                    .iter()
+                    .filter(|(_, _, change)| matches!(change, RowChange::Delete))
+                    .map(|(stack, resource, _)| (*stack, *resource))
+                    .unzip();
+                if !stacks.is_empty() {
+                    tx.execute(&delete_all, &[&stacks, &names])?;
+                }
+            } else {
+                for (stack, resource, change) in &changes {
+                    match change {
+                        RowChange::Write(r) => upsert_rows(&mut tx, &upsert_all, &[(*stack, r)], now)?,
+                        RowChange::Delete => {
+                            tx.execute(&delete_all, &[&vec![*stack], &vec![*resource]])?;
+                        }
+                        RowChange::Fail(_) => {}
+                    }
+                }
+            }
+            let outcomes: Vec<(&str, Option<&str>)> = changes
+                .iter()
+                .map(|(_, _, change)| match change {
+                    RowChange::Write(_) => ("written", None),
+                    RowChange::Delete => ("deleted", None),
+                    RowChange::Fail(e) => ("failed", Some(e.as_str())),
+                })
+                .collect();
+            let (words, errors): (Vec<&str>, Vec<Option<&str>>) = outcomes.into_iter().unzip();
+            tx.execute(&finish_all, &[&now, &ids, &words, &errors])?;
             tx.commit()?;
             Ok(Ok(()))
         })
@@ -705,14 +774,17 @@ impl Backend for Postgres {
     ) -> Result<(), StateError> {
         let s = stack.clone();
         self.session.run("writing resources", move |c| {
-            let upsert_stmt = c.stmt(UPSERT)?;
+            let upsert_all = c.stmt(UPSERT_ALL)?;
+            let find = c.stmt(FIND_STACK)?;
             let mut tx = c.client.transaction()?;
-            let id = ensure_stack(&mut tx, &s)?;
+            let id = ensure_stack(&mut tx, &find, &s)?;
             if replace_all {
                 tx.execute("DELETE FROM resources WHERE stack_id = $1", &[&id])?;
             }
-            for row in &rows {
-                upsert(&mut tx, &upsert_stmt, id, row, now)?;
+            // Names are distinct: an import's were checked, a put is one row.
+            let rows: Vec<(i64, &ResourceRow)> = rows.iter().map(|r| (id, r)).collect();
+            if !rows.is_empty() {
+                upsert_rows(&mut tx, &upsert_all, &rows, now)?;
             }
             if let Some(outputs) = &outputs {
                 tx.execute("DELETE FROM outputs WHERE stack_id = $1", &[&id])?;
@@ -797,8 +869,9 @@ impl Backend for Postgres {
     ) -> Result<Option<LockInfo>, StateError> {
         let (s, info) = (stack.clone(), info.clone());
         self.session.run("locking the stack", move |c| {
+            let find = c.stmt(FIND_STACK)?;
             let mut tx = c.client.transaction()?;
-            let id = ensure_stack(&mut tx, &s)?;
+            let id = ensure_stack(&mut tx, &find, &s)?;
             if let Some(existing) = lock_row(&mut tx, &s)? {
                 if !replace {
                     return Ok(Some(existing));
