@@ -627,14 +627,17 @@ impl Backend for Postgres {
                 "SELECT id, stack_id, resource FROM journal \
                  WHERE id = ANY($1) AND finished_at IS NULL FOR UPDATE",
             )?;
+            // The `= ANY` conditions let the planner find the rows by their primary keys,
+            // whatever it guesses of the arrays' lengths: the journal only grows.
             let upsert_all = c.stmt(UPSERT_ALL)?;
             let delete_all = c.stmt(
                 "DELETE FROM resources r USING unnest($1::bigint[], $2::text[]) AS u(s, n) \
-                 WHERE r.stack_id = u.s AND r.name = u.n",
+                 WHERE r.stack_id = u.s AND r.name = u.n AND r.name = ANY($2)",
             )?;
             let finish_all = c.stmt(
                 "UPDATE journal j SET finished_at = $1, outcome = u.o, error = u.e \
-                 FROM unnest($2::bigint[], $3::text[], $4::text[]) AS u(id, o, e) WHERE j.id = u.id",
+                 FROM unnest($2::bigint[], $3::text[], $4::text[]) AS u(id, o, e) \
+                 WHERE j.id = u.id AND j.id = ANY($2)",
             )?;
             let mut tx = c.client.transaction()?;
             let ids: Vec<i64> = steps.iter().map(|s| s.intent).collect();
@@ -647,7 +650,9 @@ impl Backend for Postgres {
             let mut changes = Vec::with_capacity(steps.len());
             for step in &steps {
                 // A step twice in one call completes once, as one after the other would.
-                let target = pending.get(&step.intent).filter(|_| seen.insert(step.intent));
+                let target = pending
+                    .get(&step.intent)
+                    .filter(|_| seen.insert(step.intent));
                 let Some((stack_id, resource)) = target else {
                     // Dropping the transaction rolls back what this call wrote.
                     return Ok(Err(step.intent));
@@ -657,11 +662,13 @@ impl Backend for Postgres {
             // The rows a batch writes and deletes are distinct (two steps of one resource
             // would need their order kept): each kind of change is then one statement.
             let mut names = std::collections::HashSet::new();
-            let distinct = changes.iter().all(|(stack, resource, change)| match change {
-                RowChange::Write(r) => names.insert((*stack, r.name.as_str())),
-                RowChange::Delete => names.insert((*stack, *resource)),
-                RowChange::Fail(_) => true,
-            });
+            let distinct = changes
+                .iter()
+                .all(|(stack, resource, change)| match change {
+                    RowChange::Write(r) => names.insert((*stack, r.name.as_str())),
+                    RowChange::Delete => names.insert((*stack, *resource)),
+                    RowChange::Fail(_) => true,
+                });
             if distinct {
                 let written: Vec<(i64, &ResourceRow)> = changes
                     .iter()
@@ -684,7 +691,9 @@ impl Backend for Postgres {
             } else {
                 for (stack, resource, change) in &changes {
                     match change {
-                        RowChange::Write(r) => upsert_rows(&mut tx, &upsert_all, &[(*stack, r)], now)?,
+                        RowChange::Write(r) => {
+                            upsert_rows(&mut tx, &upsert_all, &[(*stack, r)], now)?
+                        }
                         RowChange::Delete => {
                             tx.execute(&delete_all, &[&vec![*stack], &vec![*resource]])?;
                         }
