@@ -623,9 +623,12 @@ impl Backend for Postgres {
 
     fn complete_steps(&self, steps: Vec<StepRow>, now: i64) -> Result<Result<(), i64>, StateError> {
         self.session.run("recording step results", move |c| {
+            // Pending is checked here, not in SQL: `finished_at IS NULL` would let the
+            // planner walk the partial index `journal_pending`, which carries an entry for
+            // every finished intent until vacuum, instead of the primary key.
             let find = c.stmt(
-                "SELECT id, stack_id, resource FROM journal \
-                 WHERE id = ANY($1) AND finished_at IS NULL FOR UPDATE",
+                "SELECT id, stack_id, resource, finished_at IS NULL FROM journal \
+                 WHERE id = ANY($1) FOR UPDATE",
             )?;
             // The `= ANY` conditions let the planner find the rows by their primary keys,
             // whatever it guesses of the arrays' lengths: the journal only grows.
@@ -644,6 +647,7 @@ impl Backend for Postgres {
             let pending: HashMap<i64, (i64, String)> = tx
                 .query(&find, &[&ids])?
                 .into_iter()
+                .filter(|r| r.get::<_, bool>(3))
                 .map(|r| (r.get(0), (r.get(1), r.get(2))))
                 .collect();
             let mut seen = std::collections::HashSet::new();
