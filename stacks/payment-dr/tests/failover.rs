@@ -1,5 +1,5 @@
 //! Writer changes of the whole stack through the real binary, against moto behind the
-//! fault proxy: a planned switchover (made, with the
+//! fault proxy: a planned switchover (refused over the lag limit, then made, with the
 //! Route 53 roles following the writer after it, in that order in the preview); then,
 //! while every request signed for the primary region is dropped, a managed failover
 //! (failed back by a switchover once the region is back) and a detach-and-promote. The
@@ -214,9 +214,30 @@ async fn planned_and_unplanned_writer_changes_of_the_whole_stack() {
     );
     assert!(changes(&plan).iter().all(|(_, op)| op == "update"));
 
-    // The switchover goes ahead, and DNS follows the writer. (The refusal over the lag
-    // limit is proved against aws-smithy-mocks in `providers/src/aws/rds/mocks.rs`: in
-    // this binary run the lag read finds no datapoint in the emulator, see RELIABILITY.md.)
+    // Over the lag limit, the switchover is refused and nothing moves.
+    iac_tests::put_replication_lag(
+        &moto.sdk_config(DR),
+        &format!("payment-cluster-dr-{suffix}"),
+        120_000.0,
+        std::time::SystemTime::now(),
+    )
+    .await;
+    let refused = run(d, e, &[&to_dr[..], &["up", "--yes"]].concat());
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(
+        text(&refused)
+            .contains("replication lag is 120.0 s, over max_switchover_lag_seconds = 60 s"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(members(&rds, &gid).await[0], (primary_arn.clone(), true));
+    assert_eq!(
+        dns_roles(&route53, &domain).await,
+        roles_before,
+        "DNS did not move"
+    );
+
+    // Under a raised limit it goes ahead, and DNS follows the writer.
     let raised = [&to_dr[..], &["--set", "max_switchover_lag_seconds=600"]].concat();
     ok(d, e, &[&raised[..], &["up", "--yes"]].concat());
     assert_eq!(
@@ -226,6 +247,7 @@ async fn planned_and_unplanned_writer_changes_of_the_whole_stack() {
     let record = global_record(d, e)["last_writer_change"].clone();
     assert_eq!(record["how"], "switchover", "{record}");
     assert_eq!(record["via_region"], PRIMARY, "{record}");
+    assert_eq!(record["replication_lag_ms"], 120_000.0, "{record}");
     let roles_dr = dns_roles(&route53, &domain).await;
     assert_eq!(roles_dr.len(), 2);
     assert_eq!(

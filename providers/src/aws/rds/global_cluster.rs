@@ -715,13 +715,20 @@ async fn change_writer(
 /// How far back a switchover looks for the target's replication lag.
 const LAG_WINDOW: Duration = Duration::from_secs(5 * 60);
 
-/// The target cluster's latest `AuroraGlobalDBReplicationLag` (maximum per minute over
-/// the last five minutes, in milliseconds) from CloudWatch in `region`, or `None` when
-/// there is no datapoint.
-async fn replication_lag_ms(
+/// How far past "now" the lag read's window ends. `EndTime` is exclusive, and an endpoint
+/// may compare it in whole seconds (moto truncates `StartTime` and `EndTime` to the second
+/// but keeps a datapoint's fraction): a window ending at "now" missed a datapoint
+/// published earlier in the same second (RELIABILITY.md, "The switchover lag read").
+const LAG_WINDOW_AHEAD: Duration = Duration::from_secs(60);
+
+/// A cluster's latest `AuroraGlobalDBReplicationLag` (maximum per minute over the last
+/// five minutes, in milliseconds) from CloudWatch in `region`, or `None` when there is no
+/// datapoint. `cluster` is the cluster's ARN or identifier. The window ends a minute
+/// ahead of now, so a datapoint published this very second is included.
+pub async fn replication_lag_ms(
     aws: &Aws,
     region: &str,
-    cluster_arn: &str,
+    cluster: &str,
 ) -> Result<Option<f64>, ProviderError> {
     let conf = aws_sdk_cloudwatch::config::Builder::from(aws.sdk_config().await)
         .region(aws_sdk_cloudwatch::config::Region::new(region.to_string()))
@@ -735,11 +742,11 @@ async fn replication_lag_ms(
         .dimensions(
             aws_sdk_cloudwatch::types::Dimension::builder()
                 .name("DBClusterIdentifier")
-                .value(super::short_id(cluster_arn))
+                .value(super::short_id(cluster))
                 .build(),
         )
         .start_time((now - LAG_WINDOW).into())
-        .end_time(now.into())
+        .end_time((now + LAG_WINDOW_AHEAD).into())
         .period(60)
         .statistics(aws_sdk_cloudwatch::types::Statistic::Maximum)
         .send()
