@@ -504,6 +504,46 @@ impl StateStore {
         })
     }
 
+    /// Keeps `report` (JSON without secrets, e.g. a drill's measurements) beside the
+    /// deployment `id` (schema version 4).
+    pub fn set_deployment_report(
+        &self,
+        id: DeploymentId,
+        report: &Value,
+    ) -> Result<(), StateError> {
+        let text = serde_json::to_string(report).unwrap_or_default();
+        self.shared.write("recording a deployment's report", |tx| {
+            tx.execute(
+                "UPDATE deployments SET report = ?2 WHERE id = ?1",
+                params![id.0, text],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The reports kept beside `stack`'s deployments, oldest first.
+    pub fn deployment_reports(
+        &self,
+        stack: &StackId,
+    ) -> Result<Vec<(DeploymentId, Value)>, StateError> {
+        let s = &self.shared;
+        let conn = s.conn();
+        let Some(id) = stack_id(&conn, stack).map_err(s.sql("reading reports"))? else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = conn
+            .prepare("SELECT id, report FROM deployments WHERE stack_id = ?1 AND report IS NOT NULL ORDER BY id")
+            .map_err(s.sql("reading reports"))?;
+        let rows: Vec<(i64, String)> = stmt
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(s.sql("reading reports"))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(d, text)| Some((DeploymentId(d), serde_json::from_str(&text).ok()?)))
+            .collect())
+    }
+
     /// Every deployment of `stack`, oldest first.
     pub fn history(&self, stack: &StackId) -> Result<Vec<DeploymentRecord>, StateError> {
         let s = &self.shared;
