@@ -885,13 +885,37 @@ fn outputs(
 fn history(ui: &Ui, state: &Path, id: &StackId) -> Result<u8, String> {
     let store = open_state(state, false)?;
     let records = store.history(id).map_err(|e| e.to_string())?;
+    // Reports kept beside deployments (a drill's timeline, RTO and RPO).
+    let reports: BTreeMap<i64, Value> = store
+        .deployment_reports(id)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(d, report)| (d.0, report))
+        .collect();
     if ui.json {
-        ui.print_json(&records);
+        let rows: Vec<Value> = records
+            .iter()
+            .map(|r| {
+                let mut row = serde_json::to_value(r).unwrap_or_default();
+                if let (Some(report), Some(map)) = (reports.get(&r.id.0), row.as_object_mut()) {
+                    map.insert("report".into(), report.clone());
+                }
+                row
+            })
+            .collect();
+        ui.print_json(&rows);
         return Ok(0);
     }
     let mut table = Table::new();
     table.load_style(UTF8_BORDERS_ONLY);
-    table.set_header(["#", "kind", "started", "finished", "result", "changes"]);
+    table.set_header([
+        "#",
+        "kind",
+        "started",
+        "finished",
+        "result",
+        "changes (a drill: RTO, RPO)",
+    ]);
     for r in &records {
         table.add_row([
             r.id.to_string(),
@@ -905,13 +929,17 @@ fn history(ui: &Ui, state: &Path, id: &StackId) -> Result<u8, String> {
                 .as_ref()
                 .map(|x| format!("{x:?}"))
                 .unwrap_or_else(|| "running".into()),
-            r.counts
-                .as_ref()
-                .map(|c| {
-                    format!(
-                        "+{} ~{} ±{} -{} !{}",
-                        c.created, c.updated, c.replaced, c.deleted, c.failed
-                    )
+            reports
+                .get(&r.id.0)
+                .and_then(|report| report["summary"].as_str())
+                .map(str::to_string)
+                .or_else(|| {
+                    r.counts.as_ref().map(|c| {
+                        format!(
+                            "+{} ~{} ±{} -{} !{}",
+                            c.created, c.updated, c.replaced, c.deleted, c.failed
+                        )
+                    })
                 })
                 .unwrap_or_default(),
         ]);

@@ -13,6 +13,7 @@ pub mod ec2;
 pub mod iam;
 pub mod kms;
 pub mod lambda;
+pub mod observe;
 
 pub mod rds;
 pub mod route53;

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod config;
+pub mod drill;
 mod topology;
 
 use std::path::{Path, PathBuf};

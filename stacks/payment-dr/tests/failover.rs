@@ -87,7 +87,7 @@ fn global_record(dir: &Path, endpoint: &str) -> Value {
 }
 
 /// `(member ARN, is writer)` of the global cluster, read from moto directly.
-async fn members(rds: &aws_sdk_rds::Client, id: &str) -> Vec<(String, bool)> {
+pub(crate) async fn members(rds: &aws_sdk_rds::Client, id: &str) -> Vec<(String, bool)> {
     let out = rds
         .describe_global_clusters()
         .global_cluster_identifier(id)
