@@ -655,6 +655,30 @@ mod tests {
     }
 
     #[test]
+    fn a_new_generation_of_the_global_database_names_its_source_region() {
+        let mut c = PaymentDrConfig::new("dev-001");
+        assert_eq!(c.global_database_source(), "us-east-1");
+        c.global_database_generation = 1;
+        let problems = c.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].0, "global_database_source_region");
+        assert!(
+            problems[0]
+                .1
+                .contains("required when global_database_generation is 1")
+        );
+        c.global_database_source_region = Some("eu-west-1".into());
+        let problems = c.problems();
+        assert!(
+            problems[0].1.contains("`eu-west-1` is neither"),
+            "{problems:?}"
+        );
+        c.global_database_source_region = Some("us-east-2".into());
+        assert!(c.problems().is_empty());
+        assert_eq!(c.global_database_source(), "us-east-2");
+    }
+
+    #[test]
     fn the_lambda_build_follows_the_config_and_older_configs_keep_their_meaning() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("payment-dr.toml");
