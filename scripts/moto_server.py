@@ -137,6 +137,79 @@ def create_global_cluster_from_source(
 rds.RDSBackend.create_global_cluster = create_global_cluster_from_source
 
 
+_create_subnet_group = rds.RDSBackend.create_subnet_group
+
+
+def create_subnet_group(self, subnet_name, description, subnets, tags):
+    """CreateDBSubnetGroup refuses a name that exists, with DBSubnetGroupAlreadyExists.
+
+    moto 5.2.5 silently replaces the existing group (its subnets and tags) instead. The
+    provider creates without reading first and adopts the group on AlreadyExists only when
+    its tags say it is this resource's, as AWS answers; with moto's replacement, another
+    stack's group of the same name would have been taken over.
+    """
+    from moto.rds.exceptions import RDSClientError
+
+    if subnet_name in self.subnet_groups:
+        raise RDSClientError(
+            "DBSubnetGroupAlreadyExists",
+            f"The DB subnet group '{subnet_name}' already exists.",
+        )
+    return _create_subnet_group(self, subnet_name, description, subnets, tags)
+
+
+rds.RDSBackend.create_subnet_group = create_subnet_group
+
+
+_create_db_cluster = rds.RDSBackend.create_db_cluster
+
+
+def create_db_cluster(self, kwargs):
+    """CreateDBCluster refuses an identifier that exists, with DBClusterAlreadyExistsFault.
+
+    moto 5.2.5 silently replaces the existing cluster (and adds it to its global cluster's
+    members a second time). The provider creates without reading first and adopts the
+    cluster on AlreadyExists only when its tags say it is this resource's, as AWS answers.
+    """
+    from moto.rds.exceptions import RDSClientError
+
+    if kwargs["db_cluster_identifier"] in self.clusters:
+        raise RDSClientError(
+            "DBClusterAlreadyExistsFault",
+            f"DB cluster {kwargs['db_cluster_identifier']} already exists.",
+        )
+    return _create_db_cluster(self, kwargs)
+
+
+rds.RDSBackend.create_db_cluster = create_db_cluster
+
+
+_delete_db_cluster = rds.RDSBackend.delete_db_cluster
+
+
+def delete_db_cluster(self, cluster_identifier, snapshot_name=None):
+    """DeleteDBCluster deletes the cluster's automated backups with it, as AWS does.
+
+    moto 5.2.5 kept the automated snapshot it makes at every create (named
+    `rds:<cluster>-<YYYY-MM-DD-HH-MM>`), so creating a cluster of the same identifier again
+    within the same minute failed with DBClusterSnapshotAlreadyExistsFault, after moto had
+    stored the cluster but before it joined its global database. A failback after a
+    detach deletes the old primary and creates its replacement under the same identifier
+    moments later. Manual and final snapshots stay, as in AWS.
+    """
+    cluster = _delete_db_cluster(self, cluster_identifier, snapshot_name)
+    for snapshot_id, snapshot in list(self.cluster_snapshots.items()):
+        if (
+            snapshot.snapshot_type == "automated"
+            and snapshot.db_cluster_identifier == cluster_identifier
+        ):
+            del self.cluster_snapshots[snapshot_id]
+    return cluster
+
+
+rds.RDSBackend.delete_db_cluster = delete_db_cluster
+
+
 def apigateway_not_found():
     """GetDeployment, GetMethodResponse, GetIntegration and GetIntegrationResponse answer
     NotFoundException (404) for a child that does not exist, as AWS does.
@@ -186,6 +259,48 @@ def apigateway_not_found():
 
 
 apigateway_not_found()
+
+
+def route53_create_refuses_an_existing_record():
+    """ChangeResourceRecordSets refuses to CREATE a record set whose name, type and set
+    identifier exist, with InvalidChangeBatch, as AWS does.
+
+    moto 5.2.5 refuses only a CREATE identical to one it has seen (the same values), and
+    adds a second record set of the same name and type when the values differ. The record
+    provider creates without reading first and adopts on "already exists" only a record
+    with the declared values, so another record of that name must be refused.
+    """
+    from moto.route53 import models as route53
+    from moto.route53.exceptions import ResourceRecordAlreadyExists
+
+    change = route53.Route53Backend.change_resource_record_sets
+
+    def key(name, type_, set_identifier):
+        return (name.rstrip(".").lower(), type_, set_identifier)
+
+    def change_resource_record_sets(self, zoneid, change_list):
+        zone = self.get_hosted_zone(zoneid)
+        # A batch is applied as a whole: a set it deletes may be created again in it.
+        deleted = {
+            key(c["ResourceRecordSet"]["Name"], c["ResourceRecordSet"]["Type"],
+                c["ResourceRecordSet"].get("SetIdentifier"))
+            for c in change_list
+            if c.get("Action") == "DELETE"
+        }
+        existing = {key(r.name, r.type, r.set_identifier) for r in zone.rrsets}
+        for value in change_list:
+            if value.get("Action") != "CREATE":
+                continue
+            wanted = value["ResourceRecordSet"]
+            k = key(wanted["Name"], wanted["Type"], wanted.get("SetIdentifier"))
+            if k in existing and k not in deleted:
+                raise ResourceRecordAlreadyExists(name=k[0] + ".", _type=k[1])
+        return change(self, zoneid, change_list)
+
+    route53.Route53Backend.change_resource_record_sets = change_resource_record_sets
+
+
+route53_create_refuses_an_existing_record()
 
 if __name__ == "__main__":
     sys.exit(main())

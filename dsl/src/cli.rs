@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
-use iac_state::{OpenOptions, SecretsKey, StackId, StateStore};
+use iac_state::{OpenOptions, StackId, StateStore};
 use indicatif::{ProgressBar, ProgressStyle};
 use owo_colors::{OwoColorize, Stream};
 use serde::Serialize;
@@ -150,7 +150,7 @@ impl<C: StackConfig> ExtensionContext<'_, C> {
             parallelism: self.parallelism,
             ..RunOptions::default()
         };
-        let plan = engine::preview_validated(&stack, state, &options, false)
+        let plan = engine::preview_validated(&stack, state, &options, false, Some(&store))
             .await
             .map_err(|e| e.to_string())?;
         if !self.json {
@@ -245,6 +245,10 @@ enum Command {
         /// request. Exit 1 on a mandatory violation that is not waived.
         #[arg(long, conflicts_with_all = ["refresh", "destroy", "detailed_exitcode"])]
         policy_only: bool,
+        /// Save the plan to this file, with fingerprints of the state and declarations
+        /// it was made from, for `up --plan FILE` (secrets are masked in it).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["refresh", "policy_only"])]
+        out: Option<PathBuf>,
         #[command(flatten)]
         target: TargetArgs,
     },
@@ -256,6 +260,10 @@ enum Command {
         /// Read every recorded resource first.
         #[arg(long)]
         refresh: bool,
+        /// Apply exactly the plan `preview --out FILE` saved (its targets too), without
+        /// asking; refused when the state or the declarations moved since.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["refresh", "targets"])]
+        plan: Option<PathBuf>,
         #[command(flatten)]
         target: TargetArgs,
     },
@@ -465,14 +473,7 @@ fn open_state(path: &Path, create: bool) -> Result<StateStore, String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let secrets = match std::env::var("IAC_PASSPHRASE") {
-        Ok(p) if !p.is_empty() => SecretsKey::Passphrase(p.into()),
-        _ => {
-            let mut key = path.as_os_str().to_owned();
-            key.push(".key");
-            SecretsKey::KeyFile(PathBuf::from(key))
-        }
-    };
+    let secrets = engine::reference::secrets_key_for(path);
     let store =
         StateStore::open(path, OpenOptions { secrets, create }).map_err(|e| e.to_string())?;
     if !store.is_wal() {
@@ -581,6 +582,7 @@ where
             refresh,
             destroy,
             policy_only,
+            out,
             target,
         } => {
             let stack = build_stack();
@@ -592,60 +594,88 @@ where
                 checks::print_policy_only(ui.json, &report);
                 return ExitCode::from(if report.passes() { 0 } else { EXIT_ERROR });
             }
+            let targets = target.targets;
             let opts = RunOptions {
                 refresh,
-                targets: target.targets,
+                targets: targets.clone(),
                 ..options
             };
             // A stack without a state file is previewed against nothing: a preview
             // creates no state file and no key file.
-            let state = if cli.state.exists() {
-                open_state(&cli.state, false)
-                    .and_then(|store| store.load(stack.id()).map_err(|e| e.to_string()))
+            let store = if cli.state.exists() {
+                match open_state(&cli.state, false) {
+                    Ok(store) => Some(store),
+                    Err(e) => return fail(&e),
+                }
             } else {
-                Ok(iac_state::StackState {
+                None
+            };
+            let state = match &store {
+                Some(store) => store.load(stack.id()).map_err(|e| e.to_string()),
+                None => Ok(iac_state::StackState {
                     stack: stack.id().clone(),
                     resources: Vec::new(),
                     outputs: Default::default(),
-                })
+                }),
             };
             match state {
                 Err(e) => Err(e),
                 // Validated above, where a declaration error is reported.
                 Ok(state) => {
                     let recorded = state.clone();
-                    match engine::preview_validated(&stack, state, &opts, destroy).await {
-                        Ok(plan) => Ok(show_preview(
-                            &ui,
-                            &stack,
-                            &recorded,
-                            &plan,
-                            destroy,
-                            detailed_exitcode,
-                        )),
+                    let planned =
+                        engine::preview_validated(&stack, state, &opts, destroy, store.as_ref())
+                            .await;
+                    match planned {
+                        Ok(plan) => {
+                            let code = show_preview(
+                                &ui,
+                                &stack,
+                                &recorded,
+                                &plan,
+                                destroy,
+                                detailed_exitcode,
+                            );
+                            match out {
+                                Some(file) => save_plan(
+                                    &ui, &file, &stack, &recorded, &plan, destroy, &targets,
+                                )
+                                .map(|()| code),
+                                None => Ok(code),
+                            }
+                        }
                         Err(e) => Err(e.to_string()),
                     }
                 }
             }
         }
         Command::Up {
+            plan: Some(file), ..
+        } => {
+            let how = Deploy::Saved(file);
+            deploy(&ui, build_stack(), &cli.state, options, how, cancel_tx).await
+        }
+        Command::Up {
             yes,
             refresh,
             target,
+            plan: None,
         } => {
             let opts = RunOptions {
                 refresh,
                 targets: target.targets,
                 ..options
             };
-            deploy(&ui, build_stack(), &cli.state, opts, yes, false, cancel_tx).await
+            let how = Deploy::Up { yes };
+            deploy(&ui, build_stack(), &cli.state, opts, how, cancel_tx).await
         }
         Command::Destroy { yes, target } => {
             let opts = RunOptions {
                 targets: target.targets,
                 ..options
             };
-            deploy(&ui, build_stack(), &cli.state, opts, yes, true, cancel_tx).await
+            let how = Deploy::Destroy { yes };
+            deploy(&ui, build_stack(), &cli.state, opts, how, cancel_tx).await
         }
         Command::Refresh => {
             let stack = build_stack();
@@ -736,15 +766,59 @@ fn show_preview(
     }
 }
 
+/// Saves a previewed plan for `up --plan FILE`, and says where.
+fn save_plan(
+    ui: &Ui,
+    file: &Path,
+    stack: &Stack,
+    recorded: &iac_state::StackState,
+    plan: &Plan,
+    destroy: bool,
+    targets: &[String],
+) -> Result<(), String> {
+    let saved = engine::saved::SavedPlan::new(stack, recorded, plan, destroy, targets);
+    saved.write(file)?;
+    if !ui.json {
+        println!(
+            "\nSaved this plan to {}: `up --plan {}` applies exactly it, and refuses if the state or the declarations change first.",
+            file.display(),
+            file.display()
+        );
+    }
+    Ok(())
+}
+
+/// How `deploy` runs: a planned `up`, a `destroy`, or a saved plan.
+enum Deploy {
+    /// `up`, asking unless `yes`.
+    Up { yes: bool },
+    /// `destroy`, asking unless `yes`.
+    Destroy { yes: bool },
+    /// `up --plan FILE`: the saved plan was the confirmation.
+    Saved(PathBuf),
+}
+
 async fn deploy(
     ui: &Ui,
     stack: Stack,
     state: &Path,
     options: RunOptions,
-    yes: bool,
-    destroy: bool,
+    how: Deploy,
     cancel: watch::Sender<bool>,
 ) -> Result<u8, String> {
+    let saved = match &how {
+        Deploy::Saved(file) => {
+            let saved = engine::saved::SavedPlan::read(file)?;
+            saved.check_stack(stack.id(), &file.display().to_string())?;
+            Some((saved, file.display().to_string()))
+        }
+        _ => None,
+    };
+    let (yes, destroy) = match &how {
+        Deploy::Up { yes } => (*yes, false),
+        Deploy::Destroy { yes } => (*yes, true),
+        Deploy::Saved(_) => (true, saved.as_ref().is_some_and(|(s, _)| s.destroy)),
+    };
     if let Err(e) = stack.validate() {
         return Err(e.to_string());
     }
@@ -804,7 +878,12 @@ async fn deploy(
         std::io::stdin().read_line(&mut answer).is_ok() && answer.trim() == "yes"
     };
     let started = Instant::now();
-    let result = engine::up(stack, store, &options, destroy, &mut confirm).await;
+    let result = match &saved {
+        Some((plan, file)) => {
+            engine::up_saved(stack, store, &options, plan, file, &mut confirm).await
+        }
+        None => engine::up(stack, store, &options, destroy, &mut confirm).await,
+    };
     progress.finish();
     signals.abort();
     let deployment = result.map_err(|e| match e {
@@ -1203,6 +1282,7 @@ impl Ui {
                 .or_default()
                 .push(step);
         }
+        print_references(plan);
         if groups.is_empty() {
             println!("No changes. The stack matches its declaration.");
         }
@@ -1406,6 +1486,23 @@ fn print_timing(timing: &crate::engine::timing::Timing) {
         timing.total_calls(),
         services.join(", ")
     );
+}
+
+/// What the plan read from other stacks: the stack, where from, and each output used
+/// (secrets masked).
+fn print_references(plan: &Plan) {
+    for read in &plan.references {
+        println!(
+            "Reads stack {} ({}) as `{}`:",
+            read.stack.if_supports_color(Stream::Stdout, |t| t.bold()),
+            read.location,
+            read.name
+        );
+        let width = read.outputs.keys().map(|k| k.len()).max().unwrap_or(0);
+        for (k, v) in &read.outputs {
+            println!("  {k:width$}  {}", display_value(&redact(v)));
+        }
+    }
 }
 
 fn print_step(step: &Step) {

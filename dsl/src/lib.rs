@@ -23,7 +23,7 @@ pub mod testing;
 
 // The parts keep their paths at the crate root (`iac_dsl::plan`, `iac_dsl::stack`, ...):
 // the folders are for readers of this crate, not a change for its users.
-pub use author::{asset, output, resource, stack, value};
+pub use author::{asset, output, reference, resource, stack, value};
 pub use checks::{cost, policy};
 pub(crate) use engine::journal;
 pub use engine::{apply, graph, plan, walk};
@@ -39,6 +39,7 @@ pub use provider::{
     InvokeRequest, LookupRequest, Provider, ProviderError, ReadRequest, ReadResponse,
     ResourceContext, UpdateRequest, UpdateResponse,
 };
+pub use reference::{StackReference, StateLocation};
 pub use resource::{
     CustomTimeouts, DataSourceArgs, Expr, FieldErrors, Handle, IntoProp, Props, RegionFields,
     ResourceArgs, ResourceOptions, ResourceRef, StackCheck,

@@ -93,6 +93,12 @@ impl Moto {
             .arg(&log)
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .env("MOTO_ALLOW_NONEXISTENT_REGION", "false")
+            // moto issues a DNS-validated certificate this many seconds after the request
+            // (60 by default); 10 keeps the pending state observable and the suite quick.
+            .env(
+                "MOTO_ACM_VALIDATION_WAIT",
+                std::env::var("MOTO_ACM_VALIDATION_WAIT").unwrap_or_else(|_| "10".into()),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -115,6 +121,22 @@ impl Moto {
             exe.display()
         ))
     }
+}
+
+/// `program` (a stack binary) run in `dir` against the shared emulator: no colours, no
+/// passphrase (the key file beside the state is used), no profile or region of the
+/// user's, and the emulator's endpoint and credentials.
+pub fn stack_command(program: &Path, dir: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("IAC_PASSPHRASE")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_REGION");
+    for (k, v) in Moto::shared().env() {
+        cmd.env(k, v);
+    }
+    cmd
 }
 
 /// An SDK configuration for `region` pointed at `endpoint` with the suite's credentials.

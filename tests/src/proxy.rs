@@ -9,7 +9,8 @@
 //!   connection. Either the first N times each distinct call is seen (the SDK's own retry
 //!   resends the same body, so N = 2 loses the answer and the retry's answer), or with a
 //!   probability;
-//! - **added latency** on every call;
+//! - **added latency** on every call, and extra latency for named operations (a slow
+//!   create, such as a NAT gateway's or an Aurora instance's, modelled as a slow answer);
 //! - **dropped connections** before forwarding (nothing reaches the emulator);
 //! - an **unreachable region**: every request whose SigV4 credential scope names one of the
 //!   given regions is dropped before forwarding.
@@ -69,6 +70,9 @@ pub struct FaultPolicy {
     pub losses: Vec<Loss>,
     /// Latency added to every call, uniformly picked in this range (inclusive).
     pub latency: Option<(Duration, Duration)>,
+    /// Extra latency for calls whose operation (as [`classify`] names it, e.g.
+    /// `ec2.CreateNatGateway`) ends with the given string; the first match counts.
+    pub slow_operations: Vec<(String, Duration)>,
     /// Close the connection of any call, before forwarding it, with this probability.
     pub drop_probability: f64,
     /// Drop every call (before forwarding) whose SigV4 credential scope names one of
@@ -87,6 +91,7 @@ impl Default for FaultPolicy {
             lose_probability: 0.0,
             losses: vec![Loss::Empty503, Loss::Garbled503, Loss::Close],
             latency: None,
+            slow_operations: Vec::new(),
             drop_probability: 0.0,
             unreachable_regions: Vec::new(),
             only_operations: Vec::new(),
@@ -508,13 +513,22 @@ fn decide(
         stats,
     } = shared;
     *stats.calls.entry(call.operation.clone()).or_default() += 1;
-    let latency = policy.latency.map(|(lo, hi)| {
+    let base = policy.latency.map(|(lo, hi)| {
         if hi <= lo {
             lo
         } else {
             rng.random_range(lo..=hi)
         }
     });
+    let slow = policy
+        .slow_operations
+        .iter()
+        .find(|(op, _)| call.operation.ends_with(op.as_str()))
+        .map(|(_, extra)| *extra);
+    let latency = match (base, slow) {
+        (None, None) => None,
+        (base, slow) => Some(base.unwrap_or_default() + slow.unwrap_or_default()),
+    };
     if let Some(region) = &call.region
         && policy.unreachable_regions.iter().any(|r| r == region)
     {

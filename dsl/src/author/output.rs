@@ -90,6 +90,27 @@ impl Node {
         }
     }
 
+    /// Adds to `into` the first path segment of every field of `resource` this node
+    /// reads (the output names a stack reference is read for).
+    pub(crate) fn collect_fields_of(&self, resource: &str, into: &mut BTreeSet<String>) {
+        match self {
+            Node::Const(_) => {}
+            Node::Field { resource: r, path } => {
+                if r.as_ref() == resource {
+                    into.insert(path.split('.').next().unwrap_or_default().to_string());
+                }
+            }
+            Node::Apply { args, .. } | Node::List(args) => {
+                args.iter()
+                    .for_each(|a| a.collect_fields_of(resource, into));
+            }
+            Node::Object(members) => members
+                .iter()
+                .for_each(|(_, n)| n.collect_fields_of(resource, into)),
+            Node::Secret(inner) => inner.collect_fields_of(resource, into),
+        }
+    }
+
     /// Adds the names of every resource this node reads to `into`.
     pub(crate) fn collect_resources(&self, into: &mut BTreeSet<Arc<str>>) {
         match self {

@@ -42,6 +42,9 @@ pub enum NodeKind {
     Resource,
     /// A data source: read during preview, never changed.
     Data,
+    /// Another stack's recorded outputs ([`crate::reference::StackReference`]): read from
+    /// the state store before planning, never changed.
+    Reference,
 }
 
 /// One declared resource or data source, as the engine sees it.
@@ -54,7 +57,7 @@ pub struct Declared {
     pub(crate) inputs: Arc<Node>,
     /// Its options; `None` for the defaults, which most resources have: a large stack
     /// then holds a pointer per resource instead of a whole set of options.
-    options: Option<Box<ResourceOptions>>,
+    pub(crate) options: Option<Box<ResourceOptions>>,
     /// Its dependencies, sorted, computed once when it is declared.
     pub(crate) deps: Vec<String>,
 }
@@ -97,12 +100,6 @@ impl Declared {
     /// outputs appear as unknown markers naming their source (`vpc.id`), which is how
     /// cross-resource checks ([`crate::resource::StackCheck`]) find what refers to what.
     pub fn declared_inputs(&self) -> Value {
-        struct NothingKnown;
-        impl crate::output::Resolver for NothingKnown {
-            fn outputs(&self, _: &str) -> Option<&Value> {
-                None
-            }
-        }
         self.inputs.eval(&NothingKnown).unwrap_or(Value::Null)
     }
 
@@ -117,6 +114,16 @@ impl Declared {
                 .map(|r| r.name().to_string()),
         );
         deps.into_iter().collect()
+    }
+}
+
+/// A resolver that knows no outputs: evaluation shows every reference as an unknown
+/// marker naming its source.
+pub(crate) struct NothingKnown;
+
+impl crate::output::Resolver for NothingKnown {
+    fn outputs(&self, _: &str) -> Option<&Value> {
+        None
     }
 }
 
@@ -254,6 +261,8 @@ pub struct Stack {
     pub(crate) providers: BTreeMap<String, Arc<dyn Provider>>,
     provider_order: Vec<String>,
     pub(crate) outputs: Vec<(String, Arc<Node>)>,
+    /// The stack references declared, read by the engine before planning.
+    pub(crate) references: Vec<crate::reference::ReferenceSpec>,
     errors: Vec<DeclarationError>,
     checks: BTreeMap<&'static str, crate::resource::StackCheck>,
     /// Each declared type's reference fields by region rule.
@@ -305,6 +314,7 @@ impl Stack {
             providers: BTreeMap::new(),
             provider_order: Vec::new(),
             outputs: Vec::new(),
+            references: Vec::new(),
             errors: Vec::new(),
             checks: BTreeMap::new(),
             region_fields: BTreeMap::new(),
@@ -554,6 +564,9 @@ impl Stack {
                     }
                 }
             }
+            if node.kind == NodeKind::Reference {
+                continue;
+            }
             if let Err(message) =
                 self.provider_name_for(node.reference.type_token(), node.provider())
             {
@@ -746,7 +759,7 @@ impl Stack {
             .ok_or_else(|| format!("no provider for package `{package}` (type {type_token}) is registered on the stack"))
     }
 
-    fn full_name(&self, name: &str) -> String {
+    pub(crate) fn full_name(&self, name: &str) -> String {
         if self.prefix.is_empty() {
             name.to_string()
         } else {
@@ -754,7 +767,7 @@ impl Stack {
         }
     }
 
-    fn insert(&mut self, mut declared: Declared) {
+    pub(crate) fn insert(&mut self, mut declared: Declared) {
         self.resolved.take();
         declared.deps = declared.compute_dependencies();
         let name = declared.reference.shared_name();

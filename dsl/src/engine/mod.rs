@@ -14,6 +14,8 @@ pub mod apply;
 pub mod graph;
 pub(crate) mod journal;
 pub mod plan;
+pub mod reference;
+pub mod saved;
 pub mod timing;
 pub mod walk;
 
@@ -48,6 +50,12 @@ pub enum EngineError {
     Plan(PlanErrors),
     /// A mandatory policy is violated and not waived: nothing was sent.
     Policy(crate::policy::PolicyReport),
+    /// A stack reference cannot be read (a missing stack or output): nothing was sent.
+    Reference(reference::ReferenceErrors),
+    /// A saved plan file cannot be used (not a plan, another version or stack).
+    PlanFile(String),
+    /// What a saved plan was made from moved since: nothing was sent.
+    PlanMoved(saved::PlanMoved),
     /// A data source could not be read.
     DataSource {
         /// The data source.
@@ -73,6 +81,9 @@ impl fmt::Display for EngineError {
             EngineError::State(e) => write!(f, "{e}"),
             EngineError::Plan(e) => write!(f, "{e}"),
             EngineError::Policy(e) => write!(f, "{e}"),
+            EngineError::Reference(e) => write!(f, "{e}"),
+            EngineError::PlanFile(m) => f.write_str(m),
+            EngineError::PlanMoved(e) => write!(f, "{e}"),
             EngineError::DataSource { name, message } => {
                 write!(f, "reading data source `{name}` failed: {message}")
             }
@@ -155,11 +166,19 @@ pub async fn preview(
     destroy: bool,
 ) -> Result<Plan, EngineError> {
     stack.validate().map_err(EngineError::Declaration)?;
-    preview_validated(stack, store.load(stack.id())?, options, destroy).await
+    preview_validated(
+        stack,
+        store.load(stack.id())?,
+        options,
+        destroy,
+        Some(store),
+    )
+    .await
 }
 
 /// Previews the stack against `state` (for a stack without a state file: an empty
-/// state, so that a preview writes nothing, not even the file).
+/// state, so that a preview writes nothing, not even the file). Stack references to the
+/// current state store find no stack here; use [`preview`] for those.
 pub async fn preview_state(
     stack: &Stack,
     state: StackState,
@@ -167,22 +186,27 @@ pub async fn preview_state(
     destroy: bool,
 ) -> Result<Plan, EngineError> {
     stack.validate().map_err(EngineError::Declaration)?;
-    preview_validated(stack, state, options, destroy).await
+    preview_validated(stack, state, options, destroy, None).await
 }
 
 /// The preview of a stack already validated: each entry point validates once (at
-/// 100,000 resources a second validation is a measurable part of a preview).
+/// 100,000 resources a second validation is a measurable part of a preview). `current`
+/// is the stack's own state store, where references to it are read (`None`: none yet).
 pub(crate) async fn preview_validated(
     stack: &Stack,
     mut state: StackState,
     options: &RunOptions,
     destroy: bool,
+    current: Option<&StateStore>,
 ) -> Result<Plan, EngineError> {
+    // Other stacks' outputs first: a missing one stops the preview before any request.
+    let reads = references_for(stack, current, destroy)?;
     if options.refresh {
         state = refresh_state(stack, &state, options.parallelism).await?.0;
     }
-    let data = evaluate_data(stack, options.parallelism).await?;
-    Ok(plan(
+    let mut data = evaluate_data(stack, options.parallelism).await?;
+    data.extend(reference::as_data(&reads));
+    let mut planned = plan(
         stack,
         &drop_stale_copies(state),
         &data,
@@ -190,7 +214,23 @@ pub(crate) async fn preview_validated(
             targets: options.targets.clone(),
             destroy,
         },
-    )?)
+    )?;
+    planned.references = reads;
+    Ok(planned)
+}
+
+/// The stack references' reads for a run. A destroy reads none: deleting needs no input
+/// of the declaration, and a stack must stay destroyable after the stacks it reads are
+/// gone.
+fn references_for(
+    stack: &Stack,
+    current: Option<&StateStore>,
+    destroy: bool,
+) -> Result<Vec<reference::ReferenceRead>, EngineError> {
+    if destroy {
+        return Ok(Vec::new());
+    }
+    reference::read_references(stack, current).map_err(EngineError::Reference)
 }
 
 /// An error when `report` has a mandatory violation that is not waived.
@@ -210,35 +250,99 @@ pub async fn up(
     destroy: bool,
     confirm: &mut (dyn FnMut(&Plan) -> bool + Send),
 ) -> Result<Deployment, EngineError> {
+    run_up(stack, store, options, destroy, confirm, None).await
+}
+
+/// Applies a saved plan (`up --plan FILE`; `file` names it in errors): exactly the plan
+/// `preview --out` saved, with its targets and destroy flag. Refuses, before any change,
+/// a plan of another stack, and one whose state or declarations moved since, or whose
+/// plan computed now differs (naming what moved). `confirm` sees the plan (the saved
+/// plan was the confirmation; the CLI shows it and goes on).
+pub async fn up_saved(
+    stack: Stack,
+    store: Arc<StateStore>,
+    options: &RunOptions,
+    saved: &saved::SavedPlan,
+    file: &str,
+    confirm: &mut (dyn FnMut(&Plan) -> bool + Send),
+) -> Result<Deployment, EngineError> {
+    saved
+        .check_stack(stack.id(), file)
+        .map_err(EngineError::PlanFile)?;
+    let options = RunOptions {
+        targets: saved.targets.clone(),
+        refresh: false,
+        ..options.clone()
+    };
+    let expected = Some((saved, file));
+    run_up(stack, store, &options, saved.destroy, confirm, expected).await
+}
+
+async fn run_up(
+    stack: Stack,
+    store: Arc<StateStore>,
+    options: &RunOptions,
+    destroy: bool,
+    confirm: &mut (dyn FnMut(&Plan) -> bool + Send),
+    expected: Option<(&saved::SavedPlan, &str)>,
+) -> Result<Deployment, EngineError> {
     stack.validate().map_err(EngineError::Declaration)?;
     // Policies run on the declaration alone, so a violation refuses before the state is
     // locked, intents are reconciled or data sources are read: before any request.
     if !destroy {
         refuse_on_policy(crate::policy::evaluate(&stack))?;
     }
+    // So do other stacks' outputs: a missing stack or output stops here.
+    let reads = references_for(&stack, Some(&store), destroy)?;
     let stack = Arc::new(stack);
     let lock = store.lock(stack.id(), &options.holder)?;
-    let result = up_locked(stack.clone(), store.clone(), options, destroy, confirm).await;
+    let run = UpRun {
+        options,
+        destroy,
+        reads,
+        expected,
+    };
+    let result = up_locked(stack.clone(), store.clone(), run, confirm).await;
     lock.release()?;
     result
+}
+
+/// What one `up` carries into its locked part.
+struct UpRun<'a> {
+    options: &'a RunOptions,
+    destroy: bool,
+    reads: Vec<reference::ReferenceRead>,
+    expected: Option<(&'a saved::SavedPlan, &'a str)>,
 }
 
 async fn up_locked(
     stack: Arc<Stack>,
     store: Arc<StateStore>,
-    options: &RunOptions,
-    destroy: bool,
+    run: UpRun<'_>,
     confirm: &mut (dyn FnMut(&Plan) -> bool + Send),
 ) -> Result<Deployment, EngineError> {
+    let UpRun {
+        options,
+        destroy,
+        reads,
+        expected,
+    } = run;
     let recovered = recover(&stack, &store, options.parallelism).await?;
-    let mut state = drop_stale_copies(store.load(stack.id())?);
+    let loaded = store.load(stack.id())?;
+    if let Some((saved, file)) = expected {
+        saved
+            .refuse_moved(file, &stack, &loaded)
+            .map_err(EngineError::PlanMoved)?;
+    }
+    let mut state = drop_stale_copies(loaded);
     if options.refresh {
         let (fresh, changes) = refresh_state(&stack, &state, options.parallelism).await?;
         write_refresh(&store, &stack, &changes)?;
         state = fresh;
     }
-    let data = evaluate_data(&stack, options.parallelism).await?;
-    let planned = plan(
+    let mut data = evaluate_data(&stack, options.parallelism).await?;
+    data.extend(reference::as_data(&reads));
+    let mut planned = plan(
         &stack,
         &state,
         &data,
@@ -247,6 +351,12 @@ async fn up_locked(
             destroy,
         },
     )?;
+    planned.references = reads;
+    if let Some((saved, file)) = expected {
+        saved
+            .refuse_other_plan(file, stack.id(), &planned)
+            .map_err(EngineError::PlanMoved)?;
+    }
     if !planned.has_changes() {
         if !destroy && options.targets.is_empty() {
             store.set_outputs(stack.id(), &known_outputs(&planned.outputs))?;

@@ -237,9 +237,12 @@ pub struct Plan {
     /// Stack outputs with the values known now (unknown markers otherwise).
     #[serde(serialize_with = "serialize_redacted_map")]
     pub outputs: BTreeMap<String, Value>,
+    /// What the stack references read from other stacks (secrets redacted when shown).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<crate::engine::reference::ReferenceRead>,
 }
 
-fn serialize_redacted_map<S: serde::Serializer>(
+pub(crate) fn serialize_redacted_map<S: serde::Serializer>(
     m: &BTreeMap<String, Value>,
     s: S,
 ) -> Result<S::Ok, S::Error> {
@@ -324,7 +327,7 @@ pub fn plan(
 
     if !options.destroy {
         for node in &order {
-            if node.kind == NodeKind::Data {
+            if node.kind != NodeKind::Resource {
                 continue;
             }
             let record = recorded.get(node.name()).copied();
@@ -407,7 +410,11 @@ pub fn plan(
     }
 
     if errors.is_empty() {
-        Ok(Plan { steps, outputs })
+        Ok(Plan {
+            steps,
+            outputs,
+            references: Vec::new(),
+        })
     } else {
         Err(PlanErrors(errors))
     }

@@ -2,6 +2,7 @@
 //! fake provider and a real SQLite state file.
 
 mod checks;
+mod compose;
 mod crash;
 mod faults;
 mod lifecycle;

@@ -71,6 +71,13 @@ impl World {
         self.store.load(&id()).expect("state loads")
     }
 
+    /// The recorded resource `name` of `test/dev`.
+    pub fn record(&self, name: &str) -> iac_state::ResourceRecord {
+        let state = self.state();
+        let found = state.resources.into_iter().find(|r| r.name == name);
+        found.unwrap_or_else(|| panic!("`{name}` is recorded"))
+    }
+
     /// Mutating provider calls so far, as `op name`.
     pub fn mutations(&self) -> Vec<String> {
         self.fake

@@ -4,6 +4,9 @@
 //! Other stacks compose it: build a [`PaymentDrConfig`], package the Lambda with
 //! [`lambda_package`], and call [`payment_dr`] on a [`iac_dsl::Stack`]; the returned
 //! [`PaymentDr`] holds typed handles to the endpoints, ARNs and ids worth building on.
+//! Stacks that build on a deployed DR stack instead read its outputs through a stack
+//! reference as a [`PaymentDrView`], the same view [`PaymentDrView::from_handles`] gives
+//! of a topology declared in the stack itself.
 //!
 //! ```no_run
 //! use iac_dsl::Stack;
@@ -19,6 +22,7 @@
 pub mod config;
 pub mod drill;
 mod topology;
+pub mod view;
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +31,7 @@ use iac_providers::aws::lambda::{bootstrap_of_zip, check_bootstrap};
 
 pub use config::{FailoverMode, LambdaBuild, PaymentDrConfig};
 pub use topology::{PaymentDr, RegionHandles, payment_dr, payment_dr_with, region_provider};
+pub use view::{PaymentDrView, RegionView};
 
 /// The Lambda runtime the function is declared with (see the topology) and its package is
 /// checked against.

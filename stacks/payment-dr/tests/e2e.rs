@@ -8,6 +8,7 @@
 //! the Lambda's sources out of reach), and destroy removes the stack from both regions. The two paths run as parallel tests on one emulator, with
 //! distinct suffixes.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Instant;
@@ -71,18 +72,10 @@ fn ok_without_cargo_in(dir: &Path, args: &[&str], sources: bool) -> Output {
 
 /// The binary with `args`, run in `dir` (config and state there) against the emulator.
 pub(crate) fn command(dir: &Path, args: &[&str]) -> Command {
-    let moto = iac_tests::Moto::shared();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_payment-dr-stack"));
-    cmd.current_dir(dir)
-        .args(["--config", "payment-dr.toml", "--state", "state.db"])
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("IAC_PASSPHRASE")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_REGION");
-    for (k, v) in moto.env() {
-        cmd.env(k, v);
-    }
+    let program = Path::new(env!("CARGO_BIN_EXE_payment-dr-stack"));
+    let mut cmd = iac_tests::stack_command(program, dir);
+    cmd.args(["--config", "payment-dr.toml", "--state", "state.db"])
+        .args(args);
     cmd
 }
 
@@ -797,6 +790,72 @@ fn refresh_finds_no_difference(d: &Deployed, path: &str) -> usize {
     steps.len()
 }
 
+/// The deployment's recorded state, opened with its key file (secrets decrypted).
+fn recorded_state(d: &Deployed) -> iac_state::StackState {
+    let store = iac_state::StateStore::open(
+        &d.path().join("state.db"),
+        iac_state::OpenOptions {
+            secrets: iac_state::SecretsKey::KeyFile(d.path().join("state.db.key")),
+            create: false,
+        },
+    )
+    .expect("the state opens with its key file");
+    store
+        .load(&iac_state::StackId {
+            project: "payment-dr".into(),
+            name: d.suffix.clone(),
+        })
+        .unwrap()
+}
+
+/// Each resource's outputs as the state records them, secrets decrypted.
+fn recorded_outputs(d: &Deployed) -> BTreeMap<String, Value> {
+    recorded_state(d)
+        .resources
+        .into_iter()
+        .map(|r| (r.name, r.outputs))
+        .collect()
+}
+
+/// The outputs a create recorded are the outputs a read gives: `refresh` changes none. (A
+/// provider that builds its outputs from a create's answer, instead of reading the object
+/// back, must build the same ones.)
+fn refresh_keeps_every_output(d: &Deployed) {
+    // What moves on by itself after a create: a certificate is issued once validated, and
+    // the global cluster gains its members as their clusters are created after it.
+    const MOVING: &[(&str, &str)] = &[
+        ("api-certificate", "status"),
+        ("aurora-global-cluster", "members"),
+    ];
+    let settled = |name: &str, outputs: &Value| {
+        let mut outputs = outputs.clone();
+        for (resource, key) in MOVING {
+            if name.ends_with(resource)
+                && let Some(map) = outputs.as_object_mut()
+            {
+                map.remove(*key);
+            }
+        }
+        outputs
+    };
+    let before = recorded_outputs(d);
+    ok(d.path(), &["refresh"]);
+    let after = recorded_outputs(d);
+    assert_eq!(before.len(), RESOURCES);
+    let changed: Vec<String> = before
+        .iter()
+        .filter(|(name, outputs)| {
+            after.get(*name).map(|read| settled(name, read)) != Some(settled(name, outputs))
+        })
+        .map(|(name, outputs)| format!("{name}: recorded {outputs}, read {}", after[name]))
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "outputs that a read gives differently from the create:\n{}",
+        changed.join("\n")
+    );
+}
+
 /// Every secret value the deployment holds: the database password as Secrets Manager
 /// returns it, and every value the state marks secret (decrypted with the key file).
 async fn secret_values(c: &Clients, d: &Deployed, outputs: &Value) -> Vec<String> {
@@ -807,20 +866,7 @@ async fn secret_values(c: &Clients, d: &Deployed, outputs: &Value) -> Vec<String
         .await
         .unwrap();
     let mut values = vec![secret.secret_string().unwrap().to_string()];
-    let store = iac_state::StateStore::open(
-        &d.path().join("state.db"),
-        iac_state::OpenOptions {
-            secrets: iac_state::SecretsKey::KeyFile(d.path().join("state.db.key")),
-            create: false,
-        },
-    )
-    .expect("the state opens with its key file");
-    let state = store
-        .load(&iac_state::StackId {
-            project: "payment-dr".into(),
-            name: d.suffix.clone(),
-        })
-        .unwrap();
+    let state = recorded_state(d);
     fn collect(v: &Value, into: &mut Vec<String>) {
         if iac_dsl::value::is_secret(v) {
             match iac_dsl::value::reveal(v) {
@@ -1031,6 +1077,7 @@ async fn named_zones_deploy_check_out_refresh_clean_show_no_secret_update_and_de
 
     // 3. Every resource reads back as declared.
     refresh_finds_no_difference(&d, "named zones");
+    refresh_keeps_every_output(&d);
 
     // 4. No secret value the stack holds appears in any output, at any verbosity: the
     // `-vvv up`, the plans, the outputs, `state show`, or the errors of a run that cannot

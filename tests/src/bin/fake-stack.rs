@@ -35,6 +35,10 @@ struct FakeConfig {
     /// How long every provider call takes, in milliseconds.
     #[serde(default)]
     delay_ms: u64,
+    /// Another fake stack (of the same state file) whose `first_id` and `password`
+    /// outputs the first resource reads through a stack reference named `upstream`.
+    #[serde(default)]
+    reads: Option<String>,
 }
 
 fn default_size() -> String {
@@ -70,6 +74,10 @@ fn build(config: &FakeConfig) -> Stack {
         "fake",
         FakeProvider::new("fake", cloud).latency(move |_, _| delay),
     );
+    let upstream = config
+        .reads
+        .as_ref()
+        .map(|name| stack.stack_reference("upstream", iac_dsl::StackId::new("fake", name)));
     let mut prev: Option<FakeHandle> = None;
     for i in 0..config.count {
         let mut args = FakeArgs::new()
@@ -77,6 +85,11 @@ fn build(config: &FakeConfig) -> Stack {
             .value("index", i);
         if let Some(p) = &prev {
             args = args.output("parent", &p.id());
+        }
+        if let (Some(r), 0) = (&upstream, i) {
+            args = args
+                .output("upstream_id", &r.output::<String>("first_id"))
+                .output("upstream_password", &r.output::<String>("password"));
         }
         if let Some(pw) = &config.password {
             args = args.output(

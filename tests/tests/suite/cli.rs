@@ -410,3 +410,50 @@ fn titles<'a>(doc: &'a roxmltree::Document<'_>) -> Vec<&'a str> {
         .filter_map(|n| n.text())
         .collect()
 }
+
+/// A stack reference through the CLI: `preview` shows what it read with the secret
+/// masked; the plan saved with `--out` holds no secret and `up --plan` applies it once,
+/// then refuses it naming what moved.
+#[test]
+fn a_reference_is_previewed_masked_and_a_saved_plan_applies_once() {
+    const SECRET: &str = "upstream-pw-5d1c7e";
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let stack = |body: &str, args: &[&str]| {
+        write_config(d, body);
+        run(d, args)
+    };
+    let upstream = format!("name = \"net\"\ncount = 1\npassword = \"{SECRET}\"\n");
+    let app = "name = \"app\"\ncount = 2\nreads = \"net\"\n";
+
+    let missing = stack(app, &["preview"]);
+    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
+    assert!(
+        text(&missing).contains("stack `fake/net` is not recorded"),
+        "{}",
+        text(&missing)
+    );
+
+    let up = stack(&upstream, &["up", "--yes"]);
+    assert!(up.status.success(), "{}", text(&up));
+    let p = stack(app, &["preview", "--out", "plan.json"]);
+    let shown = text(&p);
+    assert!(p.status.success(), "{shown}");
+    assert!(shown.contains("Reads stack fake/net"), "{shown}");
+    assert!(shown.contains("password  \"[secret]\""), "{shown}");
+    assert!(!shown.contains(SECRET), "{shown}");
+    let file = std::fs::read_to_string(d.join("plan.json")).unwrap();
+    assert!(!file.contains(SECRET), "{file}");
+    assert!(file.contains("[secret]"), "{file}");
+
+    let applied = stack(app, &["up", "--plan", "plan.json"]);
+    assert!(applied.status.success(), "{}", text(&applied));
+    assert!(text(&applied).contains("2 created"), "{}", text(&applied));
+    let again = stack(app, &["up", "--plan", "plan.json"]);
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(
+        text(&again).contains("the state changed since the plan was made: output:first_id, r0, r1"),
+        "{}",
+        text(&again)
+    );
+}

@@ -167,12 +167,17 @@ async fn describe_domain(
             .unwrap_or_else(|| "TLS_1_2".to_string()),
         tags: aws.own_tags(tags),
     };
-    let outputs = json!({
-        "domain_name": name,
-        "regional_domain_name": d.regional_domain_name().unwrap_or_default(),
-        "regional_zone_id": d.regional_hosted_zone_id().unwrap_or_default(),
-    });
+    let outputs = domain_outputs(name, d.regional_domain_name(), d.regional_hosted_zone_id());
     Ok(Some((inputs, outputs)))
+}
+
+/// A domain's outputs: its name, and the regional name and zone its alias records target.
+fn domain_outputs(name: &str, regional_name: Option<&str>, regional_zone: Option<&str>) -> Value {
+    json!({
+        "domain_name": name,
+        "regional_domain_name": regional_name.unwrap_or_default(),
+        "regional_zone_id": regional_zone.unwrap_or_default(),
+    })
 }
 
 #[async_trait]
@@ -220,17 +225,28 @@ impl ResourceImpl for DomainNameImpl {
             .send()
             .await
             .op("CreateDomainName");
-        match result {
-            Ok(_) => {}
+        let answer = match result {
+            // The answer describes the domain whole: no read back.
+            Ok(d) => Some(domain_outputs(
+                &inputs.domain_name,
+                d.regional_domain_name(),
+                d.regional_hosted_zone_id(),
+            )),
             // Domain names are unique: a retried create finds the one it made.
-            Err(e) if e.code.as_deref() == Some("ConflictException") => {}
+            Err(e) if e.code.as_deref() == Some("ConflictException") => None,
             Err(e) => return Err(e),
-        }
-        let (_, outputs) = describe_domain(aws, &inputs.domain_name)
-            .await?
-            .ok_or_else(|| {
-                super::super::vanished("GetDomainName", "domain name", &inputs.domain_name)
-            })?;
+        };
+        let outputs = match answer {
+            Some(outputs) => outputs,
+            None => {
+                describe_domain(aws, &inputs.domain_name)
+                    .await?
+                    .ok_or_else(|| {
+                        super::super::vanished("GetDomainName", "domain name", &inputs.domain_name)
+                    })?
+                    .1
+            }
+        };
         Ok(CreateResponse {
             id: inputs.domain_name,
             outputs,

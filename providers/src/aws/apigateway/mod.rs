@@ -196,7 +196,7 @@ impl ResourceImpl for RestApiImpl {
         // CreateRestApi is not idempotent: never let the SDK repeat it; after a lost answer
         // look for the API tagged with this create's token before trying again.
         let client = aws.apigateway_once().await;
-        let id = create_once(
+        let made = create_once(
             || async {
                 let mut call = client
                     .create_rest_api()
@@ -211,14 +211,25 @@ impl ResourceImpl for RestApiImpl {
                     call = call.description(&inputs.description);
                 }
                 let out = call.send().await.op("CreateRestApi")?;
-                Ok(out.id().unwrap_or_default().to_string())
+                Ok((
+                    out.id().unwrap_or_default().to_string(),
+                    out.root_resource_id().map(str::to_string),
+                ))
             },
-            || find_by_token(aws, &req.token),
+            || async { Ok(find_by_token(aws, &req.token).await?.map(|id| (id, None))) },
         )
         .await?;
-        let (_, outputs) = describe_api(aws, &id)
-            .await?
-            .ok_or_else(|| super::vanished("GetRestApi", "REST API", &id))?;
+        let (id, root) = made;
+        // The answer names the root resource; only an adopted API is read.
+        let outputs = match root {
+            Some(root) => api_outputs(aws, &id, &root).await?,
+            None => {
+                describe_api(aws, &id)
+                    .await?
+                    .ok_or_else(|| super::vanished("GetRestApi", "REST API", &id))?
+                    .1
+            }
+        };
         Ok(CreateResponse { id, outputs })
     }
 
@@ -370,7 +381,6 @@ async fn describe_api(
     let Some(api) = none_if_not_found(result)? else {
         return Ok(None);
     };
-    let account = aws.account_id().await?;
     let tags: BTreeMap<String, String> = api
         .tags()
         .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -385,12 +395,18 @@ async fn describe_api(
             .unwrap_or_else(|| "EDGE".to_string()),
         tags: aws.own_tags(tags),
     };
-    let outputs = json!({
-        "id": id,
-        "root_resource_id": api.root_resource_id().unwrap_or_default(),
-        "execution_arn": format!("arn:aws:execute-api:{}:{account}:{id}", aws.region_name()),
-    });
+    let outputs = api_outputs(aws, id, api.root_resource_id().unwrap_or_default()).await?;
     Ok(Some((inputs, outputs)))
+}
+
+/// An API's outputs: its id, its root resource and its execution ARN (from the account).
+async fn api_outputs(aws: &Aws, id: &str, root: &str) -> Result<Value, ProviderError> {
+    let account = aws.account_id().await?;
+    Ok(json!({
+        "id": id,
+        "root_resource_id": root,
+        "execution_arn": format!("arn:aws:execute-api:{}:{account}:{id}", aws.region_name()),
+    }))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -550,23 +566,33 @@ impl ResourceImpl for ResourceImplApi {
                     .send()
                     .await
                     .op("CreateResource")?;
-                Ok(out.id().unwrap_or_default().to_string())
+                Ok((
+                    out.id().unwrap_or_default().to_string(),
+                    out.path().map(str::to_string),
+                ))
             },
-            || find_resource(aws, &inputs),
+            || async { Ok(find_resource(aws, &inputs).await?.map(|id| (id, None))) },
         );
         // The path is unique under its parent in our API: what is there is ours.
         let what = format!("API resource `{}`", inputs.path_part);
-        let resource_id = create_or_adopt(&what, made, || async {
+        let (resource_id, path) = create_or_adopt(&what, made, || async {
             Ok(match find_resource(aws, &inputs).await? {
-                Some(id) => Existing::Ours(id),
+                Some(id) => Existing::Ours((id, None)),
                 None => Existing::Gone,
             })
         })
         .await?;
         let id = format!("{}/{resource_id}", inputs.rest_api_id);
-        let (_, outputs) = describe_resource(aws, &inputs.rest_api_id, &resource_id)
-            .await?
-            .ok_or_else(|| super::vanished("GetResource", "API resource", &id))?;
+        // The answer holds the path; only an adopted resource is read.
+        let outputs = match path {
+            Some(path) => json!({ "id": resource_id, "path": path }),
+            None => {
+                describe_resource(aws, &inputs.rest_api_id, &resource_id)
+                    .await?
+                    .ok_or_else(|| super::vanished("GetResource", "API resource", &id))?
+                    .1
+            }
+        };
         Ok(CreateResponse { id, outputs })
     }
 

@@ -1,4 +1,6 @@
-//! CloudWatch: metric alarms.
+//! CloudWatch: metric alarms and dashboards.
+
+mod dashboard;
 
 use std::collections::BTreeMap;
 
@@ -17,7 +19,9 @@ use super::{Aws, DataSourceImpl, ErrorContext, ResourceImpl, decode, found};
 const ALARM: &str = "aws:cloudwatch/metricAlarm";
 
 /// The CloudWatch resource types.
-pub(crate) const RESOURCES: &[&dyn ResourceImpl] = &[&AlarmImpl];
+pub(crate) const RESOURCES: &[&dyn ResourceImpl] = &[&AlarmImpl, &dashboard::DashboardImpl];
+
+pub use dashboard::{Dashboard, DashboardArgs};
 
 /// CloudWatch has no data sources here.
 pub(crate) const DATA_SOURCES: &[&dyn DataSourceImpl] = &[];
@@ -317,12 +321,17 @@ impl ResourceImpl for AlarmImpl {
         let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
         // PutMetricAlarm is idempotent: a retry writes the same definition.
         Self::put(aws, &inputs, Some(cw_tags(&tags))).await?;
-        let (_, outputs) = describe(aws, &inputs.name)
-            .await?
-            .unwrap_or_else(|| (inputs.clone(), json!({ "arn": "", "name": inputs.name })));
+        // PutMetricAlarm answers nothing, but an alarm's ARN is made of its region, account
+        // and name: no read back.
+        let arn = format!(
+            "arn:aws:cloudwatch:{}:{}:alarm:{}",
+            aws.region_name(),
+            aws.account_id().await?,
+            inputs.name
+        );
         Ok(CreateResponse {
+            outputs: json!({ "arn": arn, "name": inputs.name }),
             id: inputs.name,
-            outputs,
         })
     }
 

@@ -87,7 +87,7 @@ impl ResourceImpl for ElasticIpImpl {
     async fn create(&self, aws: &Aws, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
         let inputs: EipInputs = decode(&req.inputs)?;
         let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
-        let id = create_tagged(aws, Kind::Address, &req.token, |once| {
+        let made = create_tagged(aws, Kind::Address, &req.token, |once| {
             let tags = &tags;
             async move {
                 let out = once
@@ -97,13 +97,28 @@ impl ResourceImpl for ElasticIpImpl {
                     .send()
                     .await
                     .op("AllocateAddress")?;
-                Ok(out.allocation_id().unwrap_or_default().to_string())
+                Ok((
+                    out.allocation_id().unwrap_or_default().to_string(),
+                    out.public_ip().unwrap_or_default().to_string(),
+                ))
             }
         })
         .await?;
-        let (_, outputs) = describe(aws, &id)
-            .await?
-            .ok_or_else(|| vanished("DescribeAddresses", "address", &id))?;
+        let id = made.id;
+        // The answer holds the address; only an adopted one is read.
+        let outputs = match made.answer {
+            Some(public_ip) => ElasticIpOutputs {
+                id: id.clone(),
+                allocation_id: id.clone(),
+                public_ip,
+            },
+            None => {
+                describe(aws, &id)
+                    .await?
+                    .ok_or_else(|| vanished("DescribeAddresses", "address", &id))?
+                    .1
+            }
+        };
         Ok(CreateResponse {
             id,
             outputs: to_json(&outputs),

@@ -100,7 +100,7 @@ impl ResourceImpl for InternetGatewayImpl {
     async fn create(&self, aws: &Aws, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
         let inputs: IgwInputs = decode(&req.inputs)?;
         let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
-        let id = create_tagged(aws, Kind::InternetGateway, &req.token, |once| {
+        let made = create_tagged(aws, Kind::InternetGateway, &req.token, |once| {
             let tags = &tags;
             async move {
                 let out = once
@@ -109,18 +109,29 @@ impl ResourceImpl for InternetGatewayImpl {
                     .send()
                     .await
                     .op("CreateInternetGateway")?;
-                Ok(out
-                    .internet_gateway()
-                    .and_then(|g| g.internet_gateway_id())
-                    .unwrap_or_default()
-                    .to_string())
+                let gateway = out.internet_gateway();
+                Ok((
+                    gateway
+                        .and_then(|g| g.internet_gateway_id())
+                        .unwrap_or_default()
+                        .to_string(),
+                    gateway
+                        .and_then(|g| g.owner_id())
+                        .unwrap_or_default()
+                        .to_string(),
+                ))
             }
         })
         .await?;
+        let id = made.id;
         attach(aws, &id, &inputs.vpc_id).await?;
-        outputs(aws, &id)
-            .await
-            .map(|outputs| CreateResponse { id, outputs })
+        // The answer names the owner, and the gateway is now attached to the declared VPC;
+        // only an adopted one is read.
+        let outputs = match made.answer {
+            Some(owner) => to_json(&gateway_outputs(aws, &id, &owner, &inputs.vpc_id)),
+            None => outputs(aws, &id).await?,
+        };
+        Ok(CreateResponse { id, outputs })
     }
 
     async fn read(
@@ -220,6 +231,18 @@ async fn outputs(aws: &Aws, id: &str) -> Result<serde_json::Value, ProviderError
     Ok(to_json(&outputs))
 }
 
+/// A gateway's outputs: its id, its ARN (from the owner) and the VPC it is attached to.
+fn gateway_outputs(aws: &Aws, id: &str, owner: &str, vpc_id: &str) -> InternetGatewayOutputs {
+    InternetGatewayOutputs {
+        id: id.to_string(),
+        arn: format!(
+            "arn:aws:ec2:{}:{owner}:internet-gateway/{id}",
+            aws.region_name()
+        ),
+        vpc_id: vpc_id.to_string(),
+    }
+}
+
 async fn describe(
     aws: &Aws,
     id: &str,
@@ -242,15 +265,7 @@ async fn describe(
         .and_then(|a| a.vpc_id())
         .unwrap_or_default()
         .to_string();
-    let owner = g.owner_id().unwrap_or_default();
-    let outputs = InternetGatewayOutputs {
-        id: id.to_string(),
-        arn: format!(
-            "arn:aws:ec2:{}:{owner}:internet-gateway/{id}",
-            aws.region_name()
-        ),
-        vpc_id: vpc_id.clone(),
-    };
+    let outputs = gateway_outputs(aws, id, g.owner_id().unwrap_or_default(), &vpc_id);
     let inputs = IgwInputs {
         vpc_id,
         tags: aws.own_tags(tag_map(g.tags())),

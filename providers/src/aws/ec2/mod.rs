@@ -203,23 +203,44 @@ where
     }
 }
 
+/// A created object: its id, and what the create's answer said of it, from which the
+/// create builds its outputs without reading the object back. `answer` is `None` when the
+/// answer was lost and the object was found by its token tag instead; then a read says it.
+pub(crate) struct Made<T> {
+    /// The object's id.
+    pub id: String,
+    /// The object as the create's answer described it.
+    pub answer: Option<T>,
+}
+
 /// Creates an object of `kind` through a client that does not retry, so that a lost answer
 /// never makes a second object: a retry first looks for the object by its token tag.
-pub(crate) async fn create_tagged<F, Fut>(
+/// `create` returns the new object's id and what its answer said of it.
+pub(crate) async fn create_tagged<T, F, Fut>(
     aws: &Aws,
     kind: Kind,
     token: &str,
     create: F,
-) -> Result<String, ProviderError>
+) -> Result<Made<T>, ProviderError>
 where
     F: Fn(aws_sdk_ec2::Client) -> Fut,
-    Fut: Future<Output = Result<String, ProviderError>>,
+    Fut: Future<Output = Result<(String, T), ProviderError>>,
 {
     let once = aws.ec2_once().await;
     let client = aws.ec2().await;
     create_once(
-        || create(once.clone()),
-        || find_tagged(&client, kind, token),
+        || async {
+            let (id, answer) = create(once.clone()).await?;
+            Ok(Made {
+                id,
+                answer: Some(answer),
+            })
+        },
+        || async {
+            Ok(find_tagged(&client, kind, token)
+                .await?
+                .map(|id| Made { id, answer: None }))
+        },
     )
     .await
 }

@@ -166,7 +166,7 @@ impl ResourceImpl for NatGatewayImpl {
             ))
         })
         .await?;
-        client
+        let ready = client
             .wait_until_nat_gateway_available()
             .nat_gateway_ids(&id)
             .wait(req.timeout.unwrap_or(Duration::from_secs(300)))
@@ -174,8 +174,12 @@ impl ResourceImpl for NatGatewayImpl {
             .map_err(|e| {
                 ProviderError::new(ErrorKind::Timeout, "DescribeNatGateways", e.to_string())
             })?;
-        let (_, outputs) = describe(aws, &id)
-            .await?
+        // The waiter's last answer describes the available gateway: no read back.
+        let (_, outputs) = ready
+            .as_result()
+            .ok()
+            .and_then(|out| out.nat_gateways().first())
+            .and_then(|g| shape(aws, id.as_str(), g))
             .ok_or_else(|| vanished("DescribeNatGateways", "NAT gateway", &id))?;
         Ok(CreateResponse {
             id,
@@ -253,17 +257,26 @@ async fn describe(
             .await
             .op("DescribeNatGateways"),
     )?;
-    let Some(g) = out.and_then(|o| o.nat_gateways().first().cloned()) else {
-        return Ok(None);
-    };
+    Ok(out
+        .as_ref()
+        .and_then(|o| o.nat_gateways().first())
+        .and_then(|g| shape(aws, id, g)))
+}
+
+/// A gateway's inputs and outputs as AWS describes it; `None` once it is deleted or failed.
+fn shape(
+    aws: &Aws,
+    id: &str,
+    g: &aws_sdk_ec2::types::NatGateway,
+) -> Option<(NatInputs, NatGatewayOutputs)> {
     if matches!(
         g.state(),
         Some(NatGatewayState::Deleted | NatGatewayState::Deleting | NatGatewayState::Failed)
     ) {
-        return Ok(None);
+        return None;
     }
     let address = g.nat_gateway_addresses().first();
-    Ok(Some((
+    Some((
         NatInputs {
             subnet_id: g.subnet_id().unwrap_or_default().to_string(),
             allocation_id: address
@@ -283,5 +296,5 @@ async fn describe(
                 .unwrap_or_default()
                 .to_string(),
         },
-    )))
+    ))
 }

@@ -207,7 +207,7 @@ impl ResourceImpl for RouteTableImpl {
     async fn create(&self, aws: &Aws, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
         let inputs: TableInputs = decode(&req.inputs)?;
         let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
-        let id = create_tagged(aws, Kind::RouteTable, &req.token, |once| {
+        let made = create_tagged(aws, Kind::RouteTable, &req.token, |once| {
             let (inputs, tags) = (&inputs, &tags);
             async move {
                 let out = once
@@ -217,18 +217,39 @@ impl ResourceImpl for RouteTableImpl {
                     .send()
                     .await
                     .op("CreateRouteTable")?;
-                Ok(out
-                    .route_table()
-                    .and_then(|t| t.route_table_id())
-                    .unwrap_or_default()
-                    .to_string())
+                let table = out.route_table();
+                Ok((
+                    table
+                        .and_then(|t| t.route_table_id())
+                        .unwrap_or_default()
+                        .to_string(),
+                    table
+                        .and_then(|t| t.owner_id())
+                        .unwrap_or_default()
+                        .to_string(),
+                ))
             }
         })
         .await?;
-        sync_routes(aws, &id, &[], &inputs.routes).await?;
-        let (_, outputs) = describe(aws, &id)
-            .await?
-            .ok_or_else(|| vanished("DescribeRouteTables", "route table", &id))?;
+        let id = made.id;
+        // A new table holds only its local route, so the declared routes are created
+        // without reading it; an adopted one is read and made to match.
+        let outputs = match made.answer {
+            Some(owner) => {
+                sync_routes(aws, &id, &[], &inputs.routes).await?;
+                table_outputs(aws, &id, &owner)
+            }
+            None => {
+                let (found, _) = describe(aws, &id)
+                    .await?
+                    .ok_or_else(|| vanished("DescribeRouteTables", "route table", &id))?;
+                sync_routes(aws, &id, &found.routes, &inputs.routes).await?;
+                describe(aws, &id)
+                    .await?
+                    .ok_or_else(|| vanished("DescribeRouteTables", "route table", &id))?
+                    .1
+            }
+        };
         Ok(CreateResponse {
             id,
             outputs: to_json(&outputs),
@@ -415,11 +436,16 @@ async fn describe(
             routes,
             tags: aws.own_tags(tag_map(t.tags())),
         },
-        RouteTableOutputs {
-            id: id.to_string(),
-            arn: format!("arn:aws:ec2:{}:{owner}:route-table/{id}", aws.region_name()),
-        },
+        table_outputs(aws, id, owner),
     )))
+}
+
+/// A table's outputs: its id and its ARN (from the owner).
+fn table_outputs(aws: &Aws, id: &str, owner: &str) -> RouteTableOutputs {
+    RouteTableOutputs {
+        id: id.to_string(),
+        arn: format!("arn:aws:ec2:{}:{owner}:route-table/{id}", aws.region_name()),
+    }
 }
 
 /// Arguments of a route table association: the subnet `subnet_id` routes through

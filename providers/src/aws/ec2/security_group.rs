@@ -15,7 +15,7 @@ use iac_dsl::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Kind, create_tagged, filter, lookup_tagged, tag_map, tag_spec, update_tags};
+use super::{Kind, Made, create_tagged, filter, lookup_tagged, tag_map, tag_spec, update_tags};
 use crate::aws::error::none_if_not_found;
 use crate::aws::idempotent::{
     Same, create_or_adopt, done_if_duplicate, done_if_not_found, existing_by_tags,
@@ -454,30 +454,60 @@ impl ResourceImpl for SecurityGroupImpl {
                     .send()
                     .await
                     .op("CreateSecurityGroup")?;
-                Ok(out.group_id().unwrap_or_default().to_string())
+                Ok((
+                    out.group_id().unwrap_or_default().to_string(),
+                    out.security_group_arn().map(str::to_string),
+                ))
             }
         });
         // A group of this name in this VPC made by an earlier run of this resource (its
         // answer or a later sub-call lost) is adopted; anyone else's is named.
         let what = format!("security group `{}` in {}", inputs.name, inputs.vpc_id);
-        let id = create_or_adopt(&what, made, || async {
+        let made = create_or_adopt(&what, made, || async {
             let found = find_by_name(aws, &inputs.name, &inputs.vpc_id).await?;
             Ok(existing_by_tags(
-                found.as_ref().map(|(id, tags)| (id.clone(), tags)),
+                found.as_ref().map(|(id, tags)| {
+                    (
+                        Made {
+                            id: id.clone(),
+                            answer: None,
+                        },
+                        tags,
+                    )
+                }),
                 &req.ctx,
                 Some(&req.token),
             ))
         })
         .await?;
-        // The group starts with AWS's allow-all egress; make egress what is declared.
-        sync_rules(aws, &id, &inputs).await?;
-        let (_, outputs) = describe(aws, &id)
-            .await?
-            .ok_or_else(|| vanished("DescribeSecurityGroups", "security group", &id))?;
-        Ok(CreateResponse {
-            id,
-            outputs: to_json(&outputs),
-        })
+        let id = made.id;
+        match made.answer {
+            // A new group has AWS's allow-all egress and nothing else: make its rules what
+            // is declared without reading it, and take the ARN from the answer.
+            Some(Some(arn)) => {
+                sync_rules_from(aws, &id, &fresh_rules(&inputs), &inputs).await?;
+                let outputs = SecurityGroupOutputs {
+                    id: id.clone(),
+                    arn,
+                    name: inputs.name.clone(),
+                };
+                Ok(CreateResponse {
+                    id,
+                    outputs: to_json(&outputs),
+                })
+            }
+            // An adopted group (or an answer without the ARN) is read.
+            _ => {
+                sync_rules(aws, &id, &inputs).await?;
+                let (_, outputs) = describe(aws, &id)
+                    .await?
+                    .ok_or_else(|| vanished("DescribeSecurityGroups", "security group", &id))?;
+                Ok(CreateResponse {
+                    id,
+                    outputs: to_json(&outputs),
+                })
+            }
+        }
     }
 
     async fn read(
@@ -527,12 +557,40 @@ impl ResourceImpl for SecurityGroupImpl {
 /// the live permissions not declared, then authorizes the declared ones not live. A
 /// "not found" on a revoke or a "duplicate" on an authorize (an SDK retry meeting its own
 /// effect) is checked against the rules read again, one permission at a time.
+/// The rules of a group AWS has just created: no ingress, and egress of all traffic to
+/// anywhere (IPv4; the stack's VPCs have no IPv6 block).
+fn fresh_rules(declared: &GroupInputs) -> GroupInputs {
+    GroupInputs {
+        ingress: Vec::new(),
+        egress: vec![RuleInputs {
+            protocol: "-1".into(),
+            from_port: 0,
+            to_port: 0,
+            cidr_blocks: vec!["0.0.0.0/0".into()],
+            security_groups: Vec::new(),
+            description: None,
+        }],
+        ..declared.clone()
+    }
+}
+
+/// Makes the group's rules `new`, reading what it has first.
 async fn sync_rules(aws: &Aws, id: &str, new: &GroupInputs) -> Result<(), ProviderError> {
-    let client = aws.ec2().await;
     let live = live_rules(aws, id).await?;
+    sync_rules_from(aws, id, &live, new).await
+}
+
+/// Makes the group's rules `new`, from `live`, what it is known to have.
+async fn sync_rules_from(
+    aws: &Aws,
+    id: &str,
+    live: &GroupInputs,
+    new: &GroupInputs,
+) -> Result<(), ProviderError> {
+    let client = aws.ec2().await;
     for ingress in [true, false] {
         let pick = |g: &GroupInputs| atoms(if ingress { &g.ingress } else { &g.egress });
-        let (before, after) = (pick(&live), pick(new));
+        let (before, after) = (pick(live), pick(new));
         let gone: Vec<Atom> = before.difference(&after).cloned().collect();
         let added: Vec<Atom> = after.difference(&before).cloned().collect();
         if !gone.is_empty()

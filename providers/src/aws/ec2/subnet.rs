@@ -218,7 +218,7 @@ impl ResourceImpl for SubnetImpl {
     async fn create(&self, aws: &Aws, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
         let inputs: SubnetInputs = decode(&req.inputs)?;
         let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
-        let id = create_tagged(aws, Kind::Subnet, &req.token, |once| {
+        let made = create_tagged(aws, Kind::Subnet, &req.token, |once| {
             let (inputs, tags) = (&inputs, &tags);
             async move {
                 let out = once
@@ -230,21 +230,27 @@ impl ResourceImpl for SubnetImpl {
                     .send()
                     .await
                     .op("CreateSubnet")?;
-                Ok(out
-                    .subnet()
-                    .and_then(|s| s.subnet_id())
-                    .unwrap_or_default()
-                    .to_string())
+                let subnet = out.subnet().cloned();
+                let id = subnet.as_ref().and_then(|s| s.subnet_id());
+                Ok((id.unwrap_or_default().to_string(), subnet))
             }
         })
         .await?;
+        let id = made.id;
         let client = aws.ec2().await;
         if inputs.map_public_ip_on_launch {
             set_public_ip(&client, &id, true).await?;
         }
-        let (_, outputs) = describe(aws, &id)
-            .await?
-            .ok_or_else(|| vanished("DescribeSubnets", "subnet", &id))?;
+        // The answer describes the subnet whole; only an adopted one is read.
+        let outputs = match made.answer.flatten() {
+            Some(subnet) => shape(aws, &id, &subnet).1,
+            None => {
+                describe(aws, &id)
+                    .await?
+                    .ok_or_else(|| vanished("DescribeSubnets", "subnet", &id))?
+                    .1
+            }
+        };
         Ok(CreateResponse {
             id,
             outputs: to_json(&outputs),
@@ -329,6 +335,11 @@ async fn describe(
     let Some(s) = out.and_then(|o| o.subnets().first().cloned()) else {
         return Ok(None);
     };
+    Ok(Some(shape(aws, id, &s)))
+}
+
+/// A subnet's inputs and outputs as AWS describes it (a describe or a create's answer).
+fn shape(aws: &Aws, id: &str, s: &aws_sdk_ec2::types::Subnet) -> (SubnetInputs, SubnetOutputs) {
     let owner = s.owner_id().unwrap_or_default();
     let inputs = SubnetInputs {
         vpc_id: s.vpc_id().unwrap_or_default().to_string(),
@@ -347,5 +358,5 @@ async fn describe(
         availability_zone: inputs.availability_zone.clone(),
         vpc_id: inputs.vpc_id.clone(),
     };
-    Ok(Some((inputs, outputs)))
+    (inputs, outputs)
 }

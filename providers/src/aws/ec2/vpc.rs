@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::client::Waiters;
-use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttributeName};
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttributeName, VpcState};
 use iac_dsl::{
     CreateRequest, CreateResponse, DeleteRequest, FieldErrors, Input, LookupRequest, Props,
     ProviderError, ReadRequest, ReadResponse, ResourceArgs, UpdateRequest, UpdateResponse, Value,
@@ -146,7 +146,7 @@ impl ResourceImpl for VpcImpl {
         let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
         let once = aws.ec2_once().await;
         let client = aws.ec2().await;
-        let id = create_once(
+        let (id, owner) = create_once(
             || async {
                 let out = once
                     .create_vpc()
@@ -155,35 +155,68 @@ impl ResourceImpl for VpcImpl {
                     .send()
                     .await
                     .op("CreateVpc")?;
-                Ok(out
-                    .vpc()
-                    .and_then(|v| v.vpc_id())
-                    .unwrap_or_default()
-                    .to_string())
+                let vpc = out.vpc();
+                let available = vpc.and_then(|v| v.state()) == Some(&VpcState::Available);
+                Ok((
+                    vpc.and_then(|v| v.vpc_id()).unwrap_or_default().to_string(),
+                    vpc.and_then(|v| v.owner_id())
+                        .map(|owner| (owner.to_string(), available)),
+                ))
             },
-            || async { Ok(find_by_token(&client, &req.token).await?.map(|v| v.id)) },
+            || async {
+                Ok(find_by_token(&client, &req.token)
+                    .await?
+                    .map(|v| (v.id, None)))
+            },
         )
         .await?;
-        let wait = req.timeout.unwrap_or(Duration::from_secs(300));
-        client
-            .wait_until_vpc_available()
-            .vpc_ids(&id)
-            .wait(wait)
-            .await
-            .map_err(|e| {
-                ProviderError::new(iac_dsl::ErrorKind::Timeout, "DescribeVpcs", e.to_string())
-            })?;
-        set_dns(&client, &id, &inputs, None).await?;
-        let outputs = describe(aws, &client, &id).await?.ok_or_else(|| {
-            ProviderError::new(
-                iac_dsl::ErrorKind::NotFound,
-                "DescribeVpcs",
-                format!("VPC {id} vanished after create"),
-            )
-        })?;
+        // Wait for a VPC the answer did not already say is available.
+        if !owner.as_ref().is_some_and(|(_, available)| *available) {
+            let wait = req.timeout.unwrap_or(Duration::from_secs(300));
+            client
+                .wait_until_vpc_available()
+                .vpc_ids(&id)
+                .wait(wait)
+                .await
+                .map_err(|e| {
+                    ProviderError::new(iac_dsl::ErrorKind::Timeout, "DescribeVpcs", e.to_string())
+                })?;
+        }
+        let owner = owner.map(|(owner, _)| owner);
+        // A new VPC has AWS's defaults (DNS support on, hostnames off): only what differs
+        // is set. An adopted one is set whole.
+        let defaults = VpcInputs {
+            enable_dns_support: true,
+            enable_dns_hostnames: false,
+            ..inputs.clone()
+        };
+        set_dns(&client, &id, &inputs, owner.as_ref().map(|_| &defaults)).await?;
+        // The answer names the owner and the DNS settings are now the declared ones: only
+        // the main route table is asked for. An adopted VPC is read whole.
+        let outputs = match owner {
+            Some(owner) => VpcOutputs {
+                id: id.clone(),
+                arn: format!("arn:aws:ec2:{}:{owner}:vpc/{id}", aws.region_name()),
+                cidr_block: inputs.cidr_block.clone(),
+                owner_id: owner,
+                main_route_table_id: main_route_table(&client, &id).await?,
+            },
+            None => {
+                describe(aws, &client, &id)
+                    .await?
+                    .ok_or_else(|| {
+                        ProviderError::new(
+                            iac_dsl::ErrorKind::NotFound,
+                            "DescribeVpcs",
+                            format!("VPC {id} vanished after create"),
+                        )
+                    })?
+                    .1
+            }
+        };
         Ok(CreateResponse {
             id,
-            outputs: serde_json::to_value(outputs.1).unwrap_or_default(),
+            outputs: serde_json::to_value(outputs).unwrap_or_default(),
         })
     }
 
@@ -309,6 +342,27 @@ async fn set_dns(
     Ok(())
 }
 
+/// The id of the VPC's main route table.
+async fn main_route_table(client: &aws_sdk_ec2::Client, id: &str) -> Result<String, ProviderError> {
+    Ok(client
+        .describe_route_tables()
+        .filters(Filter::builder().name("vpc-id").values(id).build())
+        .filters(
+            Filter::builder()
+                .name("association.main")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .op("DescribeRouteTables")?
+        .route_tables()
+        .first()
+        .and_then(|t| t.route_table_id())
+        .unwrap_or_default()
+        .to_string())
+}
+
 async fn describe(
     aws: &Aws,
     client: &aws_sdk_ec2::Client,
@@ -345,23 +399,7 @@ async fn describe(
         .enable_dns_hostnames()
         .and_then(|a| a.value())
         .unwrap_or(false);
-    let main = client
-        .describe_route_tables()
-        .filters(Filter::builder().name("vpc-id").values(id).build())
-        .filters(
-            Filter::builder()
-                .name("association.main")
-                .values("true")
-                .build(),
-        )
-        .send()
-        .await
-        .op("DescribeRouteTables")?
-        .route_tables()
-        .first()
-        .and_then(|t| t.route_table_id())
-        .unwrap_or_default()
-        .to_string();
+    let main = main_route_table(client, id).await?;
     let owner = vpc.owner_id().unwrap_or_default().to_string();
     let cidr_block = vpc.cidr_block().unwrap_or_default().to_string();
     let inputs = VpcInputs {

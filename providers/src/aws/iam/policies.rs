@@ -161,23 +161,36 @@ impl ResourceImpl for PolicyImpl {
             .send()
             .await
             .op("CreatePolicy");
-        let arn = match result {
-            Ok(out) => out
-                .policy()
-                .and_then(|p| p.arn())
-                .unwrap_or_default()
-                .to_string(),
+        let (arn, answer) = match result {
+            // The answer describes the new policy (its document is the one sent): no read.
+            Ok(out) => {
+                let policy = out.policy();
+                let arn = policy.and_then(|p| p.arn()).unwrap_or_default().to_string();
+                let outputs = policy.map(|p| PolicyOutputs {
+                    arn: arn.clone(),
+                    name: p.policy_name().unwrap_or_default().to_string(),
+                    policy_id: p.policy_id().unwrap_or_default().to_string(),
+                    default_version_id: p.default_version_id().unwrap_or("v1").to_string(),
+                });
+                (arn, outputs)
+            }
             Err(e) if e.code.as_deref() == Some("EntityAlreadyExists") => {
                 match find(aws, &inputs.name, &inputs.path).await? {
-                    Some((arn, tags)) if is_ours(&tags, &req.ctx, &req.token) => arn,
+                    Some((arn, tags)) if is_ours(&tags, &req.ctx, &req.token) => (arn, None),
                     _ => return Err(e),
                 }
             }
             Err(e) => return Err(e),
         };
-        let (_, outputs) = describe(aws, &arn)
-            .await?
-            .ok_or_else(|| vanished("GetPolicy", "policy", &arn))?;
+        let outputs = match answer {
+            Some(outputs) => outputs,
+            None => {
+                describe(aws, &arn)
+                    .await?
+                    .ok_or_else(|| vanished("GetPolicy", "policy", &arn))?
+                    .1
+            }
+        };
         Ok(CreateResponse {
             id: arn,
             outputs: to_json(&outputs),

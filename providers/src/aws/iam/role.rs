@@ -197,8 +197,13 @@ impl ResourceImpl for RoleImpl {
             .send()
             .await
             .op("CreateRole");
-        match result {
-            Ok(_) => {}
+        let answer = match result {
+            // The answer describes the role whole: no read back.
+            Ok(out) => out.role().map(|role| RoleOutputs {
+                arn: role.arn().to_string(),
+                name: inputs.name.clone(),
+                unique_id: role.role_id().to_string(),
+            }),
             // A retried create whose first answer was lost: adopt our own role only.
             Err(e) if e.code.as_deref() == Some("EntityAlreadyExists") => {
                 let theirs = describe(aws, &inputs.name).await?;
@@ -211,12 +216,19 @@ impl ResourceImpl for RoleImpl {
                         ..e
                     });
                 }
+                None
             }
             Err(e) => return Err(e),
-        }
-        let (_, outputs, _) = describe(aws, &inputs.name)
-            .await?
-            .ok_or_else(|| vanished("GetRole", "role", &inputs.name))?;
+        };
+        let outputs = match answer {
+            Some(outputs) => outputs,
+            None => {
+                describe(aws, &inputs.name)
+                    .await?
+                    .ok_or_else(|| vanished("GetRole", "role", &inputs.name))?
+                    .1
+            }
+        };
         Ok(CreateResponse {
             id: inputs.name,
             outputs: to_json(&outputs),

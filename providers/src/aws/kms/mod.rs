@@ -173,7 +173,7 @@ impl ResourceImpl for KeyImpl {
         let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
         let once = aws.kms_once().await;
         // CreateKey is not idempotent: after a lost answer, find the key by its token tag.
-        let id = create_once(
+        let (id, answer) = create_once(
             || async {
                 let out = once
                     .create_key()
@@ -183,20 +183,31 @@ impl ResourceImpl for KeyImpl {
                     .send()
                     .await
                     .op("CreateKey")?;
-                Ok(out
-                    .key_metadata()
-                    .map(|m| m.key_id().to_string())
-                    .unwrap_or_default())
+                let meta = out.key_metadata();
+                Ok((
+                    meta.map(|m| m.key_id().to_string()).unwrap_or_default(),
+                    meta.and_then(|m| m.arn()).map(|arn| KeyOutputs {
+                        key_id: meta.map(|m| m.key_id().to_string()).unwrap_or_default(),
+                        arn: arn.to_string(),
+                    }),
+                ))
             },
-            || find_by_token(aws, &req.token),
+            || async { Ok(find_by_token(aws, &req.token).await?.map(|id| (id, None))) },
         )
         .await?;
         if inputs.enable_key_rotation {
             set_rotation(aws, &id, true).await?;
         }
-        let (_, outputs) = describe(aws, &id)
-            .await?
-            .ok_or_else(|| vanished("DescribeKey", "key", &id))?;
+        // The answer's metadata holds the id and ARN; only an adopted key is read.
+        let outputs = match answer {
+            Some(outputs) => outputs,
+            None => {
+                describe(aws, &id)
+                    .await?
+                    .ok_or_else(|| vanished("DescribeKey", "key", &id))?
+                    .1
+            }
+        };
         Ok(CreateResponse {
             id,
             outputs: to_json(&outputs),
@@ -540,9 +551,16 @@ impl ResourceImpl for AliasImpl {
             })
         })
         .await?;
-        let (_, outputs) = describe_alias(aws, &inputs.name)
-            .await?
-            .ok_or_else(|| vanished("ListAliases", "alias", &inputs.name))?;
+        // An alias's ARN is made of its region, account and name: no read back.
+        let outputs = json!({
+            "name": inputs.name,
+            "arn": format!(
+                "arn:aws:kms:{}:{}:{}",
+                aws.region_name(),
+                aws.account_id().await?,
+                inputs.name
+            ),
+        });
         Ok(CreateResponse {
             id: inputs.name,
             outputs,

@@ -533,7 +533,7 @@ impl ResourceImpl for FunctionImpl {
                 Err(e) => return Err(e),
             }
         }
-        client
+        let active = client
             .wait_until_function_active_v2()
             .function_name(&inputs.function_name)
             .wait(req.timeout.unwrap_or(Duration::from_secs(600)))
@@ -548,8 +548,11 @@ impl ResourceImpl for FunctionImpl {
                     ),
                 )
             })?;
-        let (_, outputs) = describe(aws, &inputs.function_name)
-            .await?
+        // The waiter's last answer is a GetFunction of the active function: no read back.
+        let (_, outputs) = active
+            .as_result()
+            .ok()
+            .and_then(|out| shape(aws, &inputs.function_name, out))
             .ok_or_else(|| super::vanished("GetFunction", "function", &inputs.function_name))?;
         Ok(CreateResponse {
             id: inputs.function_name,
@@ -743,9 +746,16 @@ async fn describe(
     let Some(out) = none_if_not_found(result)? else {
         return Ok(None);
     };
-    let Some(c) = out.configuration() else {
-        return Ok(None);
-    };
+    Ok(shape(aws, name, &out))
+}
+
+/// A function's inputs and outputs from a GetFunction answer.
+fn shape(
+    aws: &Aws,
+    name: &str,
+    out: &aws_sdk_lambda::operation::get_function::GetFunctionOutput,
+) -> Option<(FunctionInputs, FunctionOutputs)> {
+    let c = out.configuration()?;
     let tags: BTreeMap<String, String> = out
         .tags()
         .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -794,7 +804,7 @@ async fn describe(
         function_name: inputs.function_name.clone(),
         code_sha256,
     };
-    Ok(Some((inputs, outputs)))
+    Some((inputs, outputs))
 }
 
 fn sorted(items: &[String]) -> Vec<String> {

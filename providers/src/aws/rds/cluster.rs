@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use aws_sdk_rds::Client;
 use aws_sdk_rds::client::Waiters;
+use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
 use aws_sdk_rds::types::DbCluster;
 use iac_dsl::value::secret;
 use iac_dsl::{
@@ -23,8 +24,9 @@ use super::rules::{
     check_identifier, check_master_password, check_master_username, check_snapshot_identifier,
 };
 use super::{
-    DEFAULT_TIMEOUT, already_exists, computed, keep_order, keep_spelling, managed_by, not_managed,
-    poll_until, rds_tags, retry_while_busy, short_id, sync_tags, tag_map, waited, with_created,
+    DEFAULT_TIMEOUT, already_exists, computed, keep_order, keep_spelling, last_answer, managed_by,
+    not_managed, poll_until, rds_tags, retry_while_busy, short_id, sync_tags, tag_map, waited,
+    with_created,
 };
 use crate::aws::error::none_if_not_found;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, to_json, vanished};
@@ -534,10 +536,7 @@ impl ResourceImpl for ClusterImpl {
                 Err(not_managed("CreateDBCluster", "DB cluster", &id, &req.ctx))
             }
         };
-        let existing = describe(&client, &id).await?;
-        if let Some(c) = &existing {
-            adopt(c)?;
-        } else {
+        {
             let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
             let result = client
                 .create_db_cluster()
@@ -572,10 +571,23 @@ impl ResourceImpl for ClusterImpl {
                 Err(e) => return Err(e),
             }
         }
-        let ready = wait_available(&client, &id, timeout).await;
-        let cluster = describe(&client, &id)
-            .await?
-            .ok_or_else(|| vanished("DescribeDBClusters", "DB cluster", &id))?;
+        let result = client
+            .wait_until_db_cluster_available()
+            .db_cluster_identifier(&id)
+            .wait(timeout)
+            .await;
+        // The waiter's last answer describes the available cluster: no read back.
+        let polled = last_answer(&result, |out: &DescribeDbClustersOutput| {
+            out.db_clusters().first()
+        });
+        let what = format!("DB cluster `{id}` to become available");
+        let ready = waited(result, "DescribeDBClusters", &what, timeout);
+        let cluster = match polled {
+            Some(cluster) => cluster,
+            None => describe(&client, &id)
+                .await?
+                .ok_or_else(|| vanished("DescribeDBClusters", "DB cluster", &id))?,
+        };
         let outputs = to_json(&outputs_of(&cluster));
         ready.map_err(|e| with_created(e, &id, outputs.clone()))?;
         Ok(CreateResponse { id, outputs })

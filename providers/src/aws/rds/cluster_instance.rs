@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_rds::Client;
 use aws_sdk_rds::client::Waiters;
+use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
 use aws_sdk_rds::types::DbInstance;
 use iac_dsl::{
     CreateRequest, CreateResponse, DeleteRequest, FieldErrors, Input, LookupRequest, Props,
@@ -16,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::rules::{Arg, check_engine, check_identifier, check_instance_class};
 use super::{
-    DEFAULT_TIMEOUT, already_exists, keep_spelling, managed_by, not_managed, rds_tags, sync_tags,
-    tag_map, waited, with_created,
+    DEFAULT_TIMEOUT, already_exists, keep_spelling, last_answer, managed_by, not_managed, rds_tags,
+    sync_tags, tag_map, waited, with_created,
 };
 use crate::aws::error::none_if_not_found;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
@@ -206,9 +207,10 @@ impl ResourceImpl for ClusterInstanceImpl {
                 ))
             }
         };
-        if let Some(existing) = describe(&client, &id).await? {
-            adopt(&existing)?;
-        } else {
+        // Identifiers are unique in a region: an instance already there (a create whose
+        // answer was lost, or a killed run) is refused with AlreadyExists and adopted when
+        // its tags say it is this resource's.
+        {
             let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
             let result = client
                 .create_db_instance()
@@ -230,10 +232,23 @@ impl ResourceImpl for ClusterInstanceImpl {
                 Err(e) => return Err(e),
             }
         }
-        let ready = wait_available(&client, &id, timeout).await;
-        let instance = describe(&client, &id)
-            .await?
-            .ok_or_else(|| vanished("DescribeDBInstances", "DB instance", &id))?;
+        let result = client
+            .wait_until_db_instance_available()
+            .db_instance_identifier(&id)
+            .wait(timeout)
+            .await;
+        // The waiter's last answer describes the available instance: no read back.
+        let polled = last_answer(&result, |out: &DescribeDbInstancesOutput| {
+            out.db_instances().first()
+        });
+        let what = format!("DB instance `{id}` to become available");
+        let ready = waited(result, "DescribeDBInstances", &what, timeout);
+        let instance = match polled {
+            Some(instance) => instance,
+            None => describe(&client, &id)
+                .await?
+                .ok_or_else(|| vanished("DescribeDBInstances", "DB instance", &id))?,
+        };
         let outputs = to_json(&outputs_of(&instance));
         ready.map_err(|e| with_created(e, &id, outputs.clone()))?;
         Ok(CreateResponse { id, outputs })

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_rds::Client;
 use aws_sdk_rds::config::Region;
 use aws_sdk_rds::types::Tag;
+use aws_smithy_runtime_api::client::waiters::FinalPoll;
 use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use iac_dsl::{CreateResponse, ErrorKind, ProviderError, ResourceContext, Value};
 
@@ -219,6 +220,23 @@ fn keep_order(recorded: &Value, mut cloud: Vec<String>) -> Vec<String> {
     a.sort();
     cloud.sort();
     if a == cloud { recorded } else { cloud }
+}
+
+/// What a waiter's last answer said of the object it waited for (`pick` takes it from the
+/// answer), so that a create need not read it back; `None` when the wait failed.
+fn last_answer<T, O, F, E>(
+    result: &Result<FinalPoll<O, F>, WaiterError<O, E>>,
+    pick: impl FnOnce(&O) -> Option<&T>,
+) -> Option<T>
+where
+    T: Clone,
+{
+    result
+        .as_ref()
+        .ok()
+        .and_then(|f| f.as_result().ok())
+        .and_then(pick)
+        .cloned()
 }
 
 /// Turns a waiter's failure into a provider error: a timeout names `what` and how long it

@@ -240,13 +240,6 @@ async fn create(
             ))
         }
     };
-    if let Some((_, outputs, tags)) = describe(aws, client, &name, &req.inputs).await? {
-        adopt(&tags)?;
-        return Ok(CreateResponse {
-            id: name,
-            outputs: to_json(&outputs),
-        });
-    }
     let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
     let result = client
         .create_db_subnet_group()
@@ -257,17 +250,32 @@ async fn create(
         .send()
         .await
         .op("CreateDBSubnetGroup");
-    match result {
-        Ok(_) => {}
+    let outputs = match result {
+        // The answer names the group and its ARN: no read back.
+        Ok(out) => {
+            let group = out.db_subnet_group();
+            let cloud_name = group
+                .and_then(|g| g.db_subnet_group_name())
+                .unwrap_or(&name)
+                .to_string();
+            DbSubnetGroupOutputs {
+                id: cloud_name.clone(),
+                name: cloud_name,
+                arn: group
+                    .and_then(|g| g.db_subnet_group_arn())
+                    .unwrap_or_default()
+                    .to_string(),
+            }
+        }
         Err(e) if already_exists(&e) => {
-            let found = describe(aws, client, &name, &req.inputs).await?;
-            adopt(&found.map(|(_, _, t)| t).unwrap_or_default())?;
+            let (_, outputs, tags) = describe(aws, client, &name, &req.inputs)
+                .await?
+                .ok_or_else(|| vanished("DescribeDBSubnetGroups", "DB subnet group", &name))?;
+            adopt(&tags)?;
+            outputs
         }
         Err(e) => return Err(e),
-    }
-    let (_, outputs, _) = describe(aws, client, &name, &req.inputs)
-        .await?
-        .ok_or_else(|| vanished("DescribeDBSubnetGroups", "DB subnet group", &name))?;
+    };
     Ok(CreateResponse {
         id: name,
         outputs: to_json(&outputs),

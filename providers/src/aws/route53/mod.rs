@@ -226,16 +226,20 @@ async fn change_tags(
     Ok(())
 }
 
-/// Waits until the change `change_id` has reached every Route 53 name server.
+/// Waits until the change a ChangeResourceRecordSets answered with has reached every
+/// Route 53 name server; not at all when the answer already says it has (`INSYNC`).
 async fn wait_in_sync(
     aws: &Aws,
-    change_id: &str,
+    change: Option<&aws_sdk_route53::types::ChangeInfo>,
     timeout: Option<Duration>,
 ) -> Result<(), ProviderError> {
-    if change_id.is_empty() {
+    let Some(change) = change else {
+        return Ok(());
+    };
+    if *change.status() == aws_sdk_route53::types::ChangeStatus::Insync {
         return Ok(());
     }
-    let id = change_id.trim_start_matches("/change/");
+    let id = change.id().trim_start_matches("/change/");
     let limit = timeout.unwrap_or(DEFAULT_SYNC_WAIT);
     let result = aws
         .route53()

@@ -652,11 +652,7 @@ async fn change(
         .send()
         .await
         .op(OP)?;
-    let change_id = out
-        .change_info()
-        .map(|c| c.id().to_string())
-        .unwrap_or_default();
-    wait_in_sync(aws, &change_id, timeout).await
+    wait_in_sync(aws, out.change_info(), timeout).await
 }
 
 fn outputs_of(key: &Key) -> Value {
@@ -728,8 +724,9 @@ impl ResourceImpl for RecordImpl {
                 Some(_) => Err(already_exists(&key)),
             }
         };
-        // A record with exactly these values (a retry after a lost answer) is adopted.
-        if !adopt(find_record(aws, &key).await?)? {
+        // A record with exactly these values (a retry after a lost answer, or a killed
+        // run) makes the create fail with "already exists", and is then adopted.
+        {
             let result = change(
                 aws,
                 &key.zone_id,

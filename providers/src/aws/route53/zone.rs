@@ -486,11 +486,7 @@ async fn empty_zone(
             .send()
             .await
             .op("ChangeResourceRecordSets")?;
-        let change_id = out
-            .change_info()
-            .map(|c| c.id().to_string())
-            .unwrap_or_default();
-        wait_in_sync(aws, &change_id, timeout).await?;
+        wait_in_sync(aws, out.change_info(), timeout).await?;
     }
     Ok(true)
 }

@@ -1,7 +1,8 @@
 //! ACM certificates and their validation against the emulator.
 //!
-//! The emulator (moto) keeps a requested certificate `PENDING_VALIDATION` for 60 seconds
-//! and then reports it `ISSUED`; certificates from a private CA are issued at once.
+//! The emulator (moto) keeps a requested certificate `PENDING_VALIDATION` for
+//! `MOTO_ACM_VALIDATION_WAIT` seconds (10, as the test support starts it) and then reports
+//! it `ISSUED`; certificates from a private CA are issued at once.
 
 use std::time::{Duration, Instant};
 

@@ -111,3 +111,113 @@ async fn the_lag_read_finds_a_datapoint_of_the_same_second() {
         .subsec_millis();
     assert_eq!(lag, Some(4321.0), "read at +{read_at} ms into the second");
 }
+
+fn dashboard(name: &str, function: &str) -> Value {
+    let body = json!({"widgets": [{
+        "type": "metric", "x": 0, "y": 0, "width": 12, "height": 6,
+        "properties": {"metrics": [["AWS/Lambda", "Errors", "FunctionName", function]],
+                       "region": "us-east-1", "title": "Payment errors"}
+    }]});
+    json!({"name": name, "body": body.to_string()})
+}
+
+#[tokio::test]
+async fn dashboard_lifecycle_and_drift() {
+    let aws = aws("us-east-1");
+    let raw = aws_sdk_cloudwatch::Client::new(&iac_tests::Moto::shared().sdk_config("us-east-1"));
+    let name = iac_tests::unique("payments");
+    let c = ctx("aws:cloudwatch/dashboard", &name);
+    let inputs = dashboard(&name, "payment-processor-primary");
+    let (created, token) = create(&aws, &c, inputs.clone()).await.expect("create");
+    assert_eq!(created.id, name);
+    assert!(
+        created.outputs["arn"].as_str().unwrap().ends_with(&name),
+        "{:?}",
+        created.outputs
+    );
+    let got = raw
+        .get_dashboard()
+        .dashboard_name(&name)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        got.dashboard_body()
+            .unwrap()
+            .contains("payment-processor-primary")
+    );
+    assert_eq!(read(&aws, &c, &name).await.unwrap().inputs, inputs);
+
+    // The body updates in place; a body that differs only in spacing plans nothing.
+    let changed = dashboard(&name, "payment-processor-dr");
+    assert!(replace_keys(&aws, &c, &inputs, &changed).is_empty());
+    let mut spaced = inputs.clone();
+    let pretty = serde_json::to_string_pretty(
+        &serde_json::from_str::<Value>(inputs["body"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    spaced["body"] = json!(pretty);
+    let verdict = iac_dsl::Provider::diff(
+        &aws,
+        &iac_dsl::DiffRequest {
+            ctx: &c,
+            id: &name,
+            old_inputs: &inputs,
+            new_inputs: &spaced,
+            old_outputs: &created.outputs,
+            changed_keys: &["body".to_string()],
+        },
+    )
+    .expect("diff");
+    assert_eq!(verdict.equivalent_keys, ["body"]);
+    update(
+        &aws,
+        &c,
+        &name,
+        inputs.clone(),
+        changed.clone(),
+        created.outputs.clone(),
+    )
+    .await;
+    assert_eq!(read(&aws, &c, &name).await.unwrap().inputs, changed);
+    assert_eq!(
+        replace_keys(&aws, &c, &changed, &dashboard("other", "f")),
+        ["name"]
+    );
+    assert_eq!(
+        lookup(&aws, &c, &token, changed.clone()).await.unwrap().id,
+        name
+    );
+
+    delete(&aws, &c, &name, changed.clone(), created.outputs.clone()).await;
+    assert!(read(&aws, &c, &name).await.is_none(), "deleted");
+    // Deleting again (a lost answer repeated) succeeds.
+    delete(&aws, &c, &name, changed, created.outputs).await;
+}
+
+#[tokio::test]
+async fn bad_dashboard_arguments_fail_before_any_request() {
+    use iac_providers::aws::cloudwatch::DashboardArgs;
+    let mut errors = FieldErrors::default();
+    DashboardArgs::new("no spaces allowed", "{\"widgets\": 1}").validate(&mut errors);
+    let text = format!("{errors:?}");
+    assert!(
+        text.contains("name") && text.contains("letters, digits"),
+        "{text}"
+    );
+    assert!(
+        text.contains("body") && text.contains("`widgets` list"),
+        "{text}"
+    );
+    let counter = iac_tests::RequestCounter::start();
+    let aws = Aws::from_config(counter.sdk_config("us-east-1"));
+    let err = create(
+        &aws,
+        &ctx("aws:cloudwatch/dashboard", "d"),
+        json!({"name": "d", "body": "not json"}),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("not valid JSON"), "{err}");
+    assert_eq!(counter.connections(), 0);
+}
