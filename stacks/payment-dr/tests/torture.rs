@@ -88,6 +88,35 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// Kills `kills` runs of `args` in the middle, each at a random moment in `window`
+/// (milliseconds). A run that finishes before its kill was not killed: the window then
+/// halves (each killed run leaves less for the next to do, and a machine may be faster
+/// than the window assumes), for at most three times `kills` runs. Returns the kills.
+fn kill_runs(
+    dir: &Path,
+    endpoint: &str,
+    args: &[&str],
+    kills: usize,
+    window: (u64, u64),
+    rng: &mut Rng,
+) -> usize {
+    let (mut lo, mut hi) = window;
+    let mut killed = 0;
+    for _ in 0..kills * 3 {
+        if killed == kills {
+            break;
+        }
+        let after = Duration::from_millis(rng.between(lo, hi));
+        if run_and_kill(dir, endpoint, args, after) {
+            killed += 1;
+        } else {
+            hi = (hi / 2).max(lo + 1);
+            lo = (lo / 2).max(50);
+        }
+    }
+    killed
+}
+
 /// Starts `args` and kills it with SIGKILL after `after`; returns whether it was still
 /// running (a run that finished first is not counted as a kill).
 fn run_and_kill(dir: &Path, endpoint: &str, args: &[&str], after: Duration) -> bool {
@@ -157,10 +186,16 @@ async fn killed_and_faulted_runs_converge_with_no_duplicate_and_no_orphan() {
 
     // The first deployment, killed again and again.
     std::fs::write(d.join("payment-dr.toml"), config(false)).unwrap();
-    for _ in 0..KILLS_UP {
-        let after = Duration::from_millis(rng.between(1_500, 9_000));
-        figures.kills += usize::from(run_and_kill(d, &endpoint, &["up", "--yes"], after));
-    }
+    // A first deployment takes about 15 s against the emulator (its longest wait is the
+    // certificates', issued 10 s after the request), and each killed run leaves less to do.
+    figures.kills += kill_runs(
+        d,
+        &endpoint,
+        &["up", "--yes"],
+        KILLS_UP,
+        (1_500, 9_000),
+        &mut rng,
+    );
     figures
         .runs_to_converge
         .push(converge(d, &endpoint, &["up", "--yes"], "up"));
@@ -172,10 +207,14 @@ async fn killed_and_faulted_runs_converge_with_no_duplicate_and_no_orphan() {
     std::fs::write(d.join("payment-dr.toml"), config(true)).unwrap();
     // Commands no longer package the Lambda before planning, so an update run takes well
     // under a second against the emulator: the kill must come within it.
-    for _ in 0..KILLS_UPDATE {
-        let after = Duration::from_millis(rng.between(150, 700));
-        figures.kills += usize::from(run_and_kill(d, &endpoint, &["up", "--yes"], after));
-    }
+    figures.kills += kill_runs(
+        d,
+        &endpoint,
+        &["up", "--yes"],
+        KILLS_UPDATE,
+        (150, 700),
+        &mut rng,
+    );
     figures
         .runs_to_converge
         .push(converge(d, &endpoint, &["up", "--yes"], "update"));
@@ -206,10 +245,14 @@ async fn killed_and_faulted_runs_converge_with_no_duplicate_and_no_orphan() {
         drop_probability: 0.02,
         ..FaultPolicy::default()
     });
-    for _ in 0..KILLS_DESTROY {
-        let after = Duration::from_millis(rng.between(300, 2_000));
-        figures.kills += usize::from(run_and_kill(d, &endpoint, &["destroy", "--yes"], after));
-    }
+    figures.kills += kill_runs(
+        d,
+        &endpoint,
+        &["destroy", "--yes"],
+        KILLS_DESTROY,
+        (300, 2_000),
+        &mut rng,
+    );
     figures
         .runs_to_converge
         .push(converge(d, &endpoint, &["destroy", "--yes"], "destroy"));
