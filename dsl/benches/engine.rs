@@ -13,7 +13,9 @@
 //! mimalloc, as in the stack binaries.
 //!
 //! Run with `cargo bench -p iac-dsl --bench engine`; pass sizes to limit the run
-//! (`cargo bench -p iac-dsl --bench engine -- 1000 10000`).
+//! (`cargo bench -p iac-dsl --bench engine -- 1000 10000`), and `postgres` to measure the
+//! same phases again on a PostgreSQL state (a local throwaway server with its durable
+//! defaults), in the same run.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,7 +27,7 @@ use iac_dsl::Stack;
 use iac_dsl::engine::{self, RunOptions};
 use iac_dsl::plan::{PlanOptions, plan};
 use iac_dsl::testing::{FakeArgs, FakeCloud, FakeHandle, FakeProvider};
-use iac_state::{OpenOptions, SecretsKey, StateStore};
+use iac_state::{Location, OpenOptions, SecretsKey, StateStore};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -68,12 +70,49 @@ const RUNS: usize = 11;
 /// (a 100,000-long chain takes about 40 s); the figure is the median.
 const APPLY_RUNS: usize = 3;
 
+/// The state backends measured.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Sqlite => "SQLite",
+            Kind::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// A fresh, empty state: a file in its folder, or a new database on the bench's server
+/// (the folder then holds only the key file).
+struct BenchState {
+    dir: tempfile::TempDir,
+    location: String,
+}
+
+fn fresh_state(kind: Kind) -> BenchState {
+    static SERVER: std::sync::OnceLock<iac_test_pg::PgServer> = std::sync::OnceLock::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let location = match kind {
+        Kind::Sqlite => dir.path().join("state.db").display().to_string(),
+        Kind::Postgres => SERVER
+            .get_or_init(iac_test_pg::PgServer::start_durable)
+            .create_database("bench")
+            .url(),
+    };
+    BenchState { dir, location }
+}
+
 /// One timed `phase` in a fresh process.
-fn child_time(phase: &str, n: usize, shape: Shape, dir: &Path) -> Duration {
+fn child_time(phase: &str, n: usize, shape: Shape, state: &BenchState) -> Duration {
     let exe = std::env::current_exe().expect("the bench's own path");
     let out = Command::new(&exe)
         .args(["--child", phase, &n.to_string(), shape.label()])
-        .arg(dir)
+        .arg(state.dir.path())
+        .arg(&state.location)
         .output()
         .expect("the bench runs itself");
     assert!(
@@ -129,10 +168,10 @@ impl Shape {
     }
 }
 
-fn open_store(dir: &Path) -> Arc<StateStore> {
+fn open_store(dir: &Path, location: &str) -> Arc<StateStore> {
     Arc::new(
-        StateStore::open(
-            &dir.join("state.db"),
+        StateStore::open_location(
+            &Location::parse(location),
             OpenOptions {
                 secrets: SecretsKey::KeyFile(dir.join("key")),
                 create: true,
@@ -150,8 +189,8 @@ fn options() -> RunOptions {
 }
 
 /// One timed phase in this (fresh) process; prints its nanoseconds.
-fn child(phase: &str, n: usize, shape: Shape, dir: &Path) {
-    let store = open_store(dir);
+fn child(phase: &str, n: usize, shape: Shape, dir: &Path, location: &str) {
+    let store = open_store(dir, location);
     let fake = FakeProvider::new("fake", FakeCloud::new());
     let elapsed = match phase {
         "plan" => {
@@ -184,8 +223,9 @@ fn millis(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1e3)
 }
 
-/// The figures of one size and shape: plan, apply, preview.
+/// The figures of one size and shape on one backend: plan, apply, preview.
 struct Row {
+    kind: Kind,
     n: usize,
     shape: Shape,
     times: [Duration; 3],
@@ -194,16 +234,17 @@ struct Row {
 /// How much each phase costs at ten times the size, for every pair of sizes ten apart.
 fn print_growth(rows: &[Row]) {
     println!();
-    println!("| shape | resources | plan | first apply | no-op preview |");
-    println!("|---|---|---:|---:|---:|");
+    println!("| state | shape | resources | plan | first apply | no-op preview |");
+    println!("|---|---|---|---:|---:|---:|");
     for small in rows {
         for large in rows
             .iter()
-            .filter(|r| r.shape == small.shape && r.n == small.n * 10)
+            .filter(|r| r.kind == small.kind && r.shape == small.shape && r.n == small.n * 10)
         {
             let ratio = |i: usize| large.times[i].as_secs_f64() / small.times[i].as_secs_f64();
             println!(
-                "| {} | {} → {} | {:.1}x | {:.1}x | {:.1}x |",
+                "| {} | {} | {} → {} | {:.1}x | {:.1}x | {:.1}x |",
+                small.kind.label(),
                 small.shape.label(),
                 small.n,
                 large.n,
@@ -219,7 +260,13 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--child") {
         let n = args[2].parse().expect("size");
-        child(&args[1], n, Shape::parse(&args[3]), Path::new(&args[4]));
+        child(
+            &args[1],
+            n,
+            Shape::parse(&args[3]),
+            Path::new(&args[4]),
+            &args[5],
+        );
         return;
     }
     let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
@@ -228,54 +275,61 @@ fn main() {
     } else {
         sizes
     };
+    let kinds: &[Kind] = if args.iter().any(|a| a == "postgres") {
+        &[Kind::Sqlite, Kind::Postgres]
+    } else {
+        &[Kind::Sqlite]
+    };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut rows = Vec::new();
-    for shape in [Shape::Fan, Shape::Chain] {
-        // Plans start from an empty state; previews run over the state of the last apply.
-        let empty: Vec<tempfile::TempDir> = sizes
-            .iter()
-            .map(|_| tempfile::tempdir().expect("temp dir"))
-            .collect();
-        let mut applied: Vec<Option<tempfile::TempDir>> = sizes.iter().map(|_| None).collect();
-        let plan = interleaved_medians(sizes.len(), RUNS, |i| {
-            child_time("plan", sizes[i], shape, empty[i].path())
-        });
-        let apply = interleaved_medians(sizes.len(), APPLY_RUNS, |i| {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let store = open_store(dir.path());
-            let fake = FakeProvider::new("fake", FakeCloud::new());
-            let stack = declare(sizes[i], shape, &fake);
-            let t = Instant::now();
-            let d = rt
-                .block_on(engine::up(stack, store, &options(), false, &mut |_| true))
-                .expect("apply");
-            let elapsed = t.elapsed();
-            assert!(d.report.expect("applied").succeeded());
-            // The user's next `preview` is another process, after this one closed the
-            // state (and SQLite folded its write-ahead log into the file).
-            drop(d.plan);
-            applied[i] = Some(dir);
-            elapsed
-        });
-        let preview = interleaved_medians(sizes.len(), RUNS, |i| {
-            let dir = applied[i].as_ref().expect("applied above");
-            child_time("preview", sizes[i], shape, dir.path())
-        });
-        for (i, &n) in sizes.iter().enumerate() {
-            rows.push(Row {
-                n,
-                shape,
-                times: [plan[i], apply[i], preview[i]],
+    for &kind in kinds {
+        for shape in [Shape::Fan, Shape::Chain] {
+            // Plans start from an empty state; previews run over the state of the last
+            // apply.
+            let empty: Vec<BenchState> = sizes.iter().map(|_| fresh_state(kind)).collect();
+            let mut applied: Vec<Option<BenchState>> = sizes.iter().map(|_| None).collect();
+            let plan = interleaved_medians(sizes.len(), RUNS, |i| {
+                child_time("plan", sizes[i], shape, &empty[i])
             });
+            let apply = interleaved_medians(sizes.len(), APPLY_RUNS, |i| {
+                let state = fresh_state(kind);
+                let store = open_store(state.dir.path(), &state.location);
+                let fake = FakeProvider::new("fake", FakeCloud::new());
+                let stack = declare(sizes[i], shape, &fake);
+                let t = Instant::now();
+                let d = rt
+                    .block_on(engine::up(stack, store, &options(), false, &mut |_| true))
+                    .expect("apply");
+                let elapsed = t.elapsed();
+                assert!(d.report.expect("applied").succeeded());
+                // The user's next `preview` is another process, after this one closed the
+                // state (and SQLite folded its write-ahead log into the file).
+                drop(d.plan);
+                applied[i] = Some(state);
+                elapsed
+            });
+            let preview = interleaved_medians(sizes.len(), RUNS, |i| {
+                let state = applied[i].as_ref().expect("applied above");
+                child_time("preview", sizes[i], shape, state)
+            });
+            for (i, &n) in sizes.iter().enumerate() {
+                rows.push(Row {
+                    kind,
+                    n,
+                    shape,
+                    times: [plan[i], apply[i], preview[i]],
+                });
+            }
         }
     }
     println!(
-        "| resources | shape | declare+validate+plan (ms) | first apply (ms) | no-op preview (ms) |"
+        "| state | resources | shape | declare+validate+plan (ms) | first apply (ms) | no-op preview (ms) |"
     );
-    println!("|---:|---|---:|---:|---:|");
+    println!("|---|---:|---|---:|---:|---:|");
     for row in &rows {
         println!(
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
+            row.kind.label(),
             row.n,
             row.shape.label(),
             millis(row.times[0]),

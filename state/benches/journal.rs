@@ -1,16 +1,37 @@
-//! State store benchmark (a bench binary, not a timed test): journal throughput with FULL
-//! durability, and loading a large stack.
+//! State store benchmark (a bench binary, not a timed test): journal throughput with full
+//! durability, and loading a large stack; on an SQLite file (`synchronous=FULL`) and, with
+//! the argument `postgres`, also on a PostgreSQL database of a local throwaway server with
+//! its durable defaults (`fsync`, synchronous commits), side by side.
 //!
-//! `cargo bench -p iac-state --bench journal`
+//! `cargo bench -p iac-state --bench journal [-- postgres]`
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use iac_state::*;
 use serde_json::json;
 
-fn store(dir: &tempfile::TempDir) -> StateStore {
-    StateStore::open(
-        &dir.path().join("state.db"),
+/// The backends measured.
+#[derive(Clone, Copy)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty state of `kind` (a file in `dir`, or a new database on the server).
+fn store(kind: Kind, dir: &tempfile::TempDir) -> StateStore {
+    static SERVER: OnceLock<iac_test_pg::PgServer> = OnceLock::new();
+    let location = match kind {
+        Kind::Sqlite => Location::File(dir.path().join("state.db")),
+        Kind::Postgres => Location::parse(
+            &SERVER
+                .get_or_init(iac_test_pg::PgServer::start_durable)
+                .create_database("bench")
+                .url(),
+        ),
+    };
+    StateStore::open_location(
+        &location,
         OpenOptions {
             secrets: SecretsKey::KeyFile(dir.path().join("key")),
             create: true,
@@ -45,9 +66,9 @@ fn intent(i: usize) -> NewIntent {
     }
 }
 
-fn journal(steps: usize, batch: usize) -> f64 {
+fn journal(kind: Kind, steps: usize, batch: usize) -> f64 {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = store(&dir);
+    let store = store(kind, &dir);
     let t = Instant::now();
     for start in (0..steps).step_by(batch) {
         let range: Vec<usize> = (start..(start + batch).min(steps)).collect();
@@ -63,17 +84,10 @@ fn journal(steps: usize, batch: usize) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
-fn main() {
-    println!("| measurement | seconds |");
-    println!("|---|---:|");
-    for batch in [1, 16, 64] {
-        println!(
-            "| 10,000 journaled steps (intent + result), batches of {batch} | {:.3} |",
-            journal(10_000, batch)
-        );
-    }
+/// Loads a stack of 100,000 resources (recorded first, untimed); seconds.
+fn load(kind: Kind) -> f64 {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = store(&dir);
+    let store = store(kind, &dir);
     let stack = StackId::new("bench", "dev");
     for chunk in (0..100_000).collect::<Vec<_>>().chunks(5_000) {
         let intents: Vec<NewIntent> = chunk.iter().map(|&i| intent(i)).collect();
@@ -89,5 +103,35 @@ fn main() {
     let state = store.load(&stack).expect("load");
     let load = t.elapsed().as_secs_f64();
     assert_eq!(state.resources.len(), 100_000);
-    println!("| load a stack of 100,000 resources (with its integrity check) | {load:.3} |");
+    load
+}
+
+fn main() {
+    let postgres = std::env::args().any(|a| a == "postgres");
+    let kinds: &[Kind] = if postgres {
+        &[Kind::Sqlite, Kind::Postgres]
+    } else {
+        &[Kind::Sqlite]
+    };
+    let row = |label: &str, f: &dyn Fn(Kind) -> f64| {
+        let cells: Vec<String> = kinds.iter().map(|&k| format!("{:.3}", f(k))).collect();
+        println!("| {label} | {} |", cells.join(" | "));
+    };
+    if postgres {
+        println!("| measurement | SQLite (s) | PostgreSQL (s) |");
+        println!("|---|---:|---:|");
+    } else {
+        println!("| measurement | seconds |");
+        println!("|---|---:|");
+    }
+    for batch in [1, 16, 64] {
+        row(
+            &format!("10,000 journaled steps (intent + result), batches of {batch}"),
+            &|k| journal(k, 10_000, batch),
+        );
+    }
+    row(
+        "load a stack of 100,000 resources (with its integrity check)",
+        &load,
+    );
 }

@@ -50,6 +50,28 @@ pub enum StateError {
         #[source]
         source: rusqlite::Error,
     },
+    /// Reading or writing the PostgreSQL database failed (`path` is its URL without the
+    /// password).
+    #[error("state database {path}: {context}: {}", with_causes(source))]
+    Postgres {
+        /// The database's URL, password redacted.
+        path: PathBuf,
+        /// What was being done.
+        context: String,
+        /// The client's error.
+        #[source]
+        source: postgres::Error,
+    },
+    /// The PostgreSQL database holds tables that are not a state's.
+    #[error(
+        "state database {path}: {reason} (it was left untouched; use a database of its own for the state)"
+    )]
+    NotStateDatabase {
+        /// The database's URL, password redacted.
+        path: PathBuf,
+        /// What was found.
+        reason: String,
+    },
     /// A file system operation failed.
     #[error("{path}: {context}: {source}")]
     Io {
@@ -148,6 +170,19 @@ pub enum StateError {
         /// The intent id.
         id: i64,
     },
+}
+
+/// The client's error with its causes (the server's own message is a cause, which the
+/// client's `Display` leaves out).
+fn with_causes(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 fn locked_message(stack: &StackId, info: &LockInfo, stale: bool, os_lock: bool) -> String {

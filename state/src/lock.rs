@@ -1,11 +1,17 @@
 //! Per-stack locks.
 //!
-//! The lock itself is an OS file lock (`flock`, through [`std::fs::File::try_lock`]) on a
+//! The lock itself is one the system releases when the holder dies. For a state file it
+//! is an OS file lock (`flock`, through [`std::fs::File::try_lock`]) on a
 //! file of its own beside the state file (`<state>.locks/<project>.<stack>.lock`), held
 //! for the whole run: the kernel releases it when the holder's process ends, however it
 //! ends, so a crashed run never blocks the next one and nobody has to clear anything.
 //! Beside it, a row of the `locks` table names the holder (who, pid, host, since) for
 //! the refusal message and for `state` inspection.
+//!
+//! For a PostgreSQL state it is a session advisory lock (`pg_try_advisory_lock` on a key
+//! derived from the stack), held by a connection of its own for the lock's life: the
+//! server releases it when that session ends, so a run killed on any host never blocks
+//! the next one (`backend/postgres.rs`). The `locks` row names the holder the same way.
 //!
 //! Where the file system cannot lock files at all, the row alone is the lock, as it was
 //! before: a row whose process is gone from this host is reported as stale, never taken
@@ -20,6 +26,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::StateError;
+use crate::backend::HeldLock;
 use crate::records::StackId;
 use crate::store::Shared;
 
@@ -60,20 +67,21 @@ impl LockInfo {
 
 /// A held stack lock. Dropping it releases the lock; [`StackLock::release`] does the same
 /// and reports a failure. A process that dies holding it releases it too (the kernel
-/// drops the file lock with the process).
+/// drops the file lock with the process; the database server ends the session and its
+/// advisory lock).
 pub struct StackLock {
     pub(crate) shared: Arc<Shared>,
     pub(crate) stack: StackId,
     pub(crate) released: bool,
-    /// The locked file; `None` where the file system cannot lock (the row is the lock).
-    pub(crate) file: Option<File>,
+    /// The system's lock; `None` where the file system cannot lock (the row is the lock).
+    pub(crate) held: Option<HeldLock>,
 }
 
 impl fmt::Debug for StackLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StackLock")
             .field("stack", &self.stack)
-            .field("os_lock", &self.file.is_some())
+            .field("os_lock", &self.held.is_some())
             .finish()
     }
 }
@@ -82,9 +90,9 @@ impl StackLock {
     /// Releases the lock.
     pub fn release(mut self) -> Result<(), StateError> {
         self.released = true;
-        // The row goes first: once the file is unlocked another run may write its own.
+        // The row goes first: once the lock is released another run may write its own.
         let result = self.shared.unlock(&self.stack, std::process::id());
-        self.file.take();
+        self.held.take();
         result
     }
 
@@ -93,10 +101,10 @@ impl StackLock {
         &self.stack
     }
 
-    /// Whether the kernel holds this lock (released with the process), rather than only
-    /// the row.
+    /// Whether the system holds this lock (the kernel's file lock or the database's
+    /// advisory lock, released with the process), rather than only the row.
     pub fn is_os_lock(&self) -> bool {
-        self.file.is_some()
+        self.held.is_some()
     }
 }
 

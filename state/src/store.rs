@@ -1,27 +1,30 @@
-//! The store: opening (with the checks that leave a bad file untouched), reading a stack,
-//! the journal, deployments, outputs, locks, export and import.
+//! The store: the logic above the rows, shared by both backends: opening (with the checks
+//! that leave a bad state untouched), secrets sealed and opened, JSON parsed, the integrity
+//! check, the journal's meaning, history, locks and their refusals, export and import.
 
-use std::collections::{BTreeMap, HashMap};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::lock::{LockInfo, OsLock, StackLock, host_name};
+use crate::backend::{
+    self, Backend, HeldLock, IntentRow, ResourceRow, RowChange, StepRow, TryLock, from_ms,
+};
+use crate::location::Location;
+use crate::lock::{LockInfo, StackLock, host_name};
 use crate::records::*;
-use crate::schema::{self, SCHEMA_VERSION};
 use crate::secrets::{Cipher, SecretsKey};
 use crate::{CIPHERTEXT_KEY, StateError};
 
-/// How to open a state file.
+/// How to open a state.
 #[derive(Debug, Clone)]
 pub struct OpenOptions {
     /// The key for secrets.
     pub secrets: SecretsKey,
-    /// Create the file when it does not exist (otherwise that is an error).
+    /// Create the file when it does not exist (otherwise that is an error). A PostgreSQL
+    /// database must exist; its tables are created on first open either way.
     pub create: bool,
 }
 
@@ -34,39 +37,34 @@ impl Default for OpenOptions {
     }
 }
 
-/// An open state file. Cheap to share (`Arc`); calls are serialized on one connection.
+/// An open state: an SQLite file or a PostgreSQL database. Cheap to share (`Arc`); calls
+/// are serialized on one connection.
 pub struct StateStore {
     shared: Arc<Shared>,
-    wal: bool,
 }
 
 impl std::fmt::Debug for StateStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StateStore")
-            .field("path", &self.shared.path)
+            .field("location", &self.shared.location)
             .finish()
     }
 }
 
 pub(crate) struct Shared {
-    path: PathBuf,
-    conn: Mutex<Connection>,
+    location: Location,
+    pub(crate) backend: Box<dyn Backend>,
     cipher: Cipher,
     key: SecretsKey,
     salt: Vec<u8>,
 }
 
-const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 const EXPORT_FORMAT: &str = "iac-state-export";
 const EXPORT_VERSION: i64 = 1;
 
-fn now_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
-fn from_ms(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+/// Now, in unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    backend::to_ms(OffsetDateTime::now_utc())
 }
 
 impl StateStore {
@@ -75,134 +73,43 @@ impl StateStore {
     /// A directory, a file that is not SQLite, or a file from a newer schema is refused
     /// with an error naming the file, and the file is left as it was.
     pub fn open(path: &Path, options: OpenOptions) -> Result<StateStore, StateError> {
-        let io = |context: &str, source: std::io::Error| StateError::Io {
-            path: path.to_path_buf(),
-            context: context.to_string(),
-            source,
-        };
-        match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => {
-                return Err(StateError::IsDirectory {
-                    path: path.to_path_buf(),
-                });
-            }
-            Ok(meta) => {
-                if meta.len() > 0 {
-                    let mut head = [0u8; 16];
-                    let mut f = std::fs::File::open(path).map_err(|e| io("opening", e))?;
-                    let ok = std::io::Read::read_exact(&mut f, &mut head).is_ok()
-                        && &head == SQLITE_MAGIC;
-                    if !ok {
-                        return Err(StateError::NotSqlite {
-                            path: path.to_path_buf(),
-                        });
-                    }
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if !options.create {
-                    return Err(StateError::NotFound {
-                        path: path.to_path_buf(),
-                    });
-                }
-                // Create the file ourselves so that it (and the WAL and shared-memory files
-                // SQLite derives from it) starts with mode 0600.
-                match std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)
-                {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(io("creating the state file", e)),
-                }
-            }
-            Err(e) => return Err(io("reading the state file's metadata", e)),
-        }
+        StateStore::open_location(&Location::File(path.to_path_buf()), options)
+    }
 
-        let sql = |context: &'static str| {
-            let path = path.to_path_buf();
-            move |source: rusqlite::Error| StateError::Sqlite {
-                path: path.clone(),
-                context: context.to_string(),
-                source,
-            }
+    /// Opens the state at `location`: an SQLite file, or a PostgreSQL database by its
+    /// `postgres://` URL (tables created on first use, an older schema migrated forward, a
+    /// newer one refused untouched). Errors show the URL without its password.
+    pub fn open_location(
+        location: &Location,
+        options: OpenOptions,
+    ) -> Result<StateStore, StateError> {
+        let backend: Box<dyn Backend> = match location {
+            Location::File(path) => Box::new(backend::sqlite::Sqlite::open(path, options.create)?),
+            Location::Postgres(url) => Box::new(backend::postgres::Postgres::open(url)?),
         };
-        let mut conn = Connection::open(path).map_err(sql("opening"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(sql("setting the busy timeout"))?;
-        // Read the version before anything writes: a newer file must stay untouched.
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::NotADatabase =>
-                {
-                    StateError::NotSqlite {
-                        path: path.to_path_buf(),
-                    }
-                }
-                other => sql("reading the schema version")(other),
-            })?;
-        if version > SCHEMA_VERSION {
-            return Err(StateError::NewerSchema {
-                path: path.to_path_buf(),
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        let journal_mode = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
-            .map_err(sql("enabling the WAL journal"))?
-            .to_ascii_lowercase();
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(sql("setting synchronous=FULL"))?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(sql("enabling foreign keys"))?;
-        schema::migrate(&mut conn, version).map_err(sql("migrating the schema"))?;
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = path.as_os_str().to_owned();
-            p.push(suffix);
-            let p = PathBuf::from(p);
-            if p.exists() {
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
-                    .map_err(|e| io("setting mode 0600", e))?;
-            }
-        }
-
-        let salt = meta_get(&conn, "secrets.salt").map_err(sql("reading the secrets settings"))?;
         let has_key = !matches!(options.secrets, SecretsKey::None);
-        let salt = match salt {
+        let salt = match backend.meta_get("secrets.salt")? {
             Some(s) => hex_bytes(&s),
             None if has_key => {
                 let mut salt = [0u8; 16];
                 rand::RngCore::fill_bytes(&mut rand::rng(), &mut salt);
                 let hex: String = salt.iter().map(|b| format!("{b:02x}")).collect();
-                meta_set(&mut conn, "secrets.salt", &hex)
-                    .map_err(sql("writing the secrets settings"))?;
-                salt.to_vec()
+                hex_bytes(&backend.meta_init("secrets.salt", &hex)?)
             }
             None => Vec::new(),
         };
-        let cipher = Cipher::new(&options.secrets, &salt, path)?;
+        let cipher = Cipher::new(&options.secrets, &salt, backend.location())?;
         if cipher.has_key() {
-            match meta_get(&conn, "secrets.verifier")
-                .map_err(sql("reading the secrets settings"))?
-            {
-                Some(v) => cipher.check_verifier(&v)?,
-                None => {
-                    let v = cipher.verifier()?;
-                    meta_set(&mut conn, "secrets.verifier", &v)
-                        .map_err(sql("writing the secrets settings"))?;
-                }
-            }
+            let stored = match backend.meta_get("secrets.verifier")? {
+                Some(v) => v,
+                None => backend.meta_init("secrets.verifier", &cipher.verifier()?)?,
+            };
+            cipher.check_verifier(&stored)?;
         }
         Ok(StateStore {
-            wal: journal_mode == "wal",
             shared: Arc::new(Shared {
-                path: path.to_path_buf(),
-                conn: Mutex::new(conn),
+                location: location.clone(),
+                backend,
                 cipher,
                 key: options.secrets.clone(),
                 salt,
@@ -210,37 +117,33 @@ impl StateStore {
         })
     }
 
-    /// The file.
+    /// The file; for a PostgreSQL state, its URL without the password.
     pub fn path(&self) -> &Path {
-        &self.shared.path
+        self.shared.backend.location()
+    }
+
+    /// Where the state is (a file, or a database URL whose `Display` hides the password).
+    pub fn location(&self) -> &Location {
+        &self.shared.location
     }
 
     /// Whether SQLite granted the WAL journal that was asked for. Some file systems
     /// (network shares without shared memory) refuse it; SQLite then keeps a rollback
     /// journal, which with `synchronous=FULL` is as durable but lets no reader in while
-    /// a run writes. The CLI warns when it is not granted.
+    /// a run writes. The CLI warns when it is not granted. Always true for PostgreSQL.
     pub fn is_wal(&self) -> bool {
-        self.wal
+        self.shared.backend.is_wal()
     }
 
-    /// Every stack in the file with its resource count and latest deployment.
+    /// Every stack in the state with its resource count and latest deployment.
     pub fn stacks(&self) -> Result<Vec<StackSummary>, StateError> {
         let s = &self.shared;
-        let conn = s.conn();
-        let mut stmt = conn
-            .prepare("SELECT s.id, s.project, s.name, (SELECT count(*) FROM resources r WHERE r.stack_id = s.id) FROM stacks s ORDER BY s.project, s.name")
-            .map_err(s.sql("listing stacks"))?;
-        let rows: Vec<(i64, String, String, i64)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .and_then(|rows| rows.collect())
-            .map_err(s.sql("listing stacks"))?;
-        drop(stmt);
         let mut out = Vec::new();
-        for (id, project, name, count) in rows {
-            let last = s.deployments(&conn, id, Some(1))?.pop();
+        for (stack, resources) in s.backend.stacks()? {
+            let last = s.deployments(&stack, Some(1))?.pop();
             out.push(StackSummary {
-                stack: StackId { project, name },
-                resources: count as usize,
+                stack,
+                resources,
                 last_deployment: last,
             });
         }
@@ -251,96 +154,61 @@ impl StateStore {
     /// back to `{"$secret": v}`. Runs the integrity check first: a failing state is an error.
     pub fn load(&self, stack: &StackId) -> Result<StackState, StateError> {
         let s = &self.shared;
-        let conn = s.conn();
-        let Some(stack_id) = stack_id(&conn, stack).map_err(s.sql("reading the stack"))? else {
-            return Ok(StackState {
-                stack: stack.clone(),
-                resources: Vec::new(),
-                outputs: BTreeMap::new(),
+        let mut resources = Vec::new();
+        s.backend.resources(stack, &mut |count, row| {
+            // Sized from the row count first: growing a vector of 100,000 records by
+            // doubling copies them into fresh memory again and again.
+            if resources.capacity() == 0 {
+                resources.reserve_exact(count);
+            }
+            let name = row.name;
+            // JSON columns are parsed from the backend's buffer, straight into their
+            // types: a large state is read without an owned copy of each column.
+            let json = |raw: &[u8], column: &str| -> Result<Value, StateError> {
+                crate::json::from_slice(raw).map_err(|e| s.bad_json(stack, name, column, e))
+            };
+            let mut inputs = json(row.inputs, "inputs")?;
+            s.cipher.decrypt_in_place(&mut inputs)?;
+            let mut outputs = json(row.outputs, "outputs")?;
+            s.cipher.decrypt_in_place(&mut outputs)?;
+            let dependencies: Vec<String> = serde_json::from_slice(row.dependencies)
+                .map_err(|e| s.bad_json(stack, name, "dependencies", e))?;
+            let options: ResourceOptionsRecord = serde_json::from_slice(row.options)
+                .map_err(|e| s.bad_json(stack, name, "options", e))?;
+            let status =
+                ResourceStatus::parse(row.status).ok_or_else(|| StateError::Integrity {
+                    path: s.path(),
+                    stack: stack.clone(),
+                    problems: vec![format!(
+                        "resource `{name}` has an unknown status `{}`",
+                        row.status
+                    )],
+                })?;
+            resources.push(ResourceRecord {
+                type_token: row.type_token.to_string(),
+                provider: row.provider.to_string(),
+                id: row.id.to_string(),
+                inputs,
+                outputs,
+                dependencies,
+                options,
+                status,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+                name: name.to_string(),
             });
-        };
-        // Sized from the primary-key index first: growing a vector of 100,000 records by
-        // doubling copies them into fresh memory again and again.
-        let count: i64 = conn
-            .prepare_cached("SELECT count(*) FROM resources WHERE stack_id = ?1")
-            .and_then(|mut stmt| stmt.query_row([stack_id], |r| r.get(0)))
-            .map_err(s.sql("reading resources"))?;
-        let mut resources = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-        {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT name, type, provider, physical_id, inputs, outputs, dependencies, options, status, created_at, updated_at \
-                     FROM resources WHERE stack_id = ?1 ORDER BY name",
-                )
-                .map_err(s.sql("reading resources"))?;
-            let mut rows = stmt.query([stack_id]).map_err(s.sql("reading resources"))?;
-            while let Some(row) = rows.next().map_err(s.sql("reading resources"))? {
-                let name: String = row.get(0).map_err(s.sql("reading resources"))?;
-                let text = |i: usize| -> Result<String, StateError> {
-                    row.get(i).map_err(s.sql("reading resources"))
-                };
-                // JSON columns are parsed from SQLite's own buffer, straight into their
-                // types: a large state is read without an owned copy of each column.
-                let raw = |i: usize| -> Result<&[u8], StateError> {
-                    row.get_ref(i)
-                        .and_then(|v| v.as_bytes().map_err(Into::into))
-                        .map_err(s.sql("reading resources"))
-                };
-                let json = |i: usize, column: &str| -> Result<Value, StateError> {
-                    crate::json::from_slice(raw(i)?)
-                        .map_err(|e| s.bad_json(stack, &name, column, e))
-                };
-                let mut inputs = json(4, "inputs")?;
-                s.cipher.decrypt_in_place(&mut inputs)?;
-                let mut outputs = json(5, "outputs")?;
-                s.cipher.decrypt_in_place(&mut outputs)?;
-                let dependencies: Vec<String> = serde_json::from_slice(raw(6)?)
-                    .map_err(|e| s.bad_json(stack, &name, "dependencies", e))?;
-                let options: ResourceOptionsRecord = serde_json::from_slice(raw(7)?)
-                    .map_err(|e| s.bad_json(stack, &name, "options", e))?;
-                let status_text = text(8)?;
-                let status =
-                    ResourceStatus::parse(&status_text).ok_or_else(|| StateError::Integrity {
-                        path: s.path.clone(),
-                        stack: stack.clone(),
-                        problems: vec![format!(
-                            "resource `{name}` has an unknown status `{status_text}`"
-                        )],
-                    })?;
-                resources.push(ResourceRecord {
-                    type_token: text(1)?,
-                    provider: text(2)?,
-                    id: text(3)?,
-                    inputs,
-                    outputs,
-                    dependencies,
-                    options,
-                    status,
-                    created_at: row.get(9).map_err(s.sql("reading resources"))?,
-                    updated_at: row.get(10).map_err(s.sql("reading resources"))?,
-                    name,
-                });
-            }
-        }
+            Ok(())
+        })?;
         let mut outputs = BTreeMap::new();
-        {
-            let mut stmt = conn
-                .prepare_cached("SELECT name, value FROM outputs WHERE stack_id = ?1 ORDER BY name")
-                .map_err(s.sql("reading outputs"))?;
-            let rows: Vec<(String, String)> = stmt
-                .query_map([stack_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .and_then(|rows| rows.collect())
-                .map_err(s.sql("reading outputs"))?;
-            for (name, text) in rows {
-                let v: Value = serde_json::from_str(&text)
-                    .map_err(|e| s.bad_json(stack, &format!("output {name}"), "value", e))?;
-                outputs.insert(name, s.cipher.decrypt_value(&v)?);
-            }
+        for (name, text) in s.backend.outputs(stack)? {
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|e| s.bad_json(stack, &format!("output {name}"), "value", e))?;
+            outputs.insert(name, s.cipher.decrypt_value(&v)?);
         }
         let problems = integrity_problems(&resources);
         if !problems.is_empty() {
             return Err(StateError::Integrity {
-                path: s.path.clone(),
+                path: s.path(),
                 stack: stack.clone(),
                 problems,
             });
@@ -359,17 +227,18 @@ impl StateStore {
 
     /// Locks `stack` for `holder` for as long as the returned [`StackLock`] lives.
     ///
-    /// The lock is an OS file lock beside the state file, which the kernel releases when
-    /// this process ends, however it ends: a crashed run never blocks the next one. A
-    /// second lock while a live process holds it is refused naming that holder. A lock
-    /// row left by a dead holder is replaced. Where the file system cannot lock files,
-    /// the row alone is the lock, and a row whose process is gone is reported as stale
-    /// (never taken over; `state force-unlock` removes it).
+    /// The lock is one the system releases when this process ends, however it ends: an
+    /// OS file lock beside a state file, or a PostgreSQL session advisory lock held by a
+    /// connection of its own. A crashed run never blocks the next one. A second lock
+    /// while a live process holds it is refused naming that holder. A lock row left by a
+    /// dead holder is replaced. Where the file system cannot lock files, the row alone
+    /// is the lock, and a row whose process is gone is reported as stale (never taken
+    /// over; `state force-unlock` removes it).
     pub fn lock(&self, stack: &StackId, holder: &str) -> Result<StackLock, StateError> {
         let s = &self.shared;
-        let file = match crate::lock::try_os_lock(&s.path, stack)? {
-            OsLock::Held(file) => Some(file),
-            OsLock::Busy => {
+        let held = match s.backend.try_lock(stack)? {
+            TryLock::Held(held) => Some(held),
+            TryLock::Busy => {
                 return Err(StateError::Locked {
                     stack: stack.clone(),
                     info: self.live_holder(stack)?,
@@ -377,40 +246,33 @@ impl StateStore {
                     os_lock: true,
                 });
             }
-            OsLock::Unsupported => None,
+            TryLock::Unsupported => None,
         };
-        let os_lock = file.is_some();
-        s.write("locking the stack", |tx| {
-            let id = ensure_stack(tx, stack)?;
-            if let Some(info) = lock_row(tx, id)? {
-                if !os_lock {
-                    return Ok(Err(info));
-                }
-                // We hold the OS lock, so the row's holder has ended: its row is stale.
-                tx.execute("DELETE FROM locks WHERE stack_id = ?1", [id])?;
-            }
-            tx.execute(
-                "INSERT INTO locks (stack_id, holder, pid, host, acquired_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, holder, std::process::id(), host_name(), now_ms()],
-            )?;
-            Ok(Ok(()))
-        })?
-        .map_err(|info| StateError::Locked {
-            stack: stack.clone(),
-            stale: info.is_stale(),
-            info,
-            os_lock: false,
-        })?;
+        let info = LockInfo {
+            holder: holder.to_string(),
+            pid: std::process::id(),
+            host: host_name(),
+            acquired_at: from_ms(now_ms()),
+        };
+        // With the system's lock held, a row already there is a dead run's: replace it.
+        if let Some(existing) = s.backend.write_lock_row(stack, &info, held.is_some())? {
+            return Err(StateError::Locked {
+                stack: stack.clone(),
+                stale: existing.is_stale(),
+                info: existing,
+                os_lock: false,
+            });
+        }
         Ok(StackLock {
             shared: self.shared.clone(),
             stack: stack.clone(),
             released: false,
-            file,
+            held,
         })
     }
 
-    /// The holder named by the row of a stack whose OS lock is held. The holder writes
-    /// its row right after taking the file lock: give it a moment before saying it is
+    /// The holder named by the row of a stack whose system lock is held. The holder
+    /// writes its row right after taking the lock: give it a moment before saying it is
     /// unnamed.
     fn live_holder(&self, stack: &StackId) -> Result<LockInfo, StateError> {
         for _ in 0..20 {
@@ -430,40 +292,28 @@ impl StateStore {
     /// Removes the lock row of `stack` that no live process holds; returns who held it.
     ///
     /// A live run's lock is never removed: two runs writing one stack at once is what
-    /// the lock exists to prevent, so that is refused naming the holder. With OS locks a
-    /// dead run's row is replaced by the next run anyway; this is for file systems
-    /// without file locks, and for rows left by older versions.
+    /// the lock exists to prevent, so that is refused naming the holder. With system
+    /// locks a dead run's row is replaced by the next run anyway; this is for file
+    /// systems without file locks, and for rows left by older versions.
     pub fn force_unlock(&self, stack: &StackId) -> Result<Option<LockInfo>, StateError> {
-        let held = match crate::lock::try_os_lock(&self.shared.path, stack)? {
-            OsLock::Busy => {
+        let held: Option<HeldLock> = match self.shared.backend.try_lock(stack)? {
+            TryLock::Busy => {
                 return Err(StateError::LockedByLiveRun {
                     stack: stack.clone(),
                     info: self.live_holder(stack)?,
                 });
             }
-            OsLock::Held(file) => Some(file),
-            OsLock::Unsupported => None,
+            TryLock::Held(held) => Some(held),
+            TryLock::Unsupported => None,
         };
-        let removed = self.shared.write("removing the lock", |tx| {
-            let Some(id) = stack_id(tx, stack)? else {
-                return Ok(None);
-            };
-            let info = lock_row(tx, id)?;
-            tx.execute("DELETE FROM locks WHERE stack_id = ?1", [id])?;
-            Ok(info)
-        });
+        let removed = self.shared.backend.delete_lock_row(stack, None);
         drop(held);
         removed
     }
 
     /// Who holds the lock of `stack`, if anyone.
     pub fn lock_info(&self, stack: &StackId) -> Result<Option<LockInfo>, StateError> {
-        let s = &self.shared;
-        let conn = s.conn();
-        let Some(id) = stack_id(&conn, stack).map_err(s.sql("reading the lock"))? else {
-            return Ok(None);
-        };
-        lock_row(&conn, id).map_err(s.sql("reading the lock"))
+        self.shared.backend.lock_row(stack)
     }
 
     /// Records the start of a deployment.
@@ -472,14 +322,10 @@ impl StateStore {
         stack: &StackId,
         kind: DeploymentKind,
     ) -> Result<DeploymentId, StateError> {
-        self.shared.write("recording a deployment", |tx| {
-            let id = ensure_stack(tx, stack)?;
-            tx.execute(
-                "INSERT INTO deployments (stack_id, kind, started_at) VALUES (?1, ?2, ?3)",
-                params![id, kind.as_str(), now_ms()],
-            )?;
-            Ok(DeploymentId(tx.last_insert_rowid()))
-        })
+        self.shared
+            .backend
+            .begin_deployment(stack, kind.as_str(), now_ms())
+            .map(DeploymentId)
     }
 
     /// Records how a deployment ended.
@@ -495,13 +341,9 @@ impl StateStore {
             DeploymentResult::Interrupted => ("interrupted", None),
         };
         let counts = serde_json::to_string(counts).unwrap_or_default();
-        self.shared.write("recording a deployment's end", |tx| {
-            tx.execute(
-                "UPDATE deployments SET finished_at = ?2, result = ?3, message = ?4, counts = ?5 WHERE id = ?1",
-                params![id.0, now_ms(), word, message, counts],
-            )?;
-            Ok(())
-        })
+        self.shared
+            .backend
+            .finish_deployment(id.0, now_ms(), word, message, counts)
     }
 
     /// Keeps `report` (JSON without secrets, e.g. a drill's measurements) beside the
@@ -512,13 +354,7 @@ impl StateStore {
         report: &Value,
     ) -> Result<(), StateError> {
         let text = serde_json::to_string(report).unwrap_or_default();
-        self.shared.write("recording a deployment's report", |tx| {
-            tx.execute(
-                "UPDATE deployments SET report = ?2 WHERE id = ?1",
-                params![id.0, text],
-            )?;
-            Ok(())
-        })
+        self.shared.backend.set_deployment_report(id.0, text)
     }
 
     /// The reports kept beside `stack`'s deployments, oldest first.
@@ -526,19 +362,10 @@ impl StateStore {
         &self,
         stack: &StackId,
     ) -> Result<Vec<(DeploymentId, Value)>, StateError> {
-        let s = &self.shared;
-        let conn = s.conn();
-        let Some(id) = stack_id(&conn, stack).map_err(s.sql("reading reports"))? else {
-            return Ok(Vec::new());
-        };
-        let mut stmt = conn
-            .prepare("SELECT id, report FROM deployments WHERE stack_id = ?1 AND report IS NOT NULL ORDER BY id")
-            .map_err(s.sql("reading reports"))?;
-        let rows: Vec<(i64, String)> = stmt
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(|rows| rows.collect())
-            .map_err(s.sql("reading reports"))?;
-        Ok(rows
+        Ok(self
+            .shared
+            .backend
+            .deployment_reports(stack)?
             .into_iter()
             .filter_map(|(d, text)| Some((DeploymentId(d), serde_json::from_str(&text).ok()?)))
             .collect())
@@ -546,124 +373,61 @@ impl StateStore {
 
     /// Every deployment of `stack`, oldest first.
     pub fn history(&self, stack: &StackId) -> Result<Vec<DeploymentRecord>, StateError> {
-        let s = &self.shared;
-        let conn = s.conn();
-        let Some(id) = stack_id(&conn, stack).map_err(s.sql("reading history"))? else {
-            return Ok(Vec::new());
-        };
-        s.deployments(&conn, id, None)
+        self.shared.deployments(stack, None)
     }
 
     /// Records intents, durably, in one transaction; returns their ids in order.
     pub fn record_intents(&self, intents: &[NewIntent]) -> Result<Vec<IntentId>, StateError> {
         let s = &self.shared;
-        let sealed: Vec<String> = intents
+        let rows: Vec<IntentRow> = intents
             .iter()
-            .map(|i| s.cipher.encrypt_value(&i.inputs).map(|v| v.to_string()))
-            .collect::<Result<_, _>>()?;
-        s.write("recording intents", |tx| {
-            let mut ids = Vec::with_capacity(intents.len());
-            let mut stacks: HashMap<&StackId, i64> = HashMap::new();
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO journal (stack_id, deployment_id, resource, type, provider, operation, token, inputs, started_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            for (intent, inputs) in intents.iter().zip(&sealed) {
-                let stack_id = match stacks.get(&intent.stack) {
-                    Some(&id) => id,
-                    None => {
-                        let id = ensure_stack(tx, &intent.stack)?;
-                        stacks.insert(&intent.stack, id);
-                        id
-                    }
-                };
-                stmt.execute(params![
-                    stack_id,
-                    intent.deployment.map(|d| d.0),
-                    intent.resource,
-                    intent.type_token,
-                    intent.provider,
-                    intent.operation.as_str(),
-                    intent.token,
-                    inputs,
-                    now_ms()
-                ])?;
-                ids.push(IntentId(tx.last_insert_rowid()));
-            }
-            Ok(ids)
-        })
+            .map(|i| {
+                Ok(IntentRow {
+                    stack: i.stack.clone(),
+                    deployment: i.deployment.map(|d| d.0),
+                    resource: i.resource.clone(),
+                    type_token: i.type_token.clone(),
+                    provider: i.provider.clone(),
+                    operation: i.operation.as_str().to_string(),
+                    token: i.token.clone(),
+                    inputs: s.cipher.encrypt_value(&i.inputs)?.to_string(),
+                })
+            })
+            .collect::<Result<_, StateError>>()?;
+        Ok(s.backend
+            .record_intents(rows, now_ms())?
+            .into_iter()
+            .map(IntentId)
+            .collect())
     }
 
     /// Records the outcome of each step and clears its intent, all in one transaction.
     pub fn complete_steps(&self, results: &[(IntentId, StepOutcome)]) -> Result<(), StateError> {
         let s = &self.shared;
-        let mut sealed = Vec::with_capacity(results.len());
-        for (_, outcome) in results {
-            sealed.push(match outcome {
-                StepOutcome::Written(r) => Some(s.seal_record(r)?),
-                _ => None,
-            });
-        }
-        let path = s.path.clone();
-        s.write_checked("recording step results", |tx| {
-            let now = now_ms();
-            for ((id, outcome), sealed) in results.iter().zip(&sealed) {
-                let row: Option<(i64, String)> = tx
-                    .prepare_cached("SELECT stack_id, resource FROM journal WHERE id = ?1 AND finished_at IS NULL")?
-                    .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
-                let Some((stack_id, resource)) = row else {
-                    return Ok(Err(StateError::UnknownIntent { path: path.clone(), id: id.0 }));
-                };
-                let (word, error) = match (outcome, sealed) {
-                    (StepOutcome::Written(r), Some(sealed)) => {
-                        upsert(tx, stack_id, r, sealed, now)?;
-                        ("written", None)
-                    }
-                    (StepOutcome::Deleted, _) => {
-                        tx.prepare_cached("DELETE FROM resources WHERE stack_id = ?1 AND name = ?2")?
-                            .execute(params![stack_id, resource])?;
-                        ("deleted", None)
-                    }
-                    (StepOutcome::Failed { error }, _) => ("failed", Some(error.clone())),
-                    (StepOutcome::Written(_), None) => ("failed", Some("internal: unsealed record".to_string())),
-                };
-                tx.prepare_cached("UPDATE journal SET finished_at = ?2, outcome = ?3, error = ?4 WHERE id = ?1")?
-                    .execute(params![id.0, now, word, error])?;
-            }
-            Ok(Ok(()))
-        })
+        let steps: Vec<StepRow> = results
+            .iter()
+            .map(|(id, outcome)| {
+                Ok(StepRow {
+                    intent: id.0,
+                    change: match outcome {
+                        StepOutcome::Written(r) => RowChange::Write(row(r, s.seal_record(r)?)),
+                        StepOutcome::Deleted => RowChange::Delete,
+                        StepOutcome::Failed { error } => RowChange::Fail(error.clone()),
+                    },
+                })
+            })
+            .collect::<Result<_, StateError>>()?;
+        s.backend
+            .complete_steps(steps, now_ms())?
+            .map_err(|id| StateError::UnknownIntent { path: s.path(), id })
     }
 
     /// Intents of `stack` whose results were never recorded (an interrupted run).
     pub fn pending_intents(&self, stack: &StackId) -> Result<Vec<Intent>, StateError> {
         let s = &self.shared;
-        let conn = s.conn();
-        let Some(id) = stack_id(&conn, stack).map_err(s.sql("reading the journal"))? else {
-            return Ok(Vec::new());
-        };
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT id, resource, type, provider, operation, token, inputs, started_at FROM journal \
-                 WHERE stack_id = ?1 AND finished_at IS NULL ORDER BY id",
-            )
-            .map_err(s.sql("reading the journal"))?;
-        let rows: Vec<(i64, String, String, String, String, String, String, i64)> = stmt
-            .query_map([id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })
-            .and_then(|rows| rows.collect())
-            .map_err(s.sql("reading the journal"))?;
-        rows.into_iter()
+        s.backend
+            .pending_intents(stack)?
+            .into_iter()
             .map(
                 |(iid, resource, type_token, provider, op, token, inputs, started_at)| {
                     let inputs: Value = serde_json::from_str(&inputs).map_err(|e| {
@@ -673,7 +437,7 @@ impl StateStore {
                         id: IntentId(iid),
                         stack: stack.clone(),
                         operation: Operation::parse(&op).ok_or_else(|| StateError::Integrity {
-                            path: s.path.clone(),
+                            path: s.path(),
                             stack: stack.clone(),
                             problems: vec![format!(
                                 "journal entry {iid} has an unknown operation `{op}`"
@@ -699,52 +463,20 @@ impl StateStore {
         stack: &StackId,
         deployment: DeploymentId,
     ) -> Result<Vec<JournalStep>, StateError> {
-        let s = &self.shared;
-        let conn = s.conn();
-        let Some(id) = stack_id(&conn, stack).map_err(s.sql("reading the journal"))? else {
-            return Ok(Vec::new());
-        };
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT resource, type, provider, operation, started_at, finished_at, outcome \
-                 FROM journal WHERE stack_id = ?1 AND deployment_id = ?2 ORDER BY id",
-            )
-            .map_err(s.sql("reading the journal"))?;
-        stmt.query_map(params![id, deployment.0], |r| {
-            Ok(JournalStep {
-                resource: r.get(0)?,
-                type_token: r.get(1)?,
-                provider: r.get(2)?,
-                operation: r.get(3)?,
-                started_at_ms: r.get(4)?,
-                finished_at_ms: r.get(5)?,
-                outcome: r.get(6)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(s.sql("reading the journal"))
+        self.shared.backend.journal_steps(stack, deployment.0)
     }
 
     /// Writes (inserts or replaces) one resource row.
     pub fn put_resource(&self, stack: &StackId, record: &ResourceRecord) -> Result<(), StateError> {
         let sealed = self.shared.seal_record(record)?;
-        self.shared.write("writing a resource", |tx| {
-            let id = ensure_stack(tx, stack)?;
-            upsert(tx, id, record, &sealed, now_ms())
-        })
+        self.shared
+            .backend
+            .write_rows(stack, false, vec![row(record, sealed)], None, now_ms())
     }
 
     /// Removes one resource row; returns whether it existed.
     pub fn remove_resource(&self, stack: &StackId, name: &str) -> Result<bool, StateError> {
-        self.shared.write("removing a resource", |tx| {
-            let Some(id) = stack_id(tx, stack)? else {
-                return Ok(false);
-            };
-            Ok(tx.execute(
-                "DELETE FROM resources WHERE stack_id = ?1 AND name = ?2",
-                params![id, name],
-            )? > 0)
-        })
+        self.shared.backend.remove_resource(stack, name)
     }
 
     /// Replaces the stack outputs.
@@ -757,79 +489,35 @@ impl StateStore {
             .iter()
             .map(|(k, v)| Ok((k.clone(), self.shared.cipher.encrypt_value(v)?.to_string())))
             .collect::<Result<_, StateError>>()?;
-        self.shared.write("writing outputs", |tx| {
-            let id = ensure_stack(tx, stack)?;
-            tx.execute("DELETE FROM outputs WHERE stack_id = ?1", [id])?;
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO outputs (stack_id, name, value) VALUES (?1, ?2, ?3)",
-            )?;
-            for (k, v) in &sealed {
-                stmt.execute(params![id, k, v])?;
-            }
-            Ok(())
-        })
+        self.shared
+            .backend
+            .write_rows(stack, false, Vec::new(), Some(sealed), now_ms())
     }
 
-    /// The state of `stack` as a JSON document, for backup or moving to another file.
+    /// The state of `stack` as a JSON document, for backup or moving to another state.
     /// Secrets stay encrypted: a backup never holds plain text.
     pub fn export(&self, stack: &StackId) -> Result<Value, StateError> {
         self.load(stack)?;
         let s = &self.shared;
-        let conn = s.conn();
-        let id = stack_id(&conn, stack).map_err(s.sql("exporting"))?;
-        let mut resources = Vec::new();
-        let mut outputs = serde_json::Map::new();
-        if let Some(id) = id {
-            let mut stmt = conn
-                .prepare("SELECT name, type, provider, physical_id, inputs, outputs, dependencies, options, status FROM resources WHERE stack_id = ?1 ORDER BY name")
-                .map_err(s.sql("exporting"))?;
-            let rows: Vec<[String; 9]> = stmt
-                .query_map([id], |r| {
-                    Ok([
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                    ])
-                })
-                .and_then(|rows| rows.collect())
-                .map_err(s.sql("exporting"))?;
-            for [
-                name,
-                type_token,
-                provider,
-                physical,
-                inputs,
-                outs,
-                deps,
-                options,
-                status,
-            ] in rows
-            {
-                let parse = |t: &str| serde_json::from_str::<Value>(t).unwrap_or(Value::Null);
-                resources.push(json!({
-                    "name": name, "type": type_token, "provider": provider, "id": physical,
-                    "inputs": parse(&inputs), "outputs": parse(&outs), "dependencies": parse(&deps),
-                    "options": parse(&options), "status": status,
-                }));
-            }
-            let mut stmt = conn
-                .prepare("SELECT name, value FROM outputs WHERE stack_id = ?1 ORDER BY name")
-                .map_err(s.sql("exporting"))?;
-            let rows: Vec<(String, String)> = stmt
-                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .and_then(|rows| rows.collect())
-                .map_err(s.sql("exporting"))?;
-            for (k, v) in rows {
-                outputs.insert(k, serde_json::from_str(&v).unwrap_or(Value::Null));
-            }
-        }
-        let verifier = meta_get(&conn, "secrets.verifier").map_err(s.sql("exporting"))?;
+        let (rows, output_rows) = s.backend.export_rows(stack)?;
+        let parse = |t: &str| serde_json::from_str::<Value>(t).unwrap_or(Value::Null);
+        let resources: Vec<Value> = rows
+            .into_iter()
+            .map(
+                |[name, type_token, provider, physical, inputs, outs, deps, options, status]| {
+                    json!({
+                        "name": name, "type": type_token, "provider": provider, "id": physical,
+                        "inputs": parse(&inputs), "outputs": parse(&outs), "dependencies": parse(&deps),
+                        "options": parse(&options), "status": status,
+                    })
+                },
+            )
+            .collect();
+        let outputs: serde_json::Map<String, Value> = output_rows
+            .into_iter()
+            .map(|(k, v)| (k, parse(&v)))
+            .collect();
+        let verifier = s.backend.meta_get("secrets.verifier")?;
         Ok(json!({
             "format": EXPORT_FORMAT,
             "version": EXPORT_VERSION,
@@ -847,9 +535,24 @@ impl StateStore {
     /// document is checked whole (shape, integrity, and that its secrets decrypt with this
     /// file's key) before anything is written.
     pub fn import(&self, stack: &StackId, doc: &Value) -> Result<(), StateError> {
+        self.import_document(stack, doc, false)
+    }
+
+    /// Like [`StateStore::import`], but replaces whatever `stack` holds (its resources and
+    /// outputs) in the same transaction: `state migrate --force`.
+    pub fn import_replacing(&self, stack: &StackId, doc: &Value) -> Result<(), StateError> {
+        self.import_document(stack, doc, true)
+    }
+
+    fn import_document(
+        &self,
+        stack: &StackId,
+        doc: &Value,
+        replace: bool,
+    ) -> Result<(), StateError> {
         let s = &self.shared;
         let bad = |message: String| StateError::Import {
-            path: s.path.clone(),
+            path: s.backend.location().to_path_buf(),
             message,
         };
         if doc.get("format").and_then(Value::as_str) != Some(EXPORT_FORMAT) {
@@ -874,7 +577,7 @@ impl StateStore {
             .and_then(Value::as_str)
             .map(hex_bytes)
             .unwrap_or_else(|| s.salt.clone());
-        let source = Cipher::new(&s.key, &salt, &s.path)?;
+        let source = Cipher::new(&s.key, &salt, s.backend.location())?;
         if let Some(v) = doc.pointer("/secrets/verifier").and_then(Value::as_str)
             && source.has_key()
         {
@@ -953,34 +656,38 @@ impl StateStore {
                 Ok((k, sealed))
             })
             .collect::<Result<_, StateError>>()?;
-        let existing = self.load(stack)?;
-        if !existing.resources.is_empty() {
+        let existing = if replace {
+            None
+        } else {
+            Some(self.load(stack)?)
+        };
+        if let Some(existing) = existing.filter(|e| !e.resources.is_empty()) {
             return Err(bad(format!(
                 "stack {stack} already has {} resource(s); import only into an empty stack",
                 existing.resources.len()
             )));
         }
-        s.write("importing", |tx| {
-            let id = ensure_stack(tx, stack)?;
-            let now = now_ms();
-            for (r, inputs, outs) in &records {
-                let sealed = SealedRecord {
-                    inputs: inputs.to_string(),
-                    outputs: outs.to_string(),
-                    dependencies: serde_json::to_string(&r.dependencies).unwrap_or_default(),
-                    options: serde_json::to_string(&r.options).unwrap_or_default(),
-                };
-                upsert(tx, id, r, &sealed, now)?;
-            }
-            tx.execute("DELETE FROM outputs WHERE stack_id = ?1", [id])?;
-            for (k, v) in &outputs {
-                tx.execute(
-                    "INSERT INTO outputs (stack_id, name, value) VALUES (?1, ?2, ?3)",
-                    params![id, k, v.to_string()],
-                )?;
-            }
-            Ok(())
-        })
+        let rows = records
+            .iter()
+            .map(|(r, inputs, outs)| {
+                row(
+                    r,
+                    SealedRecord {
+                        inputs: inputs.to_string(),
+                        outputs: outs.to_string(),
+                        dependencies: serde_json::to_string(&r.dependencies)
+                            .unwrap_or_else(|_| "[]".into()),
+                        options: serde_json::to_string(&r.options).unwrap_or_else(|_| "{}".into()),
+                    },
+                )
+            })
+            .collect();
+        let outputs = outputs
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string()))
+            .collect();
+        s.backend
+            .write_rows(stack, replace, rows, Some(outputs), now_ms())
     }
 }
 
@@ -991,19 +698,25 @@ pub(crate) struct SealedRecord {
     options: String,
 }
 
-impl Shared {
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave the connection half-written: every
-        // write is a transaction that rolls back on drop.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+/// The row of `r` with its sealed JSON columns.
+fn row(r: &ResourceRecord, sealed: SealedRecord) -> ResourceRow {
+    ResourceRow {
+        name: r.name.clone(),
+        type_token: r.type_token.clone(),
+        provider: r.provider.clone(),
+        id: r.id.clone(),
+        inputs: sealed.inputs,
+        outputs: sealed.outputs,
+        dependencies: sealed.dependencies,
+        options: sealed.options,
+        status: r.status.as_str().to_string(),
     }
+}
 
-    fn sql(&self, context: &'static str) -> impl Fn(rusqlite::Error) -> StateError + '_ {
-        move |source| StateError::Sqlite {
-            path: self.path.clone(),
-            context: context.to_string(),
-            source,
-        }
+impl Shared {
+    /// What errors name: the file, or the URL without its password.
+    fn path(&self) -> std::path::PathBuf {
+        self.backend.location().to_path_buf()
     }
 
     fn bad_json(
@@ -1014,39 +727,11 @@ impl Shared {
         e: serde_json::Error,
     ) -> StateError {
         StateError::BadJson {
-            path: self.path.clone(),
+            path: self.path(),
             stack: stack.clone(),
             resource: resource.to_string(),
             column: column.to_string(),
             message: e.to_string(),
-        }
-    }
-
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction and commits.
-    fn write<T>(
-        &self,
-        context: &'static str,
-        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
-    ) -> Result<T, StateError> {
-        self.write_checked(context, |tx| f(tx).map(Ok))
-    }
-
-    /// Like [`Shared::write`] for a body that can refuse: an inner error rolls back.
-    fn write_checked<T>(
-        &self,
-        context: &'static str,
-        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<Result<T, StateError>>,
-    ) -> Result<T, StateError> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(self.sql(context))?;
-        match f(&tx).map_err(self.sql(context))? {
-            Ok(value) => {
-                tx.commit().map_err(self.sql(context))?;
-                Ok(value)
-            }
-            Err(e) => Err(e),
         }
     }
 
@@ -1059,52 +744,21 @@ impl Shared {
         })
     }
 
+    /// Releases this process's lock row (the system lock goes with the [`StackLock`]).
     pub(crate) fn unlock(&self, stack: &StackId, pid: u32) -> Result<(), StateError> {
-        self.write("releasing the lock", |tx| {
-            if let Some(id) = stack_id(tx, stack)? {
-                tx.execute(
-                    "DELETE FROM locks WHERE stack_id = ?1 AND pid = ?2",
-                    params![id, pid],
-                )?;
-            }
-            Ok(())
-        })
+        self.backend
+            .delete_lock_row(stack, Some((pid, &host_name())))
+            .map(|_| ())
     }
 
     fn deployments(
         &self,
-        conn: &Connection,
-        stack_id: i64,
+        stack: &StackId,
         last: Option<usize>,
     ) -> Result<Vec<DeploymentRecord>, StateError> {
-        let sql = match last {
-            Some(n) => format!("SELECT id, kind, started_at, finished_at, result, message, counts FROM deployments WHERE stack_id = ?1 ORDER BY id DESC LIMIT {n}"),
-            None => "SELECT id, kind, started_at, finished_at, result, message, counts FROM deployments WHERE stack_id = ?1 ORDER BY id".to_string(),
-        };
-        let mut stmt = conn.prepare(&sql).map_err(self.sql("reading history"))?;
-        let rows: Vec<(
-            i64,
-            String,
-            i64,
-            Option<i64>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        )> = stmt
-            .query_map([stack_id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            })
-            .and_then(|rows| rows.collect())
-            .map_err(self.sql("reading history"))?;
-        Ok(rows
+        Ok(self
+            .backend
+            .deployments(stack, last)?
             .into_iter()
             .map(
                 |(id, kind, started, finished, result, message, counts)| DeploymentRecord {
@@ -1122,81 +776,6 @@ impl Shared {
             )
             .collect())
     }
-}
-
-fn upsert(
-    tx: &Transaction<'_>,
-    stack_id: i64,
-    r: &ResourceRecord,
-    sealed: &SealedRecord,
-    now: i64,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO resources (stack_id, name, type, provider, physical_id, inputs, outputs, dependencies, options, status, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11) \
-         ON CONFLICT (stack_id, name) DO UPDATE SET type = excluded.type, provider = excluded.provider, \
-         physical_id = excluded.physical_id, inputs = excluded.inputs, outputs = excluded.outputs, \
-         dependencies = excluded.dependencies, options = excluded.options, status = excluded.status, \
-         updated_at = excluded.updated_at",
-    )?
-    .execute(params![
-        stack_id,
-        r.name,
-        r.type_token,
-        r.provider,
-        r.id,
-        sealed.inputs,
-        sealed.outputs,
-        sealed.dependencies,
-        sealed.options,
-        r.status.as_str(),
-        now
-    ])?;
-    Ok(())
-}
-
-fn stack_id(conn: &Connection, stack: &StackId) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached("SELECT id FROM stacks WHERE project = ?1 AND name = ?2")?
-        .query_row(params![stack.project, stack.name], |r| r.get(0))
-        .optional()
-}
-
-fn ensure_stack(tx: &Transaction<'_>, stack: &StackId) -> rusqlite::Result<i64> {
-    if let Some(id) = stack_id(tx, stack)? {
-        return Ok(id);
-    }
-    tx.execute(
-        "INSERT INTO stacks (project, name, created_at) VALUES (?1, ?2, ?3)",
-        params![stack.project, stack.name, now_ms()],
-    )?;
-    Ok(tx.last_insert_rowid())
-}
-
-fn lock_row(conn: &Connection, stack_id: i64) -> rusqlite::Result<Option<LockInfo>> {
-    conn.prepare_cached("SELECT holder, pid, host, acquired_at FROM locks WHERE stack_id = ?1")?
-        .query_row([stack_id], |r| {
-            Ok(LockInfo {
-                holder: r.get(0)?,
-                pid: r.get(1)?,
-                host: r.get(2)?,
-                acquired_at: from_ms(r.get(3)?),
-            })
-        })
-        .optional()
-}
-
-fn meta_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-        .optional()
-}
-
-fn meta_set(conn: &mut Connection, key: &str, value: &str) -> rusqlite::Result<()> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-        params![key, value],
-    )?;
-    tx.commit()
 }
 
 fn hex_bytes(s: &str) -> Vec<u8> {

@@ -1,5 +1,7 @@
-//! The state store against real SQLite files in temporary folders, including other
-//! processes that hold locks or are killed in the middle of a write.
+//! The state store against both backends, real ones: SQLite files in temporary folders
+//! and databases of a throwaway PostgreSQL server (`iac-test-pg`), including other
+//! processes that hold locks or are killed in the middle of a write. Every test that is
+//! not about one backend's own files runs once per backend (`both!` below).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -28,6 +30,150 @@ fn options() -> OpenOptions {
 
 fn open(path: &Path) -> StateStore {
     StateStore::open(path, options()).expect("state opens")
+}
+
+/// The two backends.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty state of one backend: a file in a temporary folder, or a database of
+/// its own on the shared test server.
+struct Place {
+    location: Location,
+    // The folder of the file (and of the key files of both kinds).
+    _dir: tempfile::TempDir,
+    url: Option<String>,
+}
+
+impl Place {
+    fn new(kind: Kind) -> Place {
+        let dir = tempfile::tempdir().unwrap();
+        match kind {
+            Kind::Sqlite => Place {
+                location: Location::File(dir.path().join("state.db")),
+                _dir: dir,
+                url: None,
+            },
+            Kind::Postgres => {
+                let url = iac_test_pg::PgServer::shared()
+                    .create_database("state")
+                    .url();
+                Place {
+                    location: Location::parse(&url),
+                    _dir: dir,
+                    url: Some(url),
+                }
+            }
+        }
+    }
+
+    fn open(&self) -> StateStore {
+        self.open_with(options())
+    }
+
+    fn open_with(&self, options: OpenOptions) -> StateStore {
+        StateStore::open_location(&self.location, options).expect("state opens")
+    }
+
+    /// What the child processes are given: the path or the URL.
+    fn arg(&self) -> String {
+        match &self.url {
+            Some(url) => url.clone(),
+            None => self.location.to_string(),
+        }
+    }
+
+    /// Runs SQL behind the store's back (tests that damage or inspect the rows).
+    fn sql(&self, sql: &str) {
+        match &self.url {
+            None => {
+                rusqlite::Connection::open(self.location.as_file().unwrap())
+                    .unwrap()
+                    .execute_batch(sql)
+                    .unwrap();
+            }
+            Some(url) => {
+                ::postgres::Client::connect(url, ::postgres::NoTls)
+                    .unwrap()
+                    .batch_execute(sql)
+                    .unwrap();
+            }
+        }
+    }
+
+    /// The first column of the first row of a query that returns text.
+    fn text(&self, sql: &str) -> String {
+        match &self.url {
+            None => rusqlite::Connection::open(self.location.as_file().unwrap())
+                .unwrap()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap(),
+            Some(url) => ::postgres::Client::connect(url, ::postgres::NoTls)
+                .unwrap()
+                .query_one(sql, &[])
+                .unwrap()
+                .get(0),
+        }
+    }
+}
+
+/// Runs each listed test once per backend: `sqlite::name` and `postgres::name`.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(super::Kind::Sqlite) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(super::Kind::Postgres) } )*
+        }
+    };
+}
+
+both!(
+    a_second_process_is_refused_the_lock_until_the_holder_releases_it,
+    force_unlock_never_takes_the_lock_of_a_live_run,
+    a_run_killed_while_holding_the_lock_never_blocks_the_next,
+    a_process_killed_mid_write_leaves_whole_steps_only,
+    secrets_never_reach_the_state_in_plain_text,
+    a_wrong_passphrase_is_refused_at_open,
+    a_corrupted_json_column_names_the_resource_and_column,
+    the_integrity_check_accepts_dependencies_on_unrecorded_names_and_cycles,
+    journal_intents_stay_pending_until_their_result_is_recorded,
+    export_and_import_move_a_stack_between_states,
+    history_outputs_and_stacks_read_back,
+    one_batch_of_steps_keeps_their_order_and_is_all_or_nothing,
+    a_drill_keeps_its_report_beside_its_deployment,
+);
+
+fn a_drill_keeps_its_report_beside_its_deployment(kind: Kind) {
+    let store = Place::new(kind).open();
+    let up = store
+        .begin_deployment(&stack(), DeploymentKind::Up)
+        .unwrap();
+    let drill = store
+        .begin_deployment(&stack(), DeploymentKind::Drill)
+        .unwrap();
+    let report = json!({"kind": "planned", "rto_ms": 1100, "timeline": [{"t_ms": 0}]});
+    store
+        .finish_deployment(drill, DeploymentResult::Succeeded, &StepCounts::default())
+        .unwrap();
+    store.set_deployment_report(drill, &report).unwrap();
+    assert_eq!(
+        store.deployment_reports(&stack()).unwrap(),
+        [(drill, report)]
+    );
+    let history = store.history(&stack()).unwrap();
+    let kinds: Vec<(DeploymentId, DeploymentKind)> =
+        history.iter().map(|d| (d.id, d.kind)).collect();
+    assert_eq!(
+        kinds,
+        [(up, DeploymentKind::Up), (drill, DeploymentKind::Drill)]
+    );
+    let other = StackId::new("other", "stack");
+    assert!(store.deployment_reports(&other).unwrap().is_empty());
 }
 
 fn record(name: &str, deps: &[&str], inputs: Value) -> ResourceRecord {
@@ -70,7 +216,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn spawn_child(role: &str, path: &Path) -> std::process::Child {
+fn spawn_child(role: &str, place: &Place) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -80,7 +226,7 @@ fn spawn_child(role: &str, path: &Path) -> std::process::Child {
             "1",
         ])
         .env(CHILD_ROLE, role)
-        .env(CHILD_PATH, path)
+        .env(CHILD_PATH, place.arg())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -111,7 +257,7 @@ fn child_process() {
     let (Ok(role), Ok(path)) = (std::env::var(CHILD_ROLE), std::env::var(CHILD_PATH)) else {
         return;
     };
-    let store = open(Path::new(&path));
+    let store = StateStore::open_location(&Location::parse(&path), options()).unwrap();
     match role.as_str() {
         "hold-lock" => {
             let lock = store.lock(&stack(), "child").unwrap();
@@ -141,12 +287,10 @@ fn child_process() {
     }
 }
 
-#[test]
-fn a_second_process_is_refused_the_lock_until_the_holder_releases_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
-    open(&path);
-    let mut child = spawn_child("hold-lock", &path);
+fn a_second_process_is_refused_the_lock_until_the_holder_releases_it(kind: Kind) {
+    let place = Place::new(kind);
+    place.open();
+    let mut child = spawn_child("hold-lock", &place);
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let line = wait_for(&mut out, "locked ");
     let pid: u32 = line
@@ -156,7 +300,7 @@ fn a_second_process_is_refused_the_lock_until_the_holder_releases_it() {
         .parse()
         .unwrap();
 
-    let store = open(&path);
+    let store = place.open();
     match store.lock(&stack(), "parent") {
         Err(StateError::Locked {
             info,
@@ -196,15 +340,13 @@ fn a_second_process_is_refused_the_lock_until_the_holder_releases_it() {
     assert!(store.lock_info(&stack()).unwrap().is_none());
 }
 
-#[test]
-fn force_unlock_never_takes_the_lock_of_a_live_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
-    open(&path);
-    let mut child = spawn_child("hold-lock", &path);
+fn force_unlock_never_takes_the_lock_of_a_live_run(kind: Kind) {
+    let place = Place::new(kind);
+    place.open();
+    let mut child = spawn_child("hold-lock", &place);
     let mut out = BufReader::new(child.stdout.take().unwrap());
     wait_for(&mut out, "locked ");
-    let store = open(&path);
+    let store = place.open();
     let err = store.force_unlock(&stack()).unwrap_err();
     assert!(
         matches!(&err, StateError::LockedByLiveRun { info, .. } if info.holder == "child"),
@@ -221,27 +363,27 @@ fn force_unlock_never_takes_the_lock_of_a_live_run() {
         .expect("free once the run ended");
 }
 
-#[test]
-fn a_run_killed_while_holding_the_lock_never_blocks_the_next() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
-    open(&path);
-    let mut child = spawn_child("hold-lock", &path);
+fn a_run_killed_while_holding_the_lock_never_blocks_the_next(kind: Kind) {
+    let place = Place::new(kind);
+    place.open();
+    let mut child = spawn_child("hold-lock", &place);
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let line = wait_for(&mut out, "locked ");
     let pid: u32 = line.trim()["locked ".len()..].parse().unwrap();
     child.kill().unwrap(); // SIGKILL: no code of the child runs after this
     child.wait().unwrap();
 
-    let store = open(&path);
+    let store = place.open();
     assert_eq!(
         store.lock_info(&stack()).unwrap().map(|i| i.pid),
         Some(pid),
         "the dead run's row is still there"
     );
+    // The server notices the killed client's closed socket at once; the kernel drops a
+    // file lock with the process.
     let lock = store
         .lock(&stack(), "parent")
-        .expect("the kernel released the dead run's lock: no force-unlock needed");
+        .expect("the system released the dead run's lock: no force-unlock needed");
     let info = store.lock_info(&stack()).unwrap().unwrap();
     assert_eq!(
         (info.holder.as_str(), info.pid),
@@ -253,13 +395,10 @@ fn a_run_killed_while_holding_the_lock_never_blocks_the_next() {
 
     // A row that no OS lock backs (left by an older version) is replaced the same way,
     // and force-unlock removes one and says whose it was.
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute(
+    place.sql(
         "INSERT INTO locks (stack_id, holder, pid, host, acquired_at) \
          SELECT id, 'old version', 999999, 'elsewhere', 0 FROM stacks",
-        [],
-    )
-    .unwrap();
+    );
     // A child process that another test of this binary forks in the meantime holds a
     // copy of every descriptor (the OS lock's too) until it execs; on a loaded machine
     // that lasts long enough to be seen, so give it a moment.
@@ -277,26 +416,21 @@ fn a_run_killed_while_holding_the_lock_never_blocks_the_next() {
     assert!(store.lock_info(&stack()).unwrap().is_none());
 }
 
-#[test]
-fn a_process_killed_mid_write_leaves_whole_steps_only() {
+fn a_process_killed_mid_write_leaves_whole_steps_only(kind: Kind) {
     for delay_ms in [30u64, 90, 200] {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.db");
-        open(&path);
-        let mut child = spawn_child("write-forever", &path);
+        let place = Place::new(kind);
+        place.open();
+        let mut child = spawn_child("write-forever", &place);
         let mut out = BufReader::new(child.stdout.take().unwrap());
         wait_for(&mut out, "writing");
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
 
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        let check: String = conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(check, "ok");
-        drop(conn);
-        let store = open(&path);
+        if kind == Kind::Sqlite {
+            assert_eq!(place.text("PRAGMA integrity_check"), "ok");
+        }
+        let store = place.open();
         store.check(&stack()).expect("the store's own check passes");
         let state = store.load(&stack()).unwrap();
         let pending = store.pending_intents(&stack()).unwrap();
@@ -329,11 +463,9 @@ fn a_process_killed_mid_write_leaves_whole_steps_only() {
     }
 }
 
-#[test]
-fn secrets_never_reach_the_file_in_plain_text() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
-    let store = open(&path);
+fn secrets_never_reach_the_state_in_plain_text(kind: Kind) {
+    let place = Place::new(kind);
+    let store = place.open();
     let secret = "Sup3r-Secret-Passw0rd";
     let rec = record(
         "db",
@@ -367,21 +499,35 @@ fn secrets_never_reach_the_file_in_plain_text() {
     let export = store.export(&stack()).unwrap().to_string();
     assert!(!export.contains(secret), "exports keep secrets encrypted");
     drop(store);
-    let bytes = file_bytes(&path);
+    let bytes = match kind {
+        Kind::Sqlite => file_bytes(place.location.as_file().unwrap()),
+        // Every text column of every table, as the server holds it.
+        Kind::Postgres => place
+            .text(
+                "SELECT string_agg(t, ' ') FROM ( \
+                   SELECT key || value AS t FROM meta \
+                   UNION ALL SELECT name || inputs || outputs || dependencies || options FROM resources \
+                   UNION ALL SELECT name || value FROM outputs \
+                   UNION ALL SELECT inputs || coalesce(error, '') FROM journal) all_text",
+            )
+            .into_bytes(),
+    };
     assert!(!bytes.is_empty());
+    assert!(
+        contains(&bytes, b"$ciphertext"),
+        "the secrets are there, sealed"
+    );
     assert!(
         !contains(&bytes, secret.as_bytes()),
         "plain text found in the database or WAL"
     );
 }
 
-#[test]
-fn a_wrong_passphrase_is_refused_at_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
-    open(&path);
-    let err = StateStore::open(
-        &path,
+fn a_wrong_passphrase_is_refused_at_open(kind: Kind) {
+    let place = Place::new(kind);
+    place.open();
+    let err = StateStore::open_location(
+        &place.location,
         OpenOptions {
             secrets: SecretsKey::Passphrase("not it".to_string().into()),
             create: false,
@@ -389,7 +535,7 @@ fn a_wrong_passphrase_is_refused_at_open() {
     )
     .unwrap_err();
     assert!(matches!(err, StateError::WrongKey { .. }), "{err:?}");
-    assert!(err.to_string().contains(&path.display().to_string()));
+    assert!(err.to_string().contains(&place.location.to_string()));
 }
 
 #[test]
@@ -512,11 +658,9 @@ fn bad_files_are_refused_by_name_and_left_untouched() {
     assert!(!missing.exists());
 }
 
-#[test]
-fn a_corrupted_json_column_names_the_resource_and_column() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
-    let store = open(&path);
+fn a_corrupted_json_column_names_the_resource_and_column(kind: Kind) {
+    let place = Place::new(kind);
+    let store = place.open();
     store
         .put_resource(
             &stack(),
@@ -526,39 +670,26 @@ fn a_corrupted_json_column_names_the_resource_and_column() {
     store
         .put_resource(&stack(), &record("subnet", &["vpc"], json!({})))
         .unwrap();
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute(
-        "UPDATE resources SET outputs = '{\"id\": ' WHERE name = 'subnet'",
-        [],
-    )
-    .unwrap();
+    place.sql("UPDATE resources SET outputs = '{\"id\": ' WHERE name = 'subnet'");
     let err = store.load(&stack()).unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, StateError::BadJson { .. }), "{err:?}");
     assert!(
         message.contains("`subnet`")
             && message.contains("`outputs`")
-            && message.contains("state.db"),
+            && message.contains(&place.location.to_string()),
         "{message}"
     );
-    let still: String = conn
-        .query_row(
-            "SELECT outputs FROM resources WHERE name = 'subnet'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let still = place.text("SELECT outputs FROM resources WHERE name = 'subnet'");
     assert_eq!(
         still, "{\"id\": ",
         "the bad row is left for the user to inspect"
     );
 
     // Well-formed JSON of the wrong shape in a typed column is named the same way.
-    conn.execute(
+    place.sql(
         "UPDATE resources SET outputs = '{}', dependencies = '{\"vpc\": 1}' WHERE name = 'subnet'",
-        [],
-    )
-    .unwrap();
+    );
     let message = store.load(&stack()).unwrap_err().to_string();
     assert!(
         message.contains("`subnet`") && message.contains("`dependencies`"),
@@ -566,14 +697,13 @@ fn a_corrupted_json_column_names_the_resource_and_column() {
     );
 }
 
-#[test]
-fn the_integrity_check_accepts_dependencies_on_unrecorded_names_and_cycles() {
+fn the_integrity_check_accepts_dependencies_on_unrecorded_names_and_cycles(kind: Kind) {
     // The engine records what a resource depends on; a data source (read anew by every
     // run) or a row removed by `state delete` is not recorded, and records written by
     // different runs can form a cycle. None of that is refused: the store never refuses
     // a state the engine wrote.
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("state.db"));
+    let place = Place::new(kind);
+    let store = place.open();
     store
         .put_resource(
             &stack(),
@@ -639,10 +769,9 @@ fn a_file_whose_records_name_data_sources_is_repaired_by_the_migration() {
     assert_eq!(untouched, "[]");
 }
 
-#[test]
-fn journal_intents_stay_pending_until_their_result_is_recorded() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("state.db"));
+fn journal_intents_stay_pending_until_their_result_is_recorded(kind: Kind) {
+    let place = Place::new(kind);
+    let store = place.open();
     let ids = store
         .record_intents(&[intent("a", "tok-a"), intent("b", "tok-b")])
         .unwrap();
@@ -683,10 +812,8 @@ fn journal_intents_stay_pending_until_their_result_is_recorded() {
     assert!(store.load(&stack()).unwrap().resources.is_empty());
 }
 
-#[test]
-fn export_and_import_move_a_stack_between_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = open(&dir.path().join("a.db"));
+fn export_and_import_move_a_stack_between_states(kind: Kind) {
+    let a = Place::new(kind).open();
     a.put_resource(
         &stack(),
         &record("vpc", &[], json!({"pw": {"$secret": "s3cret"}})),
@@ -701,7 +828,7 @@ fn export_and_import_move_a_stack_between_files() {
     .unwrap();
     let doc = a.export(&stack()).unwrap();
 
-    let b = open(&dir.path().join("b.db"));
+    let b = Place::new(kind).open();
     b.import(&stack(), &doc).unwrap();
     let (sa, sb) = (a.load(&stack()).unwrap(), b.load(&stack()).unwrap());
     assert_eq!(sa.outputs, sb.outputs);
@@ -713,14 +840,10 @@ fn export_and_import_move_a_stack_between_files() {
         "{again}"
     );
 
-    let other_key = StateStore::open(
-        &dir.path().join("c.db"),
-        OpenOptions {
-            secrets: SecretsKey::Passphrase("another".to_string().into()),
-            create: true,
-        },
-    )
-    .unwrap();
+    let other_key = Place::new(kind).open_with(OpenOptions {
+        secrets: SecretsKey::Passphrase("another".to_string().into()),
+        create: true,
+    });
     let err = other_key.import(&stack(), &doc).unwrap_err();
     assert!(err.to_string().contains("cannot be decrypted"), "{err}");
     assert!(
@@ -730,7 +853,8 @@ fn export_and_import_move_a_stack_between_files() {
 
     let mut broken = doc.clone();
     broken["resources"][0]["id"] = json!("");
-    let err = open(&dir.path().join("d.db"))
+    let err = Place::new(kind)
+        .open()
         .import(&stack(), &broken)
         .unwrap_err();
     assert!(err.to_string().contains("has no physical id"), "{err}");
@@ -738,7 +862,363 @@ fn export_and_import_move_a_stack_between_files() {
     // version) is no reason to refuse.
     let mut old = doc.clone();
     old["resources"][0]["dependencies"] = json!(["zones"]);
-    open(&dir.path().join("e.db"))
+    Place::new(kind)
+        .open()
         .import(&stack(), &old)
         .expect("imported");
+}
+
+fn history_outputs_and_stacks_read_back(kind: Kind) {
+    let store = Place::new(kind).open();
+    let d = store
+        .begin_deployment(&stack(), DeploymentKind::Up)
+        .unwrap();
+    let ids = store
+        .record_intents(&[NewIntent {
+            deployment: Some(d),
+            ..intent("vpc", "tok-vpc")
+        }])
+        .unwrap();
+    store
+        .complete_steps(&[(ids[0], StepOutcome::Written(record("vpc", &[], json!({}))))])
+        .unwrap();
+    let counts = StepCounts {
+        created: 1,
+        ..Default::default()
+    };
+    store
+        .finish_deployment(d, DeploymentResult::Succeeded, &counts)
+        .unwrap();
+    let failed = store
+        .begin_deployment(&stack(), DeploymentKind::Destroy)
+        .unwrap();
+    store
+        .finish_deployment(
+            failed,
+            DeploymentResult::Failed("quota".into()),
+            &StepCounts::default(),
+        )
+        .unwrap();
+    let history = store.history(&stack()).unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].id, d);
+    assert_eq!(history[0].result, Some(DeploymentResult::Succeeded));
+    assert_eq!(history[0].counts.as_ref().map(|c| c.created), Some(1));
+    assert_eq!(
+        history[1].result,
+        Some(DeploymentResult::Failed("quota".into()))
+    );
+    let steps = store.journal_steps(&stack(), d).unwrap();
+    assert_eq!(
+        steps
+            .iter()
+            .map(|s| (
+                s.resource.as_str(),
+                s.operation.as_str(),
+                s.outcome.as_deref()
+            ))
+            .collect::<Vec<_>>(),
+        vec![("vpc", "create", Some("written"))]
+    );
+    assert!(steps[0].finished_at_ms.unwrap() >= steps[0].started_at_ms);
+    let other = StackId::new("payment-dr", "dev");
+    store
+        .put_resource(&other, &record("a", &[], json!({})))
+        .unwrap();
+    let stacks = store.stacks().unwrap();
+    assert_eq!(
+        stacks
+            .iter()
+            .map(|s| (s.stack.to_string(), s.resources))
+            .collect::<Vec<_>>(),
+        vec![
+            ("payment-dr/dev".to_string(), 1),
+            ("payment-dr/prod-001".to_string(), 1)
+        ]
+    );
+    assert_eq!(
+        stacks[1].last_deployment.as_ref().map(|d| d.id),
+        Some(failed)
+    );
+    assert!(store.remove_resource(&other, "a").unwrap());
+    assert!(!store.remove_resource(&other, "a").unwrap());
+    // Names sort byte-wise in both backends (the plan and the export rely on one order).
+    for name in ["b", "B", "a-b", "a_b", "a/b", "ä"] {
+        store
+            .put_resource(&other, &record(name, &[], json!({})))
+            .unwrap();
+    }
+    let names: Vec<String> = store
+        .load(&other)
+        .unwrap()
+        .resources
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, vec!["B", "a-b", "a/b", "a_b", "b", "ä"]);
+}
+
+#[test]
+fn a_stack_moves_between_backends_in_both_directions_with_its_secrets_sealed() {
+    let file = Place::new(Kind::Sqlite).open();
+    let pg_place = Place::new(Kind::Postgres);
+    let pg = pg_place.open();
+    let secret = "m1grate-Secret";
+    file.put_resource(
+        &stack(),
+        &record("db", &[], json!({"password": {"$secret": secret}})),
+    )
+    .unwrap();
+    file.put_resource(&stack(), &record("subnet", &["db"], json!({})))
+        .unwrap();
+    file.set_outputs(
+        &stack(),
+        &BTreeMap::from([("pw".to_string(), json!({"$secret": secret}))]),
+    )
+    .unwrap();
+    pg.import(&stack(), &file.export(&stack()).unwrap())
+        .unwrap();
+    let (a, b) = (file.load(&stack()).unwrap(), pg.load(&stack()).unwrap());
+    assert_same(&a, &b);
+    assert!(
+        !pg_place
+            .text("SELECT string_agg(inputs || outputs, '') FROM resources")
+            .contains(secret)
+    );
+    // And back, into a new file.
+    let back = Place::new(Kind::Sqlite);
+    let store = back.open();
+    store
+        .import(&stack(), &pg.export(&stack()).unwrap())
+        .unwrap();
+    assert_same(&store.load(&stack()).unwrap(), &a);
+}
+
+/// The same records (times aside) and outputs.
+fn assert_same(a: &StackState, b: &StackState) {
+    let strip = |s: &StackState| -> Vec<ResourceRecord> {
+        s.resources
+            .iter()
+            .map(|r| ResourceRecord {
+                created_at: 0,
+                updated_at: 0,
+                ..r.clone()
+            })
+            .collect()
+    };
+    assert_eq!(strip(a), strip(b));
+    assert_eq!(a.outputs, b.outputs);
+}
+
+#[test]
+fn a_database_of_a_newer_schema_or_of_something_else_is_refused_untouched() {
+    let place = Place::new(Kind::Postgres);
+    place.open();
+    place.sql("UPDATE meta SET value = '99' WHERE key = 'schema.version'");
+    let before = place.text("SELECT string_agg(key || '=' || value, ',' ORDER BY key) FROM meta");
+    let err = StateStore::open_location(&place.location, options()).unwrap_err();
+    assert!(
+        matches!(err, StateError::NewerSchema { found: 99, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("upgrade"), "{err}");
+    assert_eq!(
+        place.text("SELECT string_agg(key || '=' || value, ',' ORDER BY key) FROM meta"),
+        before,
+        "nothing modified"
+    );
+
+    // A database whose tables belong to something else.
+    let other = Place::new(Kind::Postgres);
+    other.sql("CREATE TABLE stacks (id int); CREATE TABLE meta (key text, value text)");
+    let err = StateStore::open_location(&other.location, options()).unwrap_err();
+    assert!(
+        matches!(err, StateError::NotStateDatabase { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("schema.version"), "{err}");
+    assert_eq!(
+        other.text(
+            "SELECT count(*)::text FROM information_schema.tables WHERE table_schema = 'public'"
+        ),
+        "2",
+        "no table was added"
+    );
+}
+
+#[test]
+fn a_database_errors_name_the_url_without_its_password() {
+    let place = Place::new(Kind::Postgres);
+    let url = place.url.clone().unwrap();
+    let password = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(user, _)| user.split_once(':'))
+        .map(|(_, pw)| pw.to_string())
+        .unwrap();
+    let wrong = url.replace(&password, "wrong-password");
+    let err = StateStore::open_location(&Location::parse(&wrong), options()).unwrap_err();
+    let message = format!("{err} {err:?}");
+    assert!(message.contains("***@127.0.0.1"), "{message}");
+    assert!(!message.contains("wrong-password"), "{message}");
+    assert!(
+        message.contains("password authentication failed"),
+        "{message}"
+    );
+
+    // A server that is not there: refused at once, naming the URL.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gone = format!("postgres://iac:{password}@127.0.0.1:{port}/state");
+    let err = StateStore::open_location(&Location::parse(&gone), options()).unwrap_err();
+    let message = format!("{err} {err:?}");
+    assert!(
+        message.contains(&format!("postgres://iac:***@127.0.0.1:{port}/state")),
+        "{message}"
+    );
+    assert!(!message.contains(&password), "{message}");
+}
+
+#[test]
+fn the_postgres_store_is_used_and_dropped_inside_async_runtimes() {
+    // The engine calls the synchronous store from its tokio runtime: the client runs on
+    // threads of its own, so neither kind of runtime panics, and dropping the store (and
+    // a lock) there is fine too.
+    let place = Place::new(Kind::Postgres);
+    let location = place.location.clone();
+    let multi = tokio::runtime::Runtime::new().unwrap();
+    multi.block_on(async {
+        let store = StateStore::open_location(&location, options()).unwrap();
+        let lock = store.lock(&stack(), "async").unwrap();
+        store
+            .put_resource(&stack(), &record("vpc", &[], json!({})))
+            .unwrap();
+        drop(lock);
+        tokio::spawn(async move { store.load(&stack()).unwrap().resources.len() })
+            .await
+            .unwrap()
+    });
+    let single = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let n = single.block_on(async {
+        let store = StateStore::open_location(&location, options()).unwrap();
+        let lock = store
+            .lock(&stack(), "async")
+            .expect("the dropped lock was released");
+        lock.release().unwrap();
+        store.load(&stack()).unwrap().resources.len()
+    });
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn processes_opening_a_new_database_at_once_agree_on_its_schema_and_key() {
+    let place = Place::new(Kind::Postgres);
+    let location = place.location.clone();
+    let stores: Vec<StateStore> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| StateStore::open_location(&location, options())))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap().expect("every opener succeeds"))
+            .collect()
+    });
+    stores[0]
+        .put_resource(
+            &stack(),
+            &record("db", &[], json!({"pw": {"$secret": "x"}})),
+        )
+        .unwrap();
+    for store in &stores {
+        assert_eq!(
+            store.load(&stack()).unwrap().resources[0].inputs["pw"],
+            json!({"$secret": "x"}),
+            "one salt, so every opener reads what the others sealed"
+        );
+    }
+    assert_eq!(
+        place.text("SELECT value FROM meta WHERE key = 'schema.version'"),
+        SCHEMA_VERSION.to_string()
+    );
+}
+
+#[test]
+fn both_backends_have_the_same_tables_and_columns() {
+    let file = Place::new(Kind::Sqlite);
+    file.open();
+    let db = Place::new(Kind::Postgres);
+    db.open();
+    let sqlite = file.text(
+        "SELECT group_concat(t.name || '.' || c.name, ',') FROM \
+         (SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name) t, \
+         pragma_table_info(t.name) c",
+    );
+    let postgres = db.text(
+        "SELECT string_agg(table_name || '.' || column_name, ',') FROM information_schema.columns \
+         WHERE table_schema = 'public'",
+    );
+    let set = |s: &str| -> std::collections::BTreeSet<String> {
+        s.split(',').map(str::to_string).collect()
+    };
+    assert_eq!(set(&sqlite), set(&postgres));
+    // 48 since version 4 (deployments.report).
+    assert_eq!(set(&sqlite).len(), 48, "{sqlite}");
+}
+
+fn one_batch_of_steps_keeps_their_order_and_is_all_or_nothing(kind: Kind) {
+    let store = Place::new(kind).open();
+    let ids = store
+        .record_intents(&[
+            intent("a", "t1"),
+            intent("a", "t2"),
+            intent("b", "t3"),
+            intent("c", "t4"),
+        ])
+        .unwrap();
+    assert!(ids.windows(2).all(|w| w[0].0 < w[1].0), "{ids:?}");
+    // The same resource written, then deleted, then written again in one batch: the
+    // last step wins, as if they had been recorded one after the other.
+    store
+        .complete_steps(&[
+            (
+                ids[0],
+                StepOutcome::Written(record("a", &[], json!({"v": 1}))),
+            ),
+            (ids[1], StepOutcome::Deleted),
+            (
+                ids[2],
+                StepOutcome::Written(record("b", &[], json!({"v": 2}))),
+            ),
+        ])
+        .unwrap();
+    let names: Vec<String> = store
+        .load(&stack())
+        .unwrap()
+        .resources
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, vec!["b"]);
+    // A batch naming a finished intent, or one intent twice, writes nothing at all.
+    for bad in [
+        vec![
+            (ids[3], StepOutcome::Written(record("c", &[], json!({})))),
+            (ids[0], StepOutcome::Deleted),
+        ],
+        vec![
+            (ids[3], StepOutcome::Written(record("c", &[], json!({})))),
+            (ids[3], StepOutcome::Deleted),
+        ],
+    ] {
+        let err = store.complete_steps(&bad).unwrap_err();
+        assert!(matches!(err, StateError::UnknownIntent { .. }), "{err:?}");
+        assert_eq!(store.load(&stack()).unwrap().resources.len(), 1);
+        assert_eq!(store.pending_intents(&stack()).unwrap().len(), 1);
+    }
 }

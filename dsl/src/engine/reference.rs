@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use iac_state::{OpenOptions, SecretsKey, StackId, StateStore};
+use iac_state::{Location, OpenOptions, SecretsKey, StackId, StateStore};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -104,16 +104,28 @@ impl fmt::Display for ReferenceErrors {
 
 impl std::error::Error for ReferenceErrors {}
 
-/// The secrets key of the state file at `path`: `IAC_PASSPHRASE` when set, otherwise the
-/// key file beside it (`<path>.key`). The CLI opens its own state file the same way.
-pub fn secrets_key_for(path: &Path) -> SecretsKey {
-    match std::env::var("IAC_PASSPHRASE") {
-        Ok(p) if !p.is_empty() => SecretsKey::Passphrase(p.into()),
-        _ => {
+/// The secrets key of a state: `IAC_PASSPHRASE` when set, else the key file named by
+/// `IAC_KEY_FILE`, else a key file beside a state file (`<path>.key`). A database has
+/// nothing beside it: its team shares a passphrase or a key file. The CLI opens its own
+/// state the same way.
+pub fn secrets_key(location: &Location) -> Result<SecretsKey, String> {
+    if let Ok(p) = std::env::var("IAC_PASSPHRASE")
+        && !p.is_empty()
+    {
+        return Ok(SecretsKey::Passphrase(p.into()));
+    }
+    if let Some(file) = std::env::var_os("IAC_KEY_FILE").filter(|f| !f.is_empty()) {
+        return Ok(SecretsKey::KeyFile(PathBuf::from(file)));
+    }
+    match location {
+        Location::File(path) => {
             let mut key = path.as_os_str().to_owned();
             key.push(".key");
-            SecretsKey::KeyFile(PathBuf::from(key))
+            Ok(SecretsKey::KeyFile(PathBuf::from(key)))
         }
+        Location::Postgres(url) => Err(format!(
+            "state {url}: a shared state needs the team's secrets key: set IAC_PASSPHRASE (a passphrase every member knows) or IAC_KEY_FILE (a key file every member has)"
+        )),
     }
 }
 
@@ -129,7 +141,7 @@ pub fn open_location(location: &Path) -> Result<StateStore, String> {
     StateStore::open(
         location,
         OpenOptions {
-            secrets: secrets_key_for(location),
+            secrets: secrets_key(&Location::File(location.to_path_buf()))?,
             create: false,
         },
     )

@@ -97,18 +97,10 @@ fn workdir(tag: &str) -> std::path::PathBuf {
 
 /// The stack binary in `dir` against the proxy.
 fn stack(proxy: &FaultProxy, dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_payment-dr-stack"));
-    cmd.current_dir(dir)
-        .args(["--config", "payment-dr.toml", "--state", "state.db"])
+    let mut cmd = iac_tests::stack_command(Path::new(env!("CARGO_BIN_EXE_payment-dr-stack")), dir);
+    cmd.args(["--config", "payment-dr.toml", "--state", "state.db"])
         .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("IAC_PASSPHRASE")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_REGION");
-    for (k, v) in Moto::shared().env() {
-        cmd.env(k, v);
-    }
-    cmd.env("AWS_ENDPOINT_URL", proxy.endpoint());
+        .env("AWS_ENDPOINT_URL", proxy.endpoint());
     cmd
 }
 

@@ -260,11 +260,19 @@ fn a_run_killed_with_sigkill_never_blocks_the_next_and_a_live_one_is_never_unloc
         .unwrap()
         .len();
     assert_eq!(recorded, 20);
+    assert_cloud_whole(d, 20);
+    let preview = run(d, &["preview", "--detailed-exitcode"]);
+    assert_eq!(preview.status.code(), Some(0), "{}", text(&preview));
+}
+
+/// The fake cloud after the runs: every object made once, none missing.
+pub(crate) fn assert_cloud_whole(dir: &Path, count: usize) {
     let cloud: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("fake-cloud.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("fake-cloud.json")).unwrap())
+            .unwrap();
     assert_eq!(
         cloud["objects"].as_object().unwrap().len(),
-        20,
+        count,
         "no orphan, nothing missing"
     );
     assert!(
@@ -276,8 +284,6 @@ fn a_run_killed_with_sigkill_never_blocks_the_next_and_a_live_one_is_never_unloc
         "nothing created twice: {}",
         cloud["creates"]
     );
-    let preview = run(d, &["preview", "--detailed-exitcode"]);
-    assert_eq!(preview.status.code(), Some(0), "{}", text(&preview));
 }
 
 #[test]

@@ -9,3 +9,4 @@ mod emulator;
 mod lambda_fn;
 mod lost_answers;
 mod pg;
+mod pg_state;

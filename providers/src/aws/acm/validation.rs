@@ -149,7 +149,9 @@ async fn status_of(
 async fn wait_issued(aws: &Aws, arn: &str, limit: Duration) -> Result<(), ProviderError> {
     const OP: &str = "DescribeCertificate";
     let started = Instant::now();
-    let mut delay = Duration::from_millis(500);
+    // ACM validates through DNS in tens of seconds at best: after the first look (an
+    // already issued certificate), poll from 2 s, doubling up to 15 s.
+    let mut delay = Duration::from_secs(2);
     let mut next_notice = NOTICE_EVERY;
     loop {
         let Some((status, detail)) = status_of(aws, arn).await? else {

@@ -291,22 +291,35 @@ impl ResourceImpl for SecretImpl {
                 .send()
                 .await
                 .op("CreateSecret")?;
-            Ok(out.arn().unwrap_or_default().to_string())
+            Ok((
+                out.arn().unwrap_or_default().to_string(),
+                out.name().map(str::to_string),
+            ))
         };
         // A retry after a lost answer, or an earlier run of this resource, finds the secret
         // under its name: adopt it when it is ours and bring it to what is declared.
         let what = format!("secret `{}`", inputs.name);
-        let arn = create_or_adopt(&what, made, || async {
+        let (arn, answered) = create_or_adopt(&what, made, || async {
             let found = describe(aws, &inputs.name).await?;
             Ok(existing_by_tags(
-                found
-                    .as_ref()
-                    .map(|(_, o, all)| (o["arn"].as_str().unwrap_or_default().to_string(), all)),
+                found.as_ref().map(|(_, o, all)| {
+                    (
+                        (o["arn"].as_str().unwrap_or_default().to_string(), None),
+                        all,
+                    )
+                }),
                 &req.ctx,
                 Some(&req.token),
             ))
         })
         .await?;
+        // A new secret is what was declared, and the answer names it: no read back.
+        if let Some(name) = answered {
+            return Ok(CreateResponse {
+                outputs: json!({ "arn": arn, "name": name }),
+                id: arn,
+            });
+        }
         // An adopted secret may differ from the declaration (an earlier run's inputs).
         if let Some((live, _, _)) = describe(aws, &arn).await? {
             let mut live = live;
