@@ -92,6 +92,51 @@ def create_global_cluster(self):
 rds_responses.RDSResponse.create_global_cluster = create_global_cluster
 
 
+_create_global_cluster_backend = rds.RDSBackend.create_global_cluster
+
+
+def create_global_cluster_from_source(
+    self, global_cluster_identifier, source_db_cluster_identifier=None, **settings
+):
+    """CreateGlobalCluster from a source cluster of any region, which becomes its writer.
+
+    moto 5.2.5 keeps every global cluster in the us-east-1 backend and looked for the
+    `SourceDBClusterIdentifier` (an ARN) among that backend's clusters only, so a global
+    database could not be formed from a cluster of another region (DBClusterNotFoundFault);
+    it also left the source member's writer flag unset. AWS finds the cluster by its ARN
+    in its own region and makes it the global database's primary (writer) cluster, whose
+    engine, version and encryption the global cluster takes. The stack forms a global
+    database this way when it fails back after a detach-and-promote (the promoted cluster
+    is the source). `settings` are moto's other arguments (engine, version, encryption,
+    deletion protection).
+    """
+    source = None
+    if source_db_cluster_identifier is not None:
+        from moto.rds.exceptions import DBClusterNotFoundError
+
+        parts = source_db_cluster_identifier.split(":")
+        region = parts[3] if len(parts) == 7 else self.region_name
+        source = rds.rds_backends[self.account_id][region].clusters.get(parts[-1])
+        if source is None:
+            raise DBClusterNotFoundError(source_db_cluster_identifier)
+        settings.update(
+            engine=source.engine,
+            engine_version=source.engine_version,
+            storage_encrypted=source.storage_encrypted,
+        )
+    global_cluster = _create_global_cluster_backend(
+        self, global_cluster_identifier, None, **settings
+    )
+    if source is not None:
+        source.global_cluster_identifier = global_cluster_identifier
+        source.is_writer = True
+        global_cluster.members.append(source)
+    return global_cluster
+
+
+rds.RDSBackend.create_global_cluster = create_global_cluster_from_source
+
+
 _create_subnet_group = rds.RDSBackend.create_subnet_group
 
 
@@ -137,6 +182,32 @@ def create_db_cluster(self, kwargs):
 
 
 rds.RDSBackend.create_db_cluster = create_db_cluster
+
+
+_delete_db_cluster = rds.RDSBackend.delete_db_cluster
+
+
+def delete_db_cluster(self, cluster_identifier, snapshot_name=None):
+    """DeleteDBCluster deletes the cluster's automated backups with it, as AWS does.
+
+    moto 5.2.5 kept the automated snapshot it makes at every create (named
+    `rds:<cluster>-<YYYY-MM-DD-HH-MM>`), so creating a cluster of the same identifier again
+    within the same minute failed with DBClusterSnapshotAlreadyExistsFault, after moto had
+    stored the cluster but before it joined its global database. A failback after a
+    detach deletes the old primary and creates its replacement under the same identifier
+    moments later. Manual and final snapshots stay, as in AWS.
+    """
+    cluster = _delete_db_cluster(self, cluster_identifier, snapshot_name)
+    for snapshot_id, snapshot in list(self.cluster_snapshots.items()):
+        if (
+            snapshot.snapshot_type == "automated"
+            and snapshot.db_cluster_identifier == cluster_identifier
+        ):
+            del self.cluster_snapshots[snapshot_id]
+    return cluster
+
+
+rds.RDSBackend.delete_db_cluster = delete_db_cluster
 
 
 def apigateway_not_found():

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use iac_state::{Location, OpenOptions, SecretsKey, StackId, StateStore};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -48,7 +48,8 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 #[command(
     version,
     about = "Preview and deploy this stack.",
-    propagate_version = true
+    propagate_version = true,
+    subcommand_required = true
 )]
 struct Cli {
     /// The state: an SQLite file, or a PostgreSQL database a team shares
@@ -82,8 +83,145 @@ struct Cli {
     /// Tracing logs on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// `None` when the command is the stack's own ([`Extension`]).
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+}
+
+/// Commands a stack binary adds beside the common ones (`payment-dr-stack drill`): parsed
+/// with them (the global options apply, `--help` lists them) and run with an
+/// [`ExtensionContext`] once the configuration is loaded and validated.
+pub trait Extension<C: StackConfig>: Subcommand {
+    /// Runs the command: its output (printed by the CLI, as JSON under `--json`) and exit
+    /// code, or an error message (exit 1).
+    fn run(
+        self,
+        ctx: ExtensionContext<'_, C>,
+    ) -> impl std::future::Future<Output = Result<ExtensionOutput, String>>;
+}
+
+/// No stack-specific command ([`run`]).
+#[derive(Subcommand, Debug)]
+pub enum NoExtension {}
+
+impl<C: StackConfig> Extension<C> for NoExtension {
+    async fn run(self, _ctx: ExtensionContext<'_, C>) -> Result<ExtensionOutput, String> {
+        match self {}
+    }
+}
+
+/// What a stack-specific command reports.
+#[derive(Debug, Clone)]
+pub struct ExtensionOutput {
+    /// Printed without `--json`.
+    pub text: String,
+    /// Printed with `--json`.
+    pub json: Value,
+    /// The exit code.
+    pub code: u8,
+}
+
+/// What a stack-specific command may use: the validated configuration, the stack, the
+/// state file, and the engine's `preview` and `up` of the stack built from any
+/// configuration (for a command that deploys a changed one, such as a drill's writer
+/// change).
+pub struct ExtensionContext<'a, C> {
+    /// The loaded, validated configuration (with `--set` applied).
+    pub config: &'a C,
+    /// The stack.
+    pub stack: &'a iac_state::StackId,
+    /// Whether `--json` was given (nothing but the output goes to standard output).
+    pub json: bool,
+    state: &'a iac_state::Location,
+    build: &'a dyn Fn(&C) -> Stack,
+    parallelism: usize,
+}
+
+impl<C: StackConfig> ExtensionContext<'_, C> {
+    /// Opens the state file (`create`: make it when missing).
+    pub fn open_state(&self, create: bool) -> Result<StateStore, String> {
+        open_state(self.state, create)
+    }
+
+    /// The plan `up` would carry out for the stack built from `config`; printed as
+    /// `preview` prints it, except under `--json`.
+    pub async fn preview(&self, config: &C) -> Result<Plan, String> {
+        let stack = self.stack_of(config);
+        stack.validate().map_err(|e| e.to_string())?;
+        let store = self.open_state(false)?;
+        let state = store.load(stack.id()).map_err(|e| e.to_string())?;
+        let options = RunOptions {
+            parallelism: self.parallelism,
+            ..RunOptions::default()
+        };
+        let plan = engine::preview_validated(&stack, state, &options, false, Some(&store))
+            .await
+            .map_err(|e| e.to_string())?;
+        if !self.json {
+            Ui { json: false }.plan(&plan);
+        }
+        Ok(plan)
+    }
+
+    /// Asks `question` on the terminal; only `yes` agrees. Without a terminal, refuses
+    /// with a message saying to pass `--yes`.
+    pub fn confirm(&self, command: &str, question: &str) -> Result<bool, String> {
+        if !std::io::stdin().is_terminal() {
+            return Err(format!(
+                "`{command}` needs confirmation: run it on a terminal, or pass --yes"
+            ));
+        }
+        eprint!("{question} Only 'yes' will be accepted: ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        Ok(std::io::stdin().read_line(&mut answer).is_ok() && answer.trim() == "yes")
+    }
+
+    /// A progress line on standard error (none under `--json`).
+    pub fn progress(&self, line: &str) {
+        if !self.json {
+            eprintln!("{line}");
+        }
+    }
+
+    /// Deploys the stack built from `config` without asking (the caller confirmed), as
+    /// `up --yes` would, recorded as an `up` deployment of its own; its report's failures
+    /// come back as an error naming them.
+    pub async fn up(&self, config: &C) -> Result<engine::Deployment, String> {
+        let stack = self.stack_of(config);
+        let store = Arc::new(self.open_state(true)?);
+        let options = RunOptions {
+            parallelism: self.parallelism,
+            ..RunOptions::default()
+        };
+        let deployment = engine::up(stack, store, &options, false, &mut |_: &Plan| true)
+            .await
+            .map_err(|e| e.to_string())?;
+        match &deployment.report {
+            Some(report) if !report.succeeded() => Err(format!(
+                "the writer change failed: {}",
+                report
+                    .failures()
+                    .iter()
+                    .map(|s| match &s.status {
+                        StepStatus::Failed { error } => format!("{}: {error}", s.name),
+                        _ => s.name.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
+            _ => Ok(deployment),
+        }
+    }
+
+    fn stack_of(&self, config: &C) -> Stack {
+        let stack = (self.build)(config);
+        if stack.id() == self.stack {
+            stack
+        } else {
+            stack.renamed(&self.stack.name)
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -231,13 +369,30 @@ where
     C: StackConfig,
     F: Fn(&C) -> Stack,
 {
-    let cli = Cli::parse();
+    run_with::<C, F, NoExtension>(project, default_config, build)
+}
+
+/// [`run`] with the stack's own commands `E` beside the common ones.
+pub fn run_with<C, F, E>(project: &str, default_config: &str, build: F) -> ExitCode
+where
+    C: StackConfig,
+    F: Fn(&C) -> Stack,
+    E: Extension<C>,
+{
+    let matches = E::augment_subcommands(Cli::command()).get_matches();
+    let extension = match matches.subcommand_name() {
+        Some(name) if E::has_subcommand(name) => {
+            Some(E::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()))
+        }
+        _ => None,
+    };
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_tracing(cli.verbose);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
-    runtime.block_on(dispatch(cli, project, default_config, build))
+    runtime.block_on(dispatch(cli, extension, project, default_config, build))
 }
 
 fn init_tracing(verbose: u8) {
@@ -357,10 +512,17 @@ fn open_state_with(
     Ok(store)
 }
 
-async fn dispatch<C, F>(cli: Cli, project: &str, default_config: &str, build: F) -> ExitCode
+async fn dispatch<C, F, E>(
+    cli: Cli,
+    extension: Option<E>,
+    project: &str,
+    default_config: &str,
+    build: F,
+) -> ExitCode
 where
     C: StackConfig,
     F: Fn(&C) -> Stack,
+    E: Extension<C>,
 {
     let config_path = cli
         .config
@@ -368,7 +530,7 @@ where
         .unwrap_or_else(|| PathBuf::from(default_config));
     let needs_config = !matches!(
         cli.command,
-        Command::State { .. } | Command::History { .. } | Command::Outputs { .. }
+        Some(Command::State { .. } | Command::History { .. } | Command::Outputs { .. })
     ) || cli.stack.is_none();
     let config: Option<C> = if needs_config {
         match load_config::<C>(&config_path, &cli.set) {
@@ -416,7 +578,31 @@ where
         ..RunOptions::default()
     };
 
-    let result: Result<u8, String> = match cli.command {
+    let Some(command) = cli.command else {
+        let (Some(extension), Some(config)) = (extension, config.as_ref()) else {
+            return fail("no command given (`--help` lists them)");
+        };
+        let ctx = ExtensionContext {
+            config,
+            stack: &id,
+            json: cli.json,
+            state: &cli.state,
+            build: &build,
+            parallelism: cli.parallelism.max(1),
+        };
+        return match extension.run(ctx).await {
+            Ok(output) => {
+                if cli.json {
+                    ui.print_json(&output.json);
+                } else {
+                    println!("{}", output.text);
+                }
+                ExitCode::from(output.code)
+            }
+            Err(message) => fail(&message),
+        };
+    };
+    let result: Result<u8, String> = match command {
         Command::Preview {
             detailed_exitcode,
             refresh,
@@ -804,13 +990,37 @@ fn outputs(
 fn history(ui: &Ui, state: &Location, id: &StackId) -> Result<u8, String> {
     let store = open_state(state, false)?;
     let records = store.history(id).map_err(|e| e.to_string())?;
+    // Reports kept beside deployments (a drill's timeline, RTO and RPO).
+    let reports: BTreeMap<i64, Value> = store
+        .deployment_reports(id)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(d, report)| (d.0, report))
+        .collect();
     if ui.json {
-        ui.print_json(&records);
+        let rows: Vec<Value> = records
+            .iter()
+            .map(|r| {
+                let mut row = serde_json::to_value(r).unwrap_or_default();
+                if let (Some(report), Some(map)) = (reports.get(&r.id.0), row.as_object_mut()) {
+                    map.insert("report".into(), report.clone());
+                }
+                row
+            })
+            .collect();
+        ui.print_json(&rows);
         return Ok(0);
     }
     let mut table = Table::new();
     table.load_style(UTF8_BORDERS_ONLY);
-    table.set_header(["#", "kind", "started", "finished", "result", "changes"]);
+    table.set_header([
+        "#",
+        "kind",
+        "started",
+        "finished",
+        "result",
+        "changes (a drill: RTO, RPO)",
+    ]);
     for r in &records {
         table.add_row([
             r.id.to_string(),
@@ -824,13 +1034,17 @@ fn history(ui: &Ui, state: &Location, id: &StackId) -> Result<u8, String> {
                 .as_ref()
                 .map(|x| format!("{x:?}"))
                 .unwrap_or_else(|| "running".into()),
-            r.counts
-                .as_ref()
-                .map(|c| {
-                    format!(
-                        "+{} ~{} ±{} -{} !{}",
-                        c.created, c.updated, c.replaced, c.deleted, c.failed
-                    )
+            reports
+                .get(&r.id.0)
+                .and_then(|report| report["summary"].as_str())
+                .map(str::to_string)
+                .or_else(|| {
+                    r.counts.as_ref().map(|c| {
+                        format!(
+                            "+{} ~{} ±{} -{} !{}",
+                            c.created, c.updated, c.replaced, c.deleted, c.failed
+                        )
+                    })
                 })
                 .unwrap_or_default(),
         ]);
@@ -1228,6 +1442,15 @@ impl Ui {
                 .map(|o| counts.get(o).copied().unwrap_or(0))
                 .sum::<usize>()
         };
+        for step in plan.steps.iter().filter(|s| !s.excluded) {
+            if let Some(warning) = &step.warning {
+                println!(
+                    "\n{} {} is replaced: {warning}",
+                    "Warning:".if_supports_color(Stream::Stdout, |t| t.red()),
+                    step.name
+                );
+            }
+        }
         if plan.has_changes() {
             println!(
                 "\nPlan: {} to create, {} to update, {} to replace, {} to delete, {} unchanged.",
@@ -1451,6 +1674,12 @@ fn print_step(step: &Step) {
         _ => "",
     };
     println!("{colored}{note}");
+    if let Some(warning) = &step.warning {
+        println!(
+            "        {} {warning}",
+            "warning:".if_supports_color(Stream::Stdout, |t| t.red())
+        );
+    }
     if step.op == Op::Create
         && let Some(m) = step.inputs.as_object()
     {

@@ -150,6 +150,9 @@ pub enum DeploymentKind {
     Import,
     /// A manual state edit.
     StateEdit,
+    /// A failover drill: a writer change made to measure it; its report (timeline, RTO,
+    /// RPO) is kept beside it ([`crate::StateStore::set_deployment_report`]).
+    Drill,
 }
 
 impl DeploymentKind {
@@ -160,6 +163,7 @@ impl DeploymentKind {
             DeploymentKind::Refresh => "refresh",
             DeploymentKind::Import => "import",
             DeploymentKind::StateEdit => "state_edit",
+            DeploymentKind::Drill => "drill",
         }
     }
 
@@ -170,6 +174,7 @@ impl DeploymentKind {
             "refresh" => DeploymentKind::Refresh,
             "import" => DeploymentKind::Import,
             "state_edit" => DeploymentKind::StateEdit,
+            "drill" => DeploymentKind::Drill,
             _ => return None,
         })
     }

@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Version 1: the first schema.
 pub(crate) const V1: &str = r#"
@@ -97,8 +97,14 @@ WHERE EXISTS (
 );
 "#;
 
+/// Version 4: a deployment may keep a report (JSON), such as a failover drill's timeline,
+/// RTO and RPO. Only a column is added; rows written before have none.
+pub(crate) const V4: &str = r#"
+ALTER TABLE deployments ADD COLUMN report TEXT;
+"#;
+
 /// The migrations, in order: `MIGRATIONS[i]` brings version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Brings the schema from `from` to [`SCHEMA_VERSION`], one transaction per version.
 pub(crate) fn migrate(conn: &mut Connection, from: i64) -> rusqlite::Result<()> {
@@ -190,4 +196,7 @@ CREATE TABLE locks (
 /// The PostgreSQL migrations, in order: `(version, sql)` brings a database of an earlier
 /// version to `version`. The backend began at version 3, so an empty database goes there
 /// in one step; later versions add their steps here, as the SQLite list does.
-pub(crate) const PG_MIGRATIONS: &[(i64, &str)] = &[(3, PG_V3)];
+pub(crate) const PG_MIGRATIONS: &[(i64, &str)] = &[(3, PG_V3), (4, PG_V4)];
+
+/// PostgreSQL version 4: a deployment's report, as SQLite's [`V4`].
+pub(crate) const PG_V4: &str = "ALTER TABLE deployments ADD COLUMN report TEXT;";

@@ -346,6 +346,31 @@ impl StateStore {
             .finish_deployment(id.0, now_ms(), word, message, counts)
     }
 
+    /// Keeps `report` (JSON without secrets, e.g. a drill's measurements) beside the
+    /// deployment `id` (schema version 4).
+    pub fn set_deployment_report(
+        &self,
+        id: DeploymentId,
+        report: &Value,
+    ) -> Result<(), StateError> {
+        let text = serde_json::to_string(report).unwrap_or_default();
+        self.shared.backend.set_deployment_report(id.0, text)
+    }
+
+    /// The reports kept beside `stack`'s deployments, oldest first.
+    pub fn deployment_reports(
+        &self,
+        stack: &StackId,
+    ) -> Result<Vec<(DeploymentId, Value)>, StateError> {
+        Ok(self
+            .shared
+            .backend
+            .deployment_reports(stack)?
+            .into_iter()
+            .filter_map(|(d, text)| Some((DeploymentId(d), serde_json::from_str(&text).ok()?)))
+            .collect())
+    }
+
     /// Every deployment of `stack`, oldest first.
     pub fn history(&self, stack: &StackId) -> Result<Vec<DeploymentRecord>, StateError> {
         self.shared.deployments(stack, None)

@@ -145,7 +145,36 @@ both!(
     export_and_import_move_a_stack_between_states,
     history_outputs_and_stacks_read_back,
     one_batch_of_steps_keeps_their_order_and_is_all_or_nothing,
+    a_drill_keeps_its_report_beside_its_deployment,
 );
+
+fn a_drill_keeps_its_report_beside_its_deployment(kind: Kind) {
+    let store = Place::new(kind).open();
+    let up = store
+        .begin_deployment(&stack(), DeploymentKind::Up)
+        .unwrap();
+    let drill = store
+        .begin_deployment(&stack(), DeploymentKind::Drill)
+        .unwrap();
+    let report = json!({"kind": "planned", "rto_ms": 1100, "timeline": [{"t_ms": 0}]});
+    store
+        .finish_deployment(drill, DeploymentResult::Succeeded, &StepCounts::default())
+        .unwrap();
+    store.set_deployment_report(drill, &report).unwrap();
+    assert_eq!(
+        store.deployment_reports(&stack()).unwrap(),
+        [(drill, report)]
+    );
+    let history = store.history(&stack()).unwrap();
+    let kinds: Vec<(DeploymentId, DeploymentKind)> =
+        history.iter().map(|d| (d.id, d.kind)).collect();
+    assert_eq!(
+        kinds,
+        [(up, DeploymentKind::Up), (drill, DeploymentKind::Drill)]
+    );
+    let other = StackId::new("other", "stack");
+    assert!(store.deployment_reports(&other).unwrap().is_empty());
+}
 
 fn record(name: &str, deps: &[&str], inputs: Value) -> ResourceRecord {
     ResourceRecord {
@@ -1138,7 +1167,8 @@ fn both_backends_have_the_same_tables_and_columns() {
         s.split(',').map(str::to_string).collect()
     };
     assert_eq!(set(&sqlite), set(&postgres));
-    assert_eq!(set(&sqlite).len(), 47, "{sqlite}");
+    // 48 since version 4 (deployments.report).
+    assert_eq!(set(&sqlite).len(), 48, "{sqlite}");
 }
 
 fn one_batch_of_steps_keeps_their_order_and_is_all_or_nothing(kind: Kind) {

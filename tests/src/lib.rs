@@ -374,3 +374,33 @@ pub fn state_file_bytes(path: &Path) -> Vec<u8> {
     bytes.extend(std::fs::read(wal).unwrap_or_default());
     bytes
 }
+
+/// Publishes an `AuroraGlobalDBReplicationLag` datapoint (milliseconds) for the cluster
+/// `cluster` at `at` into the CloudWatch of `sdk`'s region: what Aurora publishes for a
+/// secondary, which the emulator does not.
+pub async fn put_replication_lag(
+    sdk: &aws_config::SdkConfig,
+    cluster: &str,
+    lag_ms: f64,
+    at: std::time::SystemTime,
+) {
+    aws_sdk_cloudwatch::Client::new(sdk)
+        .put_metric_data()
+        .namespace("AWS/RDS")
+        .metric_data(
+            aws_sdk_cloudwatch::types::MetricDatum::builder()
+                .metric_name("AuroraGlobalDBReplicationLag")
+                .dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder()
+                        .name("DBClusterIdentifier")
+                        .value(cluster)
+                        .build(),
+                )
+                .value(lag_ms)
+                .timestamp(at.into())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put an AuroraGlobalDBReplicationLag datapoint");
+}

@@ -303,6 +303,7 @@ pub struct ResourceOptions {
     pub(crate) delete_before_replace: bool,
     pub(crate) timeouts: CustomTimeouts,
     pub(crate) provider: Option<String>,
+    pub(crate) replacement_warning: Option<String>,
 }
 
 impl Default for ResourceOptions {
@@ -326,6 +327,7 @@ impl ResourceOptions {
             delete: None,
         },
         provider: None,
+        replacement_warning: None,
     };
 
     /// Whether every option has its default value ([`ResourceOptions::DEFAULT`]).
@@ -338,6 +340,7 @@ impl ResourceOptions {
             delete_before_replace,
             timeouts,
             provider,
+            replacement_warning,
         } = self;
         depends_on.is_empty()
             && !protect
@@ -348,6 +351,7 @@ impl ResourceOptions {
             && timeouts.update.is_none()
             && timeouts.delete.is_none()
             && provider.is_none()
+            && replacement_warning.is_none()
     }
 
     /// Default options.
@@ -384,6 +388,19 @@ impl ResourceOptions {
     {
         self.ignore_changes.extend(keys.into_iter().map(Into::into));
         self
+    }
+
+    /// A warning every plan that replaces this resource gives, next to the step and
+    /// after the plan (e.g. that the old object's data is discarded).
+    pub fn replacement_warning(mut self, warning: impl Into<String>) -> Self {
+        self.replacement_warning = Some(warning.into());
+        self
+    }
+
+    /// The warning a plan gives when it replaces this resource
+    /// ([`ResourceOptions::replacement_warning`]).
+    pub fn replacement_warning_text(&self) -> Option<&str> {
+        self.replacement_warning.as_deref()
     }
 
     /// Replaces by deleting the old object first, instead of creating the new one first.

@@ -342,6 +342,7 @@ pub(crate) async fn apply(
                 inputs: Value::Null,
                 dependencies: old.dependencies.clone(),
                 excluded: false,
+                warning: None,
             });
         }
     }
@@ -966,7 +967,9 @@ impl Exec {
                     .and_then(|m| m.get(&step.name).cloned())
             })
             .ok_or_else(|| format!("{} has no recorded state to delete", step.name))?;
-        if !step.name.ends_with(REPLACED_SUFFIX) {
+        // The old half of a delete-first replacement: its name is created again in the
+        // same run, so what depends on it keeps a dependency that is met again.
+        if !step.name.ends_with(REPLACED_SUFFIX) && step.op != Op::ReplaceDeleteFirst {
             let needed = self.still_needed_by(&step.name);
             if !needed.is_empty() {
                 return Err(format!(

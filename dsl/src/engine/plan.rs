@@ -113,6 +113,10 @@ pub struct Step {
     pub dependencies: Vec<String>,
     /// Whether the step is outside `--target` and will not run.
     pub excluded: bool,
+    /// For a replacement, the resource's declared warning
+    /// ([`crate::ResourceOptions::replacement_warning`]), e.g. that its data is discarded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 fn serialize_redacted<S: serde::Serializer>(v: &Value, s: S) -> Result<S::Ok, S::Error> {
@@ -381,6 +385,7 @@ pub fn plan(
             inputs: Value::Null,
             dependencies: record.dependencies.clone(),
             excluded: false,
+            warning: None,
         });
     }
 
@@ -465,6 +470,7 @@ fn plan_declared(
         inputs: Value::Null,
         dependencies,
         excluded: false,
+        warning: None,
     };
     let Some(old) = recorded else {
         step.inputs = inputs;
@@ -505,6 +511,10 @@ fn plan_declared(
         }
     };
     if matches!(step.op, Op::ReplaceCreateFirst | Op::ReplaceDeleteFirst) {
+        step.warning = node
+            .options()
+            .replacement_warning_text()
+            .map(str::to_string);
         if step.diffs.is_empty() {
             step.diffs = property_diffs(&old.inputs, &inputs, &[]);
         }

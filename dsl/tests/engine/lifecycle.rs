@@ -670,3 +670,46 @@ async fn a_notice_from_a_provider_call_reaches_the_event_sink_named_for_its_reso
     // Outside a run with a sink (a provider called directly), a notice goes nowhere.
     iac_dsl::notice("dropped");
 }
+
+#[tokio::test]
+async fn a_delete_first_replacement_keeps_its_unchanged_dependents_and_says_its_warning() {
+    // b depends on a and keeps its recorded reference (ignore_changes): a's delete-first
+    // replacement is not kept for b, since the name a is made again in the same run; the
+    // plan carries a's declared replacement warning.
+    let fake = FakeProvider::new("fake", FakeCloud::new()).delete_before_replace(true);
+    let w = World::with(fake);
+    let declare = |size: &'static str| {
+        move |s: &mut iac_dsl::Stack| {
+            let a = s.add_with(
+                "a",
+                FakeArgs::new().value("replace_me", size),
+                ResourceOptions::new().replacement_warning("its data is discarded"),
+            );
+            s.add_with(
+                "b",
+                FakeArgs::new().output("parent", &a.id()),
+                ResourceOptions::new().ignore_changes(["parent"]),
+            );
+        }
+    };
+    w.up(w.stack(declare("small"))).await.unwrap();
+    let plan = w.preview(&w.stack(declare("large"))).await.unwrap();
+    let ops: Vec<(&str, Op, Option<&str>)> = plan
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.op, s.warning.as_deref()))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("a", Op::ReplaceDeleteFirst, Some("its data is discarded")),
+            ("b", Op::Same, None)
+        ]
+    );
+    let d = w.up(w.stack(declare("large"))).await.unwrap();
+    assert!(d.report.unwrap().succeeded());
+    assert_eq!(w.fake.calls_of("delete").len(), 1);
+    let state = w.state();
+    assert_eq!(state.resources.len(), 2);
+    w.store.check(&id()).expect("the state stays consistent");
+}

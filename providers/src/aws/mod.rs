@@ -13,6 +13,8 @@ pub mod ec2;
 pub mod iam;
 pub mod kms;
 pub mod lambda;
+pub mod observe;
+
 pub mod rds;
 pub mod route53;
 pub mod s3;
@@ -31,9 +33,9 @@ use async_trait::async_trait;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use iac_dsl::{
-    CreateRequest, CreateResponse, DeleteRequest, DiffRequest, DiffResponse, InvokeRequest,
-    LookupRequest, Provider, ProviderError, ReadRequest, ReadResponse, ResourceContext,
-    UpdateRequest, UpdateResponse, Value,
+    CreateRequest, CreateResponse, DeleteRequest, DiffRequest, DiffResponse, ErrorKind,
+    InvokeRequest, LookupRequest, Provider, ProviderError, ReadRequest, ReadResponse,
+    ResourceContext, UpdateRequest, UpdateResponse, Value,
 };
 use tokio::sync::OnceCell;
 
@@ -399,6 +401,10 @@ impl Provider for Aws {
                 )
             });
         let mut response = DiffResponse::replacing(&changed, imp.force_new());
+        let replacing = !response.replace_keys.is_empty();
+        if let Some(why) = imp.refuse_change(req.old_inputs, req.new_inputs, replacing) {
+            return Err(ProviderError::new(ErrorKind::Validation, "diff", why));
+        }
         response.equivalent_keys = equivalent;
         response.delete_before_replace = imp.delete_before_replace();
         response.unknown_outputs = imp

@@ -42,6 +42,13 @@ pub(crate) trait ResourceImpl: Send + Sync + 'static {
         false
     }
 
+    /// Why a change from `old` to `new` inputs cannot be made as planned (`replacing`:
+    /// the plan replaces the object), said at plan time, before any request; `None` when
+    /// it can.
+    fn refuse_change(&self, _old: &Value, _new: &Value, _replacing: bool) -> Option<String> {
+        None
+    }
+
     /// Every invalid field of fully or partly known inputs (unknown parts are skipped).
     fn check(&self, inputs: &Value) -> Vec<(String, String)> {
         let _ = inputs;

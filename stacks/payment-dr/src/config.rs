@@ -101,6 +101,20 @@ pub struct PaymentDrConfig {
     /// this many seconds (an unknown lag, with no datapoint, lets it go ahead).
     #[serde(default = "defaults::max_switchover_lag_seconds")]
     pub max_switchover_lag_seconds: u64,
+    /// The generation of the Aurora global database's membership (0 at first). Raising it
+    /// is the failback after a detach-and-promote: the global database is re-formed from
+    /// the cluster of `global_database_source_region` (the promoted one, which keeps its
+    /// data and writes), and the other region's cluster is replaced by a new secondary
+    /// member (its old data is discarded; the preview says so). Raise it while
+    /// `writer_region` is still the source's region, then set `writer_region` back (a
+    /// planned switchover) once the new member exists.
+    #[serde(default)]
+    pub global_database_generation: u32,
+    /// The region whose cluster the current generation of the global database was formed
+    /// from; required when `global_database_generation` is over 0 (the primary region's at
+    /// generation 0).
+    #[serde(default)]
+    pub global_database_source_region: Option<String>,
     /// Domain of the API; the failover record is `api.<domain>`.
     #[serde(default = "defaults::domain_name")]
     pub domain_name: String,
@@ -235,6 +249,8 @@ impl PaymentDrConfig {
             writer_region: None,
             failover_mode: FailoverMode::default(),
             max_switchover_lag_seconds: defaults::max_switchover_lag_seconds(),
+            global_database_generation: 0,
+            global_database_source_region: None,
             domain_name: defaults::domain_name(),
             health_check_path: defaults::health_check_path(),
             replication_lag_threshold: defaults::replication_lag_threshold(),
@@ -294,6 +310,13 @@ impl PaymentDrConfig {
         }
     }
 
+    /// The region whose cluster the global database's current generation was formed from.
+    pub fn global_database_source(&self) -> &str {
+        self.global_database_source_region
+            .as_deref()
+            .unwrap_or(&self.primary_region)
+    }
+
     /// Every problem, as `(field, message)`.
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut p: Vec<(String, String)> = Vec::new();
@@ -327,6 +350,21 @@ impl PaymentDrConfig {
                 "writer_region",
                 format!("`{w}` is neither primary_region nor dr_region"),
             );
+        }
+        match &self.global_database_source_region {
+            Some(r) if r != &self.primary_region && r != &self.dr_region => add(
+                "global_database_source_region",
+                format!("`{r}` is neither primary_region nor dr_region"),
+            ),
+            None if self.global_database_generation > 0 => add(
+                "global_database_source_region",
+                format!(
+                    "required when global_database_generation is {} (over 0): the region of \
+                     the cluster the global database is re-formed from, the promoted one",
+                    self.global_database_generation
+                ),
+            ),
+            _ => {}
         }
         let mut nets = Vec::new();
         for (field, value) in [
@@ -614,6 +652,30 @@ mod tests {
         ] {
             assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
         }
+    }
+
+    #[test]
+    fn a_new_generation_of_the_global_database_names_its_source_region() {
+        let mut c = PaymentDrConfig::new("dev-001");
+        assert_eq!(c.global_database_source(), "us-east-1");
+        c.global_database_generation = 1;
+        let problems = c.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].0, "global_database_source_region");
+        assert!(
+            problems[0]
+                .1
+                .contains("required when global_database_generation is 1")
+        );
+        c.global_database_source_region = Some("eu-west-1".into());
+        let problems = c.problems();
+        assert!(
+            problems[0].1.contains("`eu-west-1` is neither"),
+            "{problems:?}"
+        );
+        c.global_database_source_region = Some("us-east-2".into());
+        assert!(c.problems().is_empty());
+        assert_eq!(c.global_database_source(), "us-east-2");
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! ```
 
 pub mod config;
+pub mod drill;
 mod topology;
 pub mod view;
 

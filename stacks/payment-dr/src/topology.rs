@@ -171,14 +171,21 @@ pub fn payment_dr_with(
             .tag("Name", format!("payment-api-zone-{s}")),
         on(primary_provider),
     );
-    let writer_word = if config.writer() == config.dr_region {
-        "dr"
-    } else {
-        "primary"
-    };
+    let writer_word = region_word(config, config.writer());
+    let mut global_args = GlobalClusterArgs::new(format!("payment-global-cluster-{s}"));
+    let generation = config.global_database_generation;
+    if generation > 0 {
+        // A failback after a detach: the global database re-formed from the promoted
+        // cluster (see `region_stack` for the member that replaces the other one).
+        let source = config.global_database_source();
+        global_args = global_args.generation(generation).source_cluster(format!(
+            "arn:aws:rds:{source}::cluster:payment-cluster-{}-{s}",
+            region_word(config, source)
+        ));
+    }
     let global_cluster = stack.add_with(
         "global/aurora-global-cluster",
-        GlobalClusterArgs::new(format!("payment-global-cluster-{s}"))
+        global_args
             .engine("aurora-postgresql")
             .engine_version(config.db_engine_version.clone())
             .database_name(config.db_name.clone())
@@ -395,6 +402,15 @@ fn configure_checks(stack: &mut Stack, config: &PaymentDrConfig) {
     }
     for (name, value) in &config.usage {
         stack.set_usage(name, *value);
+    }
+}
+
+/// `primary` or `dr`: the word of `region`'s names.
+fn region_word(config: &PaymentDrConfig, region: &str) -> &'static str {
+    if region == config.dr_region {
+        "dr"
+    } else {
+        "primary"
     }
 }
 
@@ -632,13 +648,36 @@ fn region_stack(
         .deletion_protection(config.protects_data())
         .tag("Name", format!("payment-cluster-{w}-{s}"));
     let mut cluster_options = on().protect(config.protects_data());
-    if side == Side::Primary {
+    let generation = config.global_database_generation;
+    let source = region == config.global_database_source();
+    if generation > 0 && !source {
+        // Replaced by a new secondary of the global database re-formed from the source.
+        cluster_args = cluster_args.member_generation(generation);
+        cluster_options = cluster_options.replacement_warning(format!(
+            "its old data is discarded: cluster payment-cluster-{w}-{s} is deleted and made \
+             again as a new secondary of the global database, which is re-formed from \
+             payment-cluster-{}-{s} (global_database_generation = {generation}); the writes \
+             made since the detach are in that cluster and replicate into the new one",
+            region_word(config, config.global_database_source())
+        ));
+    } else if generation > 0 {
+        // The source keeps what it was made with; joining the re-formed global database
+        // is the global cluster's doing, not a change of this cluster.
+        cluster_options = cluster_options.ignore_changes([
+            "global_cluster_identifier",
+            "database_name",
+            "master_username",
+            "master_password",
+            "member_generation",
+        ]);
+    }
+    if side == Side::Primary && generation == 0 {
         cluster_args = cluster_args
             .database_name(config.db_name.clone())
             .master_username(config.db_master_username.clone())
             .master_password(password.result())
             .preferred_backup_window("03:00-04:00");
-    } else if let Some((primary, _)) = primary {
+    } else if let Some((primary, _)) = primary.filter(|_| !source || generation == 0) {
         // A secondary joins once the primary has its instances (as the reference orders).
         cluster_options = cluster_options.depends_on(&primary.cluster);
     }

@@ -1,12 +1,14 @@
 //! Writer changes of the whole stack through the real binary, against moto behind the
-//! fault proxy: a planned switchover (made, with the
+//! fault proxy: a planned switchover (refused over the lag limit, then made, with the
 //! Route 53 roles following the writer after it, in that order in the preview); then,
 //! while every request signed for the primary region is dropped, a managed failover
 //! (failed back by a switchover once the region is back) and a detach-and-promote. The
 //! unplanned changes complete without sending anything to the failed region and are
 //! recorded with what they could not reach; a plain `up` once the region is back finds
 //! nothing to do and duplicates nothing; switching back to the stale writer a detach
-//! left is refused.
+//! left is refused; the failback after the detach re-forms the global database from the
+//! promoted cluster (a new generation, the old primary replaced by a new member, which
+//! the preview says discards its data) and then switches the writer back.
 
 use std::path::Path;
 use std::process::{Output, Stdio};
@@ -85,7 +87,7 @@ fn global_record(dir: &Path, endpoint: &str) -> Value {
 }
 
 /// `(member ARN, is writer)` of the global cluster, read from moto directly.
-async fn members(rds: &aws_sdk_rds::Client, id: &str) -> Vec<(String, bool)> {
+pub(crate) async fn members(rds: &aws_sdk_rds::Client, id: &str) -> Vec<(String, bool)> {
     let out = rds
         .describe_global_clusters()
         .global_cluster_identifier(id)
@@ -163,6 +165,25 @@ async fn dns_roles(route53: &aws_sdk_route53::Client, domain: &str) -> Vec<(Stri
     roles
 }
 
+/// Asserts that the primary cluster (`arns[0]`) writes again, the DR one (`arns[1]`)
+/// reads, and that a switchover put it there.
+async fn switched_back(
+    dir: &Path,
+    endpoint: &str,
+    rds: &aws_sdk_rds::Client,
+    gid: &str,
+    arns: [&str; 2],
+) {
+    assert_eq!(
+        members(rds, gid).await,
+        [(arns[0].to_string(), true), (arns[1].to_string(), false)]
+    );
+    assert_eq!(
+        global_record(dir, endpoint)["last_writer_change"]["how"],
+        "switchover"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn planned_and_unplanned_writer_changes_of_the_whole_stack() {
     let started = Instant::now();
@@ -214,9 +235,30 @@ async fn planned_and_unplanned_writer_changes_of_the_whole_stack() {
     );
     assert!(changes(&plan).iter().all(|(_, op)| op == "update"));
 
-    // The switchover goes ahead, and DNS follows the writer. (The refusal over the lag
-    // limit is proved against aws-smithy-mocks in `providers/src/aws/rds/mocks.rs`: in
-    // this binary run the lag read finds no datapoint in the emulator, see RELIABILITY.md.)
+    // Over the lag limit, the switchover is refused and nothing moves.
+    iac_tests::put_replication_lag(
+        &moto.sdk_config(DR),
+        &format!("payment-cluster-dr-{suffix}"),
+        120_000.0,
+        std::time::SystemTime::now(),
+    )
+    .await;
+    let refused = run(d, e, &[&to_dr[..], &["up", "--yes"]].concat());
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(
+        text(&refused)
+            .contains("replication lag is 120.0 s, over max_switchover_lag_seconds = 60 s"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(members(&rds, &gid).await[0], (primary_arn.clone(), true));
+    assert_eq!(
+        dns_roles(&route53, &domain).await,
+        roles_before,
+        "DNS did not move"
+    );
+
+    // Under a raised limit it goes ahead, and DNS follows the writer.
     let raised = [&to_dr[..], &["--set", "max_switchover_lag_seconds=600"]].concat();
     ok(d, e, &[&raised[..], &["up", "--yes"]].concat());
     assert_eq!(
@@ -226,6 +268,7 @@ async fn planned_and_unplanned_writer_changes_of_the_whole_stack() {
     let record = global_record(d, e)["last_writer_change"].clone();
     assert_eq!(record["how"], "switchover", "{record}");
     assert_eq!(record["via_region"], PRIMARY, "{record}");
+    assert_eq!(record["replication_lag_ms"], 120_000.0, "{record}");
     let roles_dr = dns_roles(&route53, &domain).await;
     assert_eq!(roles_dr.len(), 2);
     assert_eq!(
@@ -298,14 +341,7 @@ async fn planned_and_unplanned_writer_changes_of_the_whole_stack() {
         e,
         &["--set", "max_switchover_lag_seconds=600", "up", "--yes"],
     );
-    assert_eq!(
-        members(&rds, &gid).await,
-        [(primary_arn.clone(), true), (dr_arn.clone(), false)]
-    );
-    assert_eq!(
-        global_record(d, e)["last_writer_change"]["how"],
-        "switchover"
-    );
+    switched_back(d, e, &rds, &gid, [&primary_arn, &dr_arn]).await;
     eprintln!(
         "failover: managed failover and failback at {:.0?}",
         started.elapsed()
@@ -410,7 +446,95 @@ async fn planned_and_unplanned_writer_changes_of_the_whole_stack() {
     assert_eq!(members(&rds, &gid).await, [(primary_arn.clone(), true)]);
     assert_eq!(dns_roles(&route53, &domain).await, roles_before);
 
-    ok(d, e, &[&unplanned[..], &["destroy", "--yes"]].concat());
+    // 5. Failback after the detach. A new generation of the global database, formed from
+    // the promoted cluster, together with the writer's return is refused at preview (the
+    // source is the writer until the new member exists), before any request.
+    let regen = [
+        "--set",
+        "global_database_generation=1",
+        "--set",
+        &format!("global_database_source_region={DR}")[..],
+    ];
+    let calls_before = proxy.stats().total_calls();
+    let back_too = [&regen[..], &["--set", "max_switchover_lag_seconds=600"]].concat();
+    let both = run(d, e, &[&back_too[..], &["preview"]].concat());
+    assert_eq!(both.status.code(), Some(1), "{}", text(&both));
+    assert!(
+        text(&both).contains(&format!(
+            "is re-formed from `arn:aws:rds:{DR}::cluster:payment-cluster-dr-{suffix}`"
+        )),
+        "{}",
+        text(&both)
+    );
+    // 5a. The new generation, the writer staying on the promoted cluster: previewed as the
+    // global cluster and the old primary replaced, saying plainly that its data goes.
+    let step1 = [&unplanned[..], &regen[..]].concat();
+    let plan = run(d, e, &[&step1[..], &["preview"]].concat());
+    assert!(plan.status.success(), "{}", text(&plan));
+    let warning = format!(
+        "primary/aurora-cluster is replaced: its old data is discarded: cluster payment-cluster-primary-{suffix} is deleted"
+    );
+    assert!(text(&plan).contains(&warning), "{}", text(&plan));
+    let plan = run(d, e, &[&step1[..], &["preview", "--json"]].concat());
+    let steps = changes(&plan);
+    for name in [
+        "global/aurora-global-cluster",
+        "primary/aurora-cluster",
+        "primary/aurora-instance-1",
+    ] {
+        assert!(
+            steps
+                .iter()
+                .any(|(n, op)| n == name && op == "replace_delete_first"),
+            "{name} is replaced, deleted first: {steps:?}"
+        );
+    }
+    assert!(
+        !steps.iter().any(|(n, _)| n.starts_with("dr/aurora")),
+        "the promoted cluster and its instances stay: {steps:?}"
+    );
+    ok(d, e, &[&step1[..], &["up", "--yes"]].concat());
+    assert!(proxy.stats().total_calls() > calls_before);
+    assert_eq!(
+        members(&rds, &gid).await,
+        [(primary_arn.clone(), false), (dr_arn.clone(), true)],
+        "the re-formed global database: the promoted cluster writes, a new primary-region member reads"
+    );
+    // 5b. The writer back to the primary region: an ordinary switchover.
+    let step2 = back_too;
+    let plan = run(
+        d,
+        e,
+        &[&step2[..], &["preview", "--json", "--detailed-exitcode"]].concat(),
+    );
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+    assert_eq!(
+        changes(&plan),
+        [(
+            "global/aurora-global-cluster".to_string(),
+            "update".to_string()
+        )],
+        "only the writer moves (DNS never left the primary region)"
+    );
+    ok(d, e, &[&step2[..], &["up", "--yes"]].concat());
+    switched_back(d, e, &rds, &gid, [&primary_arn, &dr_arn]).await;
+    assert_eq!(dns_roles(&route53, &domain).await, roles_before);
+    let same = run(
+        d,
+        e,
+        &[&step2[..], &["preview", "--refresh", "--detailed-exitcode"]].concat(),
+    );
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same));
+    assert_eq!(
+        clusters(PRIMARY, &suffix).await,
+        [format!("payment-cluster-primary-{suffix}")]
+    );
+    eprintln!(
+        "failover: failback after the detach at {:.0?}",
+        started.elapsed()
+    );
+
+    ok(d, e, &[&step2[..], &["destroy", "--yes"]].concat());
     assert!(clusters(PRIMARY, &suffix).await.is_empty());
     assert!(clusters(DR, &suffix).await.is_empty());
     eprintln!("failover: whole test in {:.0?}", started.elapsed());

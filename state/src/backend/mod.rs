@@ -166,6 +166,12 @@ pub(crate) trait Backend: Send + Sync {
         counts: String,
     ) -> Result<(), StateError>;
 
+    /// Keeps a report (JSON text) beside the deployment `id`.
+    fn set_deployment_report(&self, id: i64, report: String) -> Result<(), StateError>;
+
+    /// The `(deployment id, report)` of the stack's deployments that have one, oldest first.
+    fn deployment_reports(&self, stack: &StackId) -> Result<Vec<(i64, String)>, StateError>;
+
     /// Inserts intents in one transaction, durably; returns their ids in order.
     fn record_intents(&self, intents: Vec<IntentRow>, now: i64) -> Result<Vec<i64>, StateError>;
 

@@ -570,6 +570,29 @@ impl Backend for Postgres {
         })
     }
 
+    fn set_deployment_report(&self, id: i64, report: String) -> Result<(), StateError> {
+        self.session
+            .run("recording a deployment's report", move |c| {
+                c.client.execute(
+                    "UPDATE deployments SET report = $2 WHERE id = $1",
+                    &[&id, &report],
+                )?;
+                Ok(())
+            })
+    }
+
+    fn deployment_reports(&self, stack: &StackId) -> Result<Vec<(i64, String)>, StateError> {
+        let s = stack.clone();
+        self.session.run("reading reports", move |c| {
+            let rows = c.client.query(
+                "SELECT d.id, d.report FROM deployments d JOIN stacks s ON s.id = d.stack_id \
+                 WHERE s.project = $1 AND s.name = $2 AND d.report IS NOT NULL ORDER BY d.id",
+                &[&s.project, &s.name],
+            )?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
     fn record_intents(&self, intents: Vec<IntentRow>, now: i64) -> Result<Vec<i64>, StateError> {
         self.session.run("recording intents", move |c| {
             // One statement for the whole batch: a round trip per intent would cost more

@@ -172,6 +172,22 @@ impl Sqlite {
     }
 }
 
+impl Sqlite {
+    /// The two columns of `sql` (one parameter: the stack's row id) for every row.
+    fn pairs<A: rusqlite::types::FromSql, B: rusqlite::types::FromSql>(
+        &self,
+        context: &'static str,
+        stack: &StackId,
+        sql: &str,
+    ) -> Result<Vec<(A, B)>, StateError> {
+        self.read(context, stack, Vec::new(), |conn, id| {
+            conn.prepare_cached(sql)?
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+    }
+}
+
 impl Backend for Sqlite {
     fn location(&self) -> &Path {
         &self.path
@@ -271,13 +287,11 @@ impl Backend for Sqlite {
     }
 
     fn outputs(&self, stack: &StackId) -> Result<Vec<(String, String)>, StateError> {
-        self.read("reading outputs", stack, Vec::new(), |conn, id| {
-            conn.prepare_cached(
-                "SELECT name, value FROM outputs WHERE stack_id = ?1 ORDER BY name",
-            )?
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect()
-        })
+        self.pairs(
+            "reading outputs",
+            stack,
+            "SELECT name, value FROM outputs WHERE stack_id = ?1 ORDER BY name",
+        )
     }
 
     fn deployments(
@@ -332,6 +346,24 @@ impl Backend for Sqlite {
             )?;
             Ok(())
         })
+    }
+
+    fn set_deployment_report(&self, id: i64, report: String) -> Result<(), StateError> {
+        self.write("recording a deployment's report", |tx| {
+            tx.execute(
+                "UPDATE deployments SET report = ?2 WHERE id = ?1",
+                params![id, report],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn deployment_reports(&self, stack: &StackId) -> Result<Vec<(i64, String)>, StateError> {
+        self.pairs(
+            "reading reports",
+            stack,
+            "SELECT id, report FROM deployments WHERE stack_id = ?1 AND report IS NOT NULL ORDER BY id",
+        )
     }
 
     fn record_intents(&self, intents: Vec<IntentRow>, now: i64) -> Result<Vec<i64>, StateError> {

@@ -336,27 +336,7 @@ async fn health_follows_the_bucket() {
     let deps = aws_deps(&sdk, &config);
     // The replication lag CloudWatch holds for the cluster (the endpoint's first label:
     // an Aurora endpoint starts with its cluster's identifier; here it is `127`).
-    aws_sdk_cloudwatch::Client::new(&sdk)
-        .put_metric_data()
-        .namespace("AWS/RDS")
-        .metric_data(
-            aws_sdk_cloudwatch::types::MetricDatum::builder()
-                .metric_name("AuroraGlobalDBReplicationLag")
-                .dimensions(
-                    aws_sdk_cloudwatch::types::Dimension::builder()
-                        .name("DBClusterIdentifier")
-                        .value("127")
-                        .build(),
-                )
-                .value(1234.0)
-                .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(
-                    std::time::SystemTime::now(),
-                ))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("put metric data");
+    iac_tests::put_replication_lag(&sdk, "127", 1234.0, std::time::SystemTime::now()).await;
 
     let healthy = get(&deps, "/prod/health").await;
     assert_eq!(healthy.status, 200, "{}", healthy.body);

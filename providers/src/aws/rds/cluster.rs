@@ -55,6 +55,7 @@ pub struct ClusterArgs {
     master_username: Option<Input<String>>,
     master_password: Option<Input<String>>,
     global_cluster_identifier: Option<Input<String>>,
+    member_generation: Option<u32>,
     db_subnet_group_name: Option<Input<String>>,
     vpc_security_group_ids: Vec<Input<String>>,
     storage_encrypted: Input<bool>,
@@ -96,6 +97,7 @@ impl ClusterArgs {
             master_username: None,
             master_password: None,
             global_cluster_identifier: None,
+            member_generation: None,
             db_subnet_group_name: None,
             vpc_security_group_ids: Vec::new(),
             storage_encrypted: Input::Value(false),
@@ -144,6 +146,15 @@ impl ClusterArgs {
     /// credentials, else a secondary).
     pub fn global_cluster_identifier(mut self, id: impl Into<Input<String>>) -> Self {
         self.global_cluster_identifier = Some(id.into());
+        self
+    }
+
+    /// The generation of its global database's membership this cluster was made in
+    /// ([`super::GlobalClusterArgs::generation`]): raising it replaces the cluster by a
+    /// new member (its data is discarded; the global database replicates into the new
+    /// one).
+    pub fn member_generation(mut self, generation: u32) -> Self {
+        self.member_generation = Some(generation);
         self
     }
 
@@ -237,6 +248,10 @@ impl ResourceArgs for ClusterArgs {
             .set("master_username", &self.master_username)
             .set("master_password", &password)
             .set("global_cluster_identifier", &self.global_cluster_identifier)
+            .set_opt(
+                "member_generation",
+                self.member_generation.map(Input::Value).as_ref(),
+            )
             .set("db_subnet_group_name", &self.db_subnet_group_name)
             .set("vpc_security_group_ids", &self.vpc_security_group_ids)
             .set("storage_encrypted", &self.storage_encrypted)
@@ -419,6 +434,8 @@ struct ClusterInputs {
     master_password: Option<String>,
     #[serde(default)]
     global_cluster_identifier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    member_generation: Option<u32>,
     #[serde(default)]
     db_subnet_group_name: Option<String>,
     #[serde(default)]
@@ -479,6 +496,7 @@ impl ResourceImpl for ClusterImpl {
             "storage_encrypted",
             "kms_key_id",
             "global_cluster_identifier",
+            "member_generation",
         ]
     }
 
@@ -822,6 +840,9 @@ fn inputs_of(aws: &Aws, c: &DbCluster, recorded: &Value) -> ClusterInputs {
         master_username: computed(recorded, "master_username", c.master_username()),
         master_password: recorded["master_password"].as_str().map(str::to_string),
         global_cluster_identifier: global,
+        member_generation: recorded["member_generation"]
+            .as_u64()
+            .and_then(|g| u32::try_from(g).ok()),
         db_subnet_group_name: computed(recorded, "db_subnet_group_name", c.db_subnet_group()),
         vpc_security_group_ids: if unset_groups {
             Vec::new()

@@ -62,6 +62,8 @@ pub struct GlobalClusterArgs {
     writer: Option<Input<String>>,
     writer_change: WriterChange,
     max_switchover_lag_seconds: Option<u64>,
+    source_cluster: Option<Input<String>>,
+    generation: Option<u32>,
     tags: BTreeMap<String, Input<String>>,
 }
 
@@ -78,6 +80,8 @@ impl GlobalClusterArgs {
             writer: None,
             writer_change: WriterChange::default(),
             max_switchover_lag_seconds: None,
+            source_cluster: None,
+            generation: None,
             tags: BTreeMap::new(),
         }
     }
@@ -138,6 +142,23 @@ impl GlobalClusterArgs {
         self
     }
 
+    /// Forms the global database from an existing standalone cluster (its ARN, the account
+    /// may be left empty), which becomes its writer; engine, version and database come
+    /// from it. This is how a failback after a detach-and-promote re-forms the global
+    /// database from the promoted cluster. A change replaces the global cluster.
+    pub fn source_cluster(mut self, cluster_arn: impl Into<Input<String>>) -> Self {
+        self.source_cluster = Some(cluster_arn.into());
+        self
+    }
+
+    /// The generation of the global database's membership: raising it replaces the global
+    /// cluster (re-formed from [`GlobalClusterArgs::source_cluster`]), an explicit declared
+    /// change. While it is replaced this way, the declared writer must be the source.
+    pub fn generation(mut self, generation: u32) -> Self {
+        self.generation = Some(generation);
+        self
+    }
+
     /// Adds a tag (on top of the provider's default tags).
     pub fn tag(mut self, key: impl Into<String>, value: impl Into<Input<String>>) -> Self {
         self.tags.insert(key.into(), value.into());
@@ -170,6 +191,8 @@ impl ResourceArgs for GlobalClusterArgs {
                 "max_switchover_lag_seconds",
                 self.max_switchover_lag_seconds.map(Input::Value).as_ref(),
             )
+            .set_opt("source_cluster", self.source_cluster.as_ref())
+            .set_opt("generation", self.generation.map(Input::Value).as_ref())
             .set("tags", &self.tags)
     }
 
@@ -179,6 +202,7 @@ impl ResourceArgs for GlobalClusterArgs {
             engine: Arg::input(&self.engine),
             database_name: Arg::optional(&self.database_name),
             writer: Arg::optional(&self.writer),
+            source: Arg::optional(&self.source_cluster),
         };
         for (field, message) in view.problems() {
             errors.add(field, message);
@@ -195,6 +219,7 @@ struct View<'a> {
     engine: Arg<'a>,
     database_name: Arg<'a>,
     writer: Arg<'a>,
+    source: Arg<'a>,
 }
 
 impl View<'_> {
@@ -207,6 +232,8 @@ impl View<'_> {
             .check("database_name", check_database_name, &mut problems);
         self.writer
             .check("writer", check_cluster_arn, &mut problems);
+        self.source
+            .check("source_cluster", check_cluster_arn, &mut problems);
         problems
     }
 }
@@ -291,6 +318,10 @@ struct GlobalInputs {
     writer_change: WriterChange,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     max_switchover_lag_seconds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source_cluster: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    generation: Option<u32>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
 }
@@ -304,7 +335,30 @@ impl ResourceImpl for GlobalClusterImpl {
     }
 
     fn force_new(&self) -> &'static [&'static str] {
-        &["identifier", "engine", "database_name", "storage_encrypted"]
+        &[
+            "identifier",
+            "engine",
+            "database_name",
+            "storage_encrypted",
+            "source_cluster",
+            "generation",
+        ]
+    }
+
+    fn refuse_change(&self, _old: &Value, new: &Value, replacing: bool) -> Option<String> {
+        let (Some(source), Some(writer)) = (new["source_cluster"].as_str(), new["writer"].as_str())
+        else {
+            return None;
+        };
+        (replacing && !same_cluster(source, writer) && !same_cluster(writer, source)).then(|| {
+            format!(
+                "global cluster `{}` is re-formed from `{source}` in this change, so `{source}` \
+                 is its writer afterwards; declare that writer now (for the payment stack: \
+                 writer_region = the source's region), and move the writer in a later change, \
+                 once the new member exists",
+                new["identifier"].as_str().unwrap_or_default()
+            )
+        })
     }
 
     fn delete_before_replace(&self) -> bool {
@@ -317,6 +371,7 @@ impl ResourceImpl for GlobalClusterImpl {
             engine: Arg::json(&inputs["engine"]),
             database_name: Arg::json(&inputs["database_name"]),
             writer: Arg::json(&inputs["writer"]),
+            source: Arg::json(&inputs["source_cluster"]),
         }
         .problems()
     }
@@ -401,18 +456,22 @@ async fn create(
         return adopt(&g);
     }
     let tags = aws.tags_for(&req.ctx, &inputs.tags, Some(&req.token));
-    let result = client
+    let call = client
         .create_global_cluster()
         .global_cluster_identifier(&id)
-        .engine(&inputs.engine)
-        .set_engine_version(inputs.engine_version.clone())
-        .set_database_name(inputs.database_name.clone())
-        .storage_encrypted(inputs.storage_encrypted)
         .deletion_protection(inputs.deletion_protection)
-        .set_tags(Some(rds_tags(&tags)))
-        .send()
-        .await
-        .op("CreateGlobalCluster");
+        .set_tags(Some(rds_tags(&tags)));
+    // From a source cluster, the engine, version, database and encryption are its own
+    // (RDS refuses them beside a source).
+    let call = match &inputs.source_cluster {
+        Some(source) => call.source_db_cluster_identifier(source_arn(client, source).await?),
+        None => call
+            .engine(&inputs.engine)
+            .set_engine_version(inputs.engine_version.clone())
+            .set_database_name(inputs.database_name.clone())
+            .storage_encrypted(inputs.storage_encrypted),
+    };
+    let result = call.send().await.op("CreateGlobalCluster");
     match result {
         Ok(_) => {}
         Err(e) if already_exists(&e) => {
@@ -434,6 +493,24 @@ async fn create(
     let outputs = to_json(&outputs_of(&g));
     ready.map_err(|e| with_created(e, &id, outputs.clone()))?;
     Ok(CreateResponse { id, outputs })
+}
+
+/// The full ARN of the declared source cluster (whose account may be left empty), read in
+/// its own region.
+async fn source_arn(client: &Client, declared: &str) -> Result<String, ProviderError> {
+    let client = surviving_client(client, declared);
+    let id = super::short_id(declared);
+    let out = client
+        .describe_db_clusters()
+        .db_cluster_identifier(id)
+        .send()
+        .await
+        .op("DescribeDBClusters")?;
+    out.db_clusters()
+        .iter()
+        .find_map(|c| c.db_cluster_arn().filter(|arn| same_cluster(arn, declared)))
+        .map(str::to_string)
+        .ok_or_else(|| vanished("DescribeDBClusters", "source DB cluster", declared))
 }
 
 /// Updates version and deletion protection, tags, and moves the writer when the declared
@@ -533,10 +610,12 @@ fn refuse_stale_writer(
                 "cluster `{stale}` is the stale writer left by a detach-and-promote of \
                  `{}` in global cluster `{id}`: it lacks every write made to `{}` since, so \
                  making it the writer again would lose them. Failing back after a detach \
-                 needs the old cluster replaced by a new member of the promoted cluster's \
-                 global database, which this stack does not automate yet; keep \
-                 writer_region on the promoted cluster's region",
-                last.to, last.to
+                 replaces the old cluster by a new member of a global database re-formed \
+                 from `{}` (a new generation: `GlobalClusterArgs::generation`, for the \
+                 payment stack `global_database_generation` raised with \
+                 `global_database_source_region` = the promoted cluster's region, while the \
+                 writer stays there); move the writer back after that",
+                last.to, last.to, last.to
             ),
         )
         .with_code("StaleWriter")),
@@ -544,8 +623,9 @@ fn refuse_stale_writer(
     }
 }
 
-/// The RDS client for an unplanned change to `target`: the target's own region (same
-/// credentials and endpoint), so that no call depends on the region that failed.
+/// The RDS client of `target`'s own region (same credentials and endpoint): for an
+/// unplanned change to it, so that no call depends on the region that failed, and to read
+/// a cluster where it lives.
 fn surviving_client(client: &Client, target: &str) -> Client {
     match arn_region(target) {
         Some(region) => in_region(client, region),
@@ -715,13 +795,20 @@ async fn change_writer(
 /// How far back a switchover looks for the target's replication lag.
 const LAG_WINDOW: Duration = Duration::from_secs(5 * 60);
 
-/// The target cluster's latest `AuroraGlobalDBReplicationLag` (maximum per minute over
-/// the last five minutes, in milliseconds) from CloudWatch in `region`, or `None` when
-/// there is no datapoint.
-async fn replication_lag_ms(
+/// How far past "now" the lag read's window ends. `EndTime` is exclusive, and an endpoint
+/// may compare it in whole seconds (moto truncates `StartTime` and `EndTime` to the second
+/// but keeps a datapoint's fraction): a window ending at "now" missed a datapoint
+/// published earlier in the same second (RELIABILITY.md, "The switchover lag read").
+const LAG_WINDOW_AHEAD: Duration = Duration::from_secs(60);
+
+/// A cluster's latest `AuroraGlobalDBReplicationLag` (maximum per minute over the last
+/// five minutes, in milliseconds) from CloudWatch in `region`, or `None` when there is no
+/// datapoint. `cluster` is the cluster's ARN or identifier. The window ends a minute
+/// ahead of now, so a datapoint published this very second is included.
+pub async fn replication_lag_ms(
     aws: &Aws,
     region: &str,
-    cluster_arn: &str,
+    cluster: &str,
 ) -> Result<Option<f64>, ProviderError> {
     let conf = aws_sdk_cloudwatch::config::Builder::from(aws.sdk_config().await)
         .region(aws_sdk_cloudwatch::config::Region::new(region.to_string()))
@@ -735,11 +822,11 @@ async fn replication_lag_ms(
         .dimensions(
             aws_sdk_cloudwatch::types::Dimension::builder()
                 .name("DBClusterIdentifier")
-                .value(super::short_id(cluster_arn))
+                .value(super::short_id(cluster))
                 .build(),
         )
         .start_time((now - LAG_WINDOW).into())
-        .end_time(now.into())
+        .end_time((now + LAG_WINDOW_AHEAD).into())
         .period(60)
         .statistics(aws_sdk_cloudwatch::types::Statistic::Maximum)
         .send()
@@ -966,6 +1053,10 @@ fn inputs_of(aws: &Aws, g: &SdkGlobalCluster, recorded: &Value) -> GlobalInputs 
         writer_change: serde_json::from_value(recorded["writer_change"].clone())
             .unwrap_or_default(),
         max_switchover_lag_seconds: recorded["max_switchover_lag_seconds"].as_u64(),
+        source_cluster: recorded["source_cluster"].as_str().map(str::to_string),
+        generation: recorded["generation"]
+            .as_u64()
+            .and_then(|g| u32::try_from(g).ok()),
         tags: aws.own_tags(tag_map(g.tag_list())),
     }
 }

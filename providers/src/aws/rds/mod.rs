@@ -38,7 +38,7 @@ pub use cluster::{Cluster, ClusterArgs, ClusterOutputs};
 pub use cluster_instance::{ClusterInstance, ClusterInstanceArgs, ClusterInstanceOutputs};
 pub use global_cluster::{
     GlobalCluster, GlobalClusterArgs, GlobalClusterMember, GlobalClusterOutputs, WriterChange,
-    WriterChangeRecord,
+    WriterChangeRecord, replication_lag_ms,
 };
 pub use rules::{
     ENGINES, check_backup_retention, check_backup_window, check_cluster_arn, check_database_name,

@@ -1,10 +1,12 @@
 //! `payment-dr-stack`: the engine's command line over the payment DR topology
-//! (`preview`, `up`, `destroy`, `outputs`, `state`, ...; `--help` lists them).
+//! (`preview`, `up`, `destroy`, `outputs`, `state`, ...; `--help` lists them), and the
+//! stack's own `drill` (a measured failover, `payment_dr_stack::drill`).
 
 use std::process::ExitCode;
 
 use iac_dsl::Stack;
 use iac_dsl::cli;
+use payment_dr_stack::drill::StackCommand;
 use payment_dr_stack::{PaymentDrConfig, lambda_package, payment_dr};
 
 /// The engine allocates many small JSON values and strings; mimalloc handles them better
@@ -25,5 +27,5 @@ fn build(config: &PaymentDrConfig) -> Stack {
 }
 
 fn main() -> ExitCode {
-    cli::run::<PaymentDrConfig, _>("payment-dr", "payment-dr.toml", build)
+    cli::run_with::<PaymentDrConfig, _, StackCommand>("payment-dr", "payment-dr.toml", build)
 }

@@ -82,6 +82,36 @@ async fn bad_alarm_arguments_fail_before_any_request() {
     assert_eq!(counter.connections(), 0);
 }
 
+/// The switchover's lag read finds a datapoint published in the same second as the read:
+/// the emulator compares `EndTime` (exclusive) in whole seconds, so a window ending at
+/// "now" missed it (the defect of RELIABILITY.md, "The switchover lag read").
+#[tokio::test]
+async fn the_lag_read_finds_a_datapoint_of_the_same_second() {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    let region = "us-east-2";
+    let cluster = iac_tests::unique("lag-cluster");
+    let moto = iac_tests::Moto::shared();
+    let aws = aws(region);
+    // Wait for the start of a second, so that the put and the read share it.
+    let fraction = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_millis();
+    tokio::time::sleep(Duration::from_millis(u64::from(1000 - fraction) + 20)).await;
+    let published = SystemTime::now() + Duration::from_millis(100);
+    iac_tests::put_replication_lag(&moto.sdk_config(region), &cluster, 4321.0, published).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let arn = format!("arn:aws:rds:{region}:123456789012:cluster:{cluster}");
+    let lag = iac_providers::aws::rds::replication_lag_ms(&aws, region, &arn)
+        .await
+        .unwrap();
+    let read_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_millis();
+    assert_eq!(lag, Some(4321.0), "read at +{read_at} ms into the second");
+}
+
 fn dashboard(name: &str, function: &str) -> Value {
     let body = json!({"widgets": [{
         "type": "metric", "x": 0, "y": 0, "width": 12, "height": 6,
