@@ -185,23 +185,19 @@ impl Postgres {
         config.keepalives_idle(Duration::from_secs(30));
         let session = Session::connect(&config, &location)?;
         let version = session.run("reading the schema version", read_version)?;
-        let version = match version {
-            Ok(v) => v,
-            Err(reason) => {
-                return Err(StateError::NotStateDatabase {
-                    path: location,
-                    reason,
-                });
-            }
-        };
-        if version > SCHEMA_VERSION {
+        if let Ok(found) = version
+            && found > SCHEMA_VERSION
+        {
             return Err(StateError::NewerSchema {
                 path: location,
-                found: version,
+                found,
                 supported: SCHEMA_VERSION,
             });
         }
-        if version < SCHEMA_VERSION {
+        // Read outside the lock, "not a state's tables" may be a first opener's migration
+        // committing between two catalog reads (no `meta` yet, then `stacks`): the verdict
+        // is made again under the lock, in the migration's transaction.
+        if !matches!(version, Ok(v) if v == SCHEMA_VERSION) {
             let newer = session.run("migrating the schema", |conn| {
                 // Two runs opening a new database at once: one migrates, the other waits
                 // here and then finds the work done. The lock is the session's, taken
