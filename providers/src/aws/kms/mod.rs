@@ -184,13 +184,12 @@ impl ResourceImpl for KeyImpl {
                     .await
                     .op("CreateKey")?;
                 let meta = out.key_metadata();
-                Ok((
-                    meta.map(|m| m.key_id().to_string()).unwrap_or_default(),
-                    meta.and_then(|m| m.arn()).map(|arn| KeyOutputs {
-                        key_id: meta.map(|m| m.key_id().to_string()).unwrap_or_default(),
-                        arn: arn.to_string(),
-                    }),
-                ))
+                let key_id = meta.map(|m| m.key_id().to_string()).unwrap_or_default();
+                let outputs = meta.and_then(|m| m.arn()).map(|arn| KeyOutputs {
+                    key_id: key_id.clone(),
+                    arn: arn.to_string(),
+                });
+                Ok((key_id, outputs))
             },
             || async { Ok(find_by_token(aws, &req.token).await?.map(|id| (id, None))) },
         )
