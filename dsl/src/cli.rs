@@ -708,8 +708,8 @@ where
             match open_state(&cli.state, true) {
                 Err(e) => Err(e),
                 Ok(store) => match engine::refresh(&stack, &store, &options).await {
-                    Ok(changes) => {
-                        ui.refreshed(&changes);
+                    Ok(report) => {
+                        ui.refreshed(&report);
                         Ok(0)
                     }
                     Err(e) => Err(e.to_string()),
@@ -1470,7 +1470,8 @@ impl Ui {
         }
     }
 
-    fn refreshed(&self, changes: &[engine::RefreshChange]) {
+    fn refreshed(&self, report: &engine::RefreshReport) {
+        let changes = &report.changes;
         if self.json {
             let rows: Vec<Value> = changes
                 .iter()
@@ -1483,7 +1484,12 @@ impl Ui {
                     }
                 })
                 .collect();
-            self.print_json(&rows);
+            self.print_json(&serde_json::json!({
+                "changes": rows,
+                "resources": report.resources,
+                "calls": report.calls,
+                "total_calls": report.total_calls(),
+            }));
             return;
         }
         if changes.is_empty() {
@@ -1500,6 +1506,12 @@ impl Ui {
                 ),
             }
         }
+        let calls = report.total_calls();
+        println!(
+            "Read {} resources with {calls} calls ({:.2} per resource).",
+            report.resources,
+            calls as f64 / report.resources.max(1) as f64
+        );
     }
 
     fn report(&self, report: &ApplyReport, elapsed: std::time::Duration) {

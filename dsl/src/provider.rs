@@ -309,6 +309,24 @@ pub trait Provider: Send + Sync + 'static {
     /// Reads the object; `Ok(None)` when it no longer exists.
     async fn read(&self, req: ReadRequest) -> Result<Option<ReadResponse>, ProviderError>;
 
+    /// Reads many objects, answering in the order of `reqs`. The engine's refresh calls it
+    /// once per provider with every recorded resource of that provider, so that a provider
+    /// whose API lists many objects in one call (EC2 describes by id list, one record
+    /// listing per hosted zone) reads them together. The default reads each on its own,
+    /// `parallelism` at a time.
+    async fn read_many(
+        &self,
+        reqs: Vec<ReadRequest>,
+        parallelism: usize,
+    ) -> Vec<Result<Option<ReadResponse>, ProviderError>> {
+        use futures::stream::{self, StreamExt};
+        stream::iter(reqs)
+            .map(|r| self.read(r))
+            .buffered(parallelism.max(1))
+            .collect()
+            .await
+    }
+
     /// Updates the object in place.
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError>;
 

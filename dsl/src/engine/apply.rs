@@ -435,7 +435,7 @@ fn report(step: &Step, status: StepStatus, span: Span) -> StepReport {
 }
 
 /// The calls every provider of the stack has sent so far, added up by operation.
-fn call_counts(stack: &Stack) -> BTreeMap<String, u64> {
+pub(crate) fn call_counts(stack: &Stack) -> BTreeMap<String, u64> {
     let mut all = BTreeMap::new();
     for provider in stack.providers.values() {
         for (op, n) in provider.call_counts() {
@@ -446,7 +446,7 @@ fn call_counts(stack: &Stack) -> BTreeMap<String, u64> {
 }
 
 /// The calls made between two counts.
-fn calls_since(
+pub(crate) fn calls_since(
     before: &BTreeMap<String, u64>,
     now: BTreeMap<String, u64>,
 ) -> BTreeMap<String, u64> {

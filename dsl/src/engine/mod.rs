@@ -35,7 +35,7 @@ use crate::apply::{ApplyReport, ApplySettings, EventSink, StepStatus, apply, opt
 use crate::journal::Journal;
 use crate::output::Resolver;
 use crate::plan::{Op, Plan, PlanErrors, PlanOptions, REPLACED_SUFFIX, plan};
-use crate::provider::{InvokeRequest, LookupRequest, ReadRequest, ResourceContext};
+use crate::provider::{InvokeRequest, LookupRequest, ReadRequest, ReadResponse, ResourceContext};
 use crate::stack::{DeclarationErrors, NodeKind, Stack};
 use crate::value::{contains_secret, contains_unknown, mark_echoed_secrets, reveal, secret};
 
@@ -649,65 +649,74 @@ pub enum RefreshChange {
     Drifted(ResourceRecord),
 }
 
-/// Reads every recorded resource concurrently; returns the refreshed state and what
-/// changed.
+/// Reads every recorded resource; returns the refreshed state and what changed. Each
+/// provider gets all of its resources in one [`crate::Provider::read_many`], so that it
+/// can read several objects with one call; the providers read concurrently.
 pub async fn refresh_state(
     stack: &Stack,
     state: &StackState,
     parallelism: usize,
 ) -> Result<(StackState, Vec<RefreshChange>), EngineError> {
     let label = stack.id().to_string();
-    let reads: Vec<Result<Option<RefreshChange>, EngineError>> =
-        stream::iter(state.resources.iter())
-            .map(|rec| {
-                let label = label.clone();
-                async move {
-                    let provider = stack.providers.get(&rec.provider).ok_or_else(|| {
-                        EngineError::Other(format!(
-                            "{}: provider `{}` is not registered on the stack",
-                            rec.name, rec.provider
-                        ))
-                    })?;
-                    let read = provider
-                        .read(ReadRequest {
-                            ctx: ResourceContext {
-                                stack: label,
-                                name: rec
-                                    .name
-                                    .strip_suffix(REPLACED_SUFFIX)
-                                    .unwrap_or(&rec.name)
-                                    .to_string(),
-                                type_token: rec.type_token.clone(),
-                            },
-                            id: rec.id.clone(),
-                            inputs: reveal(&rec.inputs),
-                            outputs: rec.outputs.clone(),
-                        })
-                        .await
+    let mut by_provider: BTreeMap<&str, Vec<&ResourceRecord>> = BTreeMap::new();
+    for rec in &state.resources {
+        by_provider
+            .entry(rec.provider.as_str())
+            .or_default()
+            .push(rec);
+    }
+    let batches = by_provider.into_iter().map(|(name, recs)| {
+        let label = label.clone();
+        async move {
+            let provider = stack.providers.get(name).ok_or_else(|| {
+                EngineError::Other(format!(
+                    "{}: provider `{name}` is not registered on the stack",
+                    recs[0].name
+                ))
+            })?;
+            let reqs = recs
+                .iter()
+                .map(|rec| ReadRequest {
+                    ctx: ResourceContext {
+                        stack: label.clone(),
+                        name: rec
+                            .name
+                            .strip_suffix(REPLACED_SUFFIX)
+                            .unwrap_or(&rec.name)
+                            .to_string(),
+                        type_token: rec.type_token.clone(),
+                    },
+                    id: rec.id.clone(),
+                    inputs: reveal(&rec.inputs),
+                    outputs: rec.outputs.clone(),
+                })
+                .collect();
+            let reads = provider.read_many(reqs, parallelism).await;
+            if reads.len() != recs.len() {
+                return Err(EngineError::Other(format!(
+                    "provider `{name}` answered {} reads for {} resources",
+                    reads.len(),
+                    recs.len()
+                )));
+            }
+            recs.into_iter()
+                .zip(reads)
+                .map(|(rec, read)| {
+                    let read = read
                         .map_err(|e| EngineError::Other(format!("refreshing {}: {e}", rec.name)))?;
-                    Ok(match read {
-                        None => Some(RefreshChange::Gone(rec.name.clone())),
-                        Some(read) => {
-                            let inputs = merge_read_inputs(&rec.inputs, &read.inputs);
-                            let outputs = if read.outputs.is_null() {
-                                rec.outputs.clone()
-                            } else {
-                                mark_echoed_secrets(&rec.inputs, read.outputs)
-                            };
-                            (inputs != rec.inputs || outputs != rec.outputs).then(|| {
-                                RefreshChange::Drifted(ResourceRecord {
-                                    inputs,
-                                    outputs,
-                                    ..rec.clone()
-                                })
-                            })
-                        }
-                    })
-                }
-            })
-            .buffered(parallelism.max(1))
-            .collect()
-            .await;
+                    Ok(refresh_change(rec, read))
+                })
+                .collect::<Result<Vec<_>, EngineError>>()
+        }
+    });
+    let reads: Vec<Result<Option<RefreshChange>, EngineError>> = futures::future::join_all(batches)
+        .await
+        .into_iter()
+        .flat_map(|batch| match batch {
+            Ok(changes) => changes.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => vec![Err(e)],
+        })
+        .collect();
     let mut changes = Vec::new();
     for r in reads {
         if let Some(c) = r? {
@@ -728,6 +737,28 @@ pub async fn refresh_state(
     Ok((fresh, changes))
 }
 
+/// What one read says of its record: gone, drifted, or `None` when it matches.
+fn refresh_change(rec: &ResourceRecord, read: Option<ReadResponse>) -> Option<RefreshChange> {
+    match read {
+        None => Some(RefreshChange::Gone(rec.name.clone())),
+        Some(read) => {
+            let inputs = merge_read_inputs(&rec.inputs, &read.inputs);
+            let outputs = if read.outputs.is_null() {
+                rec.outputs.clone()
+            } else {
+                mark_echoed_secrets(&rec.inputs, read.outputs)
+            };
+            (inputs != rec.inputs || outputs != rec.outputs).then(|| {
+                RefreshChange::Drifted(ResourceRecord {
+                    inputs,
+                    outputs,
+                    ..rec.clone()
+                })
+            })
+        }
+    }
+}
+
 fn write_refresh(
     store: &StateStore,
     stack: &Stack,
@@ -744,32 +775,57 @@ fn write_refresh(
     Ok(())
 }
 
+/// What `refresh` did: the resources it read, the calls that took, and what changed.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RefreshReport {
+    /// Recorded resources read.
+    pub resources: usize,
+    /// Calls sent, by `service:Operation` (each attempt counted).
+    pub calls: BTreeMap<String, u64>,
+    /// What differs from the record: gone or drifted resources.
+    #[serde(skip)]
+    pub changes: Vec<RefreshChange>,
+}
+
+impl RefreshReport {
+    /// All calls sent.
+    pub fn total_calls(&self) -> u64 {
+        self.calls.values().sum()
+    }
+}
+
 /// `refresh`: reads every recorded resource and records what it finds.
 pub async fn refresh(
     stack: &Stack,
     store: &StateStore,
     options: &RunOptions,
-) -> Result<Vec<RefreshChange>, EngineError> {
+) -> Result<RefreshReport, EngineError> {
     stack.validate().map_err(EngineError::Declaration)?;
     let lock = store.lock(stack.id(), &options.holder)?;
     let result = async {
         recover(stack, store, options.parallelism).await?;
         let state = store.load(stack.id())?;
         let deployment = store.begin_deployment(stack.id(), DeploymentKind::Refresh)?;
+        let calls_before = apply::call_counts(stack);
         let outcome = refresh_state(stack, &state, options.parallelism).await;
-        let (result, changes) = match outcome {
+        let (result, report) = match outcome {
             Ok((_, changes)) => {
                 write_refresh(store, stack, &changes)?;
-                (DeploymentResult::Succeeded, Ok(changes))
+                let report = RefreshReport {
+                    resources: state.resources.len(),
+                    calls: apply::calls_since(&calls_before, apply::call_counts(stack)),
+                    changes,
+                };
+                (DeploymentResult::Succeeded, Ok(report))
             }
             Err(e) => (DeploymentResult::Failed(e.to_string()), Err(e)),
         };
         let counts = StepCounts {
-            updated: changes.as_ref().map(|c| c.len() as u64).unwrap_or(0),
+            updated: report.as_ref().map(|r| r.changes.len() as u64).unwrap_or(0),
             ..Default::default()
         };
         store.finish_deployment(deployment, result, &counts)?;
-        changes
+        report
     }
     .await;
     lock.release()?;

@@ -479,10 +479,11 @@ async fn refresh_turns_out_of_band_changes_into_a_plan() {
         s.add("kept", FakeArgs::new().value("size", 1));
         s.add("gone", FakeArgs::new());
     });
-    let changes = iac_dsl::engine::refresh(&stack, &w.store, &Default::default())
+    let report = iac_dsl::engine::refresh(&stack, &w.store, &Default::default())
         .await
         .unwrap();
-    assert_eq!(changes.len(), 2);
+    assert_eq!(report.changes.len(), 2);
+    assert_eq!(report.resources, 2);
     let plan = w.preview(&stack).await.unwrap();
     let op = |n: &str| plan.steps.iter().find(|s| s.name == n).unwrap().op;
     assert_eq!(

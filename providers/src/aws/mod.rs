@@ -21,6 +21,7 @@ pub mod s3;
 pub mod secretsmanager;
 pub mod sns;
 
+mod batch;
 mod calls;
 mod error;
 mod idempotent;
@@ -367,6 +368,15 @@ impl Aws {
     }
 }
 
+/// The account named by an ARN among recorded outputs (`arn:partition:service:region:account:...`).
+fn recorded_account(outputs: &Value) -> Option<String> {
+    outputs.as_object()?.values().find_map(|v| {
+        let account = v.as_str()?.strip_prefix("arn:")?.split(':').nth(3)?;
+        (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| account.to_string())
+    })
+}
+
 #[async_trait]
 impl Provider for Aws {
     fn package(&self) -> &str {
@@ -440,6 +450,56 @@ impl Provider for Aws {
         self.resource(&req.ctx.type_token)?.read(self, req).await
     }
 
+    async fn read_many(
+        &self,
+        reqs: Vec<ReadRequest>,
+        parallelism: usize,
+    ) -> Vec<Result<Option<ReadResponse>, ProviderError>> {
+        // The account is in the ARNs the state records: no GetCallerIdentity for the
+        // outputs that are built from it (an API's execution ARN).
+        if self.inner.account.get().is_none()
+            && let Some(account) = reqs.iter().find_map(|r| recorded_account(&r.outputs))
+        {
+            let _ = self.inner.account.set(account);
+        }
+        let batch = batch::ReadBatch::new(reqs.clone(), parallelism);
+        let mut by_type: BTreeMap<String, Vec<(usize, ReadRequest)>> = BTreeMap::new();
+        let count = reqs.len();
+        for (i, r) in reqs.into_iter().enumerate() {
+            by_type
+                .entry(r.ctx.type_token.clone())
+                .or_default()
+                .push((i, r));
+        }
+        let reads = by_type.into_iter().map(|(token, items)| {
+            let batch = &batch;
+            async move {
+                let (at, reqs): (Vec<usize>, Vec<ReadRequest>) = items.into_iter().unzip();
+                let reads = match self.resource(&token) {
+                    Ok(imp) => imp.read_many(self, batch, reqs).await,
+                    Err(e) => reqs.iter().map(|_| Err(e.clone())).collect(),
+                };
+                at.into_iter().zip(reads).collect::<Vec<_>>()
+            }
+        });
+        let mut answers: Vec<Option<batch::ReadResult>> = vec![None; count];
+        for (i, read) in futures::future::join_all(reads).await.into_iter().flatten() {
+            answers[i] = Some(read);
+        }
+        answers
+            .into_iter()
+            .map(|a| {
+                a.unwrap_or_else(|| {
+                    Err(ProviderError::new(
+                        ErrorKind::Service,
+                        "read",
+                        "a resource type answered fewer reads than it was asked",
+                    ))
+                })
+            })
+            .collect()
+    }
+
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let imp = self.resource(&req.ctx.type_token)?;
         let invalid = imp.check(&req.new_inputs);
@@ -461,5 +521,29 @@ impl Provider for Aws {
         let imp = registry::data_source(&req.token)
             .ok_or_else(|| ProviderError::unsupported(&req.token))?;
         imp.invoke(self, req.args).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recorded_account;
+    use serde_json::json;
+
+    #[test]
+    fn the_account_is_read_from_a_recorded_arn_and_only_from_one() {
+        let api =
+            json!({"id": "a1", "execution_arn": "arn:aws:execute-api:eu-west-1:123456789012:a1"});
+        assert_eq!(recorded_account(&api).as_deref(), Some("123456789012"));
+        let bucket = json!({"arn": "arn:aws:s3:::payments", "region": "eu-west-1"});
+        assert_eq!(
+            recorded_account(&bucket),
+            None,
+            "an S3 ARN names no account"
+        );
+        assert_eq!(
+            recorded_account(&json!({"arn": "arn:aws:iam::aws:policy/x"})),
+            None
+        );
+        assert_eq!(recorded_account(&json!(null)), None);
     }
 }

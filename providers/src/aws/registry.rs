@@ -11,6 +11,7 @@ use iac_dsl::{
 use serde::de::DeserializeOwned;
 
 use super::Aws;
+use super::batch::{ReadBatch, ReadResult};
 
 /// One AWS resource type's lifecycle. Inputs arrive as JSON with secrets revealed;
 /// implementations decode them into their typed form with [`decode`].
@@ -64,6 +65,18 @@ pub(crate) trait ResourceImpl: Send + Sync + 'static {
         aws: &Aws,
         req: ReadRequest,
     ) -> Result<Option<ReadResponse>, ProviderError>;
+
+    /// Reads every object of this type in one refresh, answering in the order of `reqs`.
+    /// Types whose API describes many objects in one call override it and take their
+    /// objects from that answer (see [`ReadBatch`]); the default reads each on its own.
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        batch.each(reqs, |r| self.read(aws, r)).await
+    }
 
     /// Updates the object in place. Types whose every input forces replacement keep the
     /// default, which the engine never calls.

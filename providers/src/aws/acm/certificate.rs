@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{acm_tags, tags_of};
+use super::{acm_tags, batch_details, tags_of};
+use crate::aws::batch::{ReadBatch, ReadResult};
 use crate::aws::error::none_if_not_found;
 use crate::aws::idempotent::update_tags;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, TAG_TOKEN, decode, found, to_json};
@@ -333,7 +334,10 @@ fn records_ready(detail: &CertificateDetail) -> bool {
     !options.is_empty() && options.iter().all(|o| o.resource_record().is_some())
 }
 
-async fn describe_detail(aws: &Aws, arn: &str) -> Result<Option<CertificateDetail>, ProviderError> {
+pub(super) async fn describe_detail(
+    aws: &Aws,
+    arn: &str,
+) -> Result<Option<CertificateDetail>, ProviderError> {
     let out = none_if_not_found(
         aws.acm()
             .await
@@ -372,6 +376,17 @@ async fn describe(
     let Some(detail) = describe_detail(aws, arn).await? else {
         return Ok(None);
     };
+    Ok(Some(complete(aws, arn, &detail, recorded).await?))
+}
+
+/// A certificate's inputs and outputs: what DescribeCertificate said of it (`detail`),
+/// and its tags (one call).
+async fn complete(
+    aws: &Aws,
+    arn: &str,
+    detail: &CertificateDetail,
+    recorded: Option<&CertificateInputs>,
+) -> Result<(CertificateInputs, CertificateOutputs), ProviderError> {
     let domain = detail.domain_name().unwrap_or_default().to_string();
     let domain_name = match recorded {
         Some(r) if r.domain_name.eq_ignore_ascii_case(&domain) => r.domain_name.clone(),
@@ -401,8 +416,8 @@ async fn describe(
             .unwrap_or_else(|| "RSA_2048".to_string()),
         tags: aws.own_tags(tags_of(aws, arn).await?),
     };
-    let outputs = outputs_of(arn, &detail, &names_of(&inputs));
-    Ok(Some((inputs, outputs)))
+    let outputs = outputs_of(arn, detail, &names_of(&inputs));
+    Ok((inputs, outputs))
 }
 
 /// The live certificate for `domain` (any, when `None`) tagged with the create `token`.
@@ -547,6 +562,31 @@ impl ResourceImpl for CertificateImpl {
             &req.id,
             describe(aws, &req.id, recorded.as_ref()).await?,
         ))
+    }
+
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let details = match batch_details(aws, batch, reqs.iter().map(|r| r.id.clone())).await {
+            Ok(details) => details,
+            Err(e) => return reqs.iter().map(|_| Err(e.clone())).collect(),
+        };
+        batch
+            .each(reqs, |r| {
+                let details = &details;
+                async move {
+                    let Some(Some(detail)) = details.get(&r.id) else {
+                        return Ok(None);
+                    };
+                    let recorded = decode::<CertificateInputs>(&r.inputs).ok();
+                    let pair = complete(aws, &r.id, detail, recorded.as_ref()).await?;
+                    Ok(found(&r.id, Some(pair)))
+                }
+            })
+            .await
     }
 
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

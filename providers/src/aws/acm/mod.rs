@@ -11,10 +11,12 @@ mod certificate;
 mod validation;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use aws_sdk_acm::types::Tag;
 use iac_dsl::{ErrorKind, ProviderError};
 
+use super::batch::ReadBatch;
 use super::{Aws, DataSourceImpl, ErrorContext, ResourceImpl};
 
 pub use certificate::{
@@ -82,6 +84,27 @@ pub fn check_certificate_arn(arn: &str) -> Result<(), String> {
             "`{arn}` is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)"
         ))
     }
+}
+
+/// What DescribeCertificate says of each of `arns` (`None`: gone), for a refresh batch:
+/// one call per certificate, shared by the certificate and its validation.
+async fn batch_details(
+    aws: &Aws,
+    batch: &ReadBatch,
+    arns: impl Iterator<Item = String>,
+) -> Result<BTreeMap<String, Option<aws_sdk_acm::types::CertificateDetail>>, ProviderError> {
+    let arns: std::collections::BTreeSet<String> = arns.collect();
+    let details = futures::future::join_all(arns.iter().map(|arn| async move {
+        let key = format!("acm:certificate:{arn}");
+        batch
+            .shared(&key, || certificate::describe_detail(aws, arn))
+            .await
+    }))
+    .await;
+    arns.into_iter()
+        .zip(details)
+        .map(|(arn, d)| d.map(|d: Arc<Option<_>>| (arn, d.as_ref().clone())))
+        .collect()
 }
 
 #[cfg(test)]

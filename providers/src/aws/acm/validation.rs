@@ -13,7 +13,8 @@ use iac_dsl::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::check_certificate_arn;
+use super::{batch_details, check_certificate_arn};
+use crate::aws::batch::{ReadBatch, ReadResult};
 use crate::aws::error::none_if_not_found;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found};
 
@@ -145,6 +146,37 @@ async fn status_of(
     Ok(Some((status, detail_text)))
 }
 
+/// The certificate a validation waits for: recorded in its inputs, else its id.
+fn certificate_of(req: &ReadRequest) -> String {
+    req.inputs["certificate_arn"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| req.id.clone())
+}
+
+/// What a read says of a validation whose certificate `arn` has `status` (`None`: gone).
+/// Validated means issued: a certificate that expired or was revoked is no longer.
+fn validated(
+    req: &ReadRequest,
+    arn: &str,
+    status: Option<&CertificateStatus>,
+) -> Option<ReadResponse> {
+    let recorded = decode::<ValidationInputs>(&req.inputs).ok();
+    let issued = matches!(status, Some(CertificateStatus::Issued));
+    let pair = issued.then(|| {
+        (
+            ValidationInputs {
+                certificate_arn: arn.to_string(),
+                validation_record_fqdns: recorded
+                    .map(|r| r.validation_record_fqdns)
+                    .unwrap_or_default(),
+            },
+            json!({ "certificate_arn": arn }),
+        )
+    });
+    found(&req.id, pair)
+}
+
 /// Polls until the certificate is issued, fails, or `limit` passes.
 async fn wait_issued(aws: &Aws, arn: &str, limit: Duration) -> Result<(), ProviderError> {
     const OP: &str = "DescribeCertificate";
@@ -240,28 +272,28 @@ impl ResourceImpl for CertificateValidationImpl {
         aws: &Aws,
         req: ReadRequest,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let recorded = decode::<ValidationInputs>(&req.inputs).ok();
-        let arn = recorded
-            .as_ref()
-            .map(|r| r.certificate_arn.clone())
-            .unwrap_or_else(|| req.id.clone());
-        // Validated means issued: a certificate that expired or was revoked is no longer.
-        let issued = matches!(
-            status_of(aws, &arn).await?,
-            Some((CertificateStatus::Issued, _))
-        );
-        let pair = issued.then(|| {
-            (
-                ValidationInputs {
-                    certificate_arn: arn.clone(),
-                    validation_record_fqdns: recorded
-                        .map(|r| r.validation_record_fqdns)
-                        .unwrap_or_default(),
-                },
-                json!({ "certificate_arn": arn }),
-            )
-        });
-        Ok(found(&req.id, pair))
+        let arn = certificate_of(&req);
+        let status = status_of(aws, &arn).await?.map(|(s, _)| s);
+        Ok(validated(&req, &arn, status.as_ref()))
+    }
+
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        match batch_details(aws, batch, reqs.iter().map(certificate_of)).await {
+            Ok(details) => reqs
+                .iter()
+                .map(|r| {
+                    let arn = certificate_of(r);
+                    let detail = details.get(&arn).and_then(Option::as_ref);
+                    Ok(validated(r, &arn, detail.and_then(|d| d.status())))
+                })
+                .collect(),
+            Err(e) => reqs.iter().map(|_| Err(e.clone())).collect(),
+        }
     }
 
     async fn update(

@@ -14,10 +14,11 @@ use iac_dsl::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::super::batch::{ReadBatch, ReadResult};
 use super::super::error::none_if_not_found;
 use super::super::idempotent::done_if_gone;
 use super::super::{Aws, ErrorContext, ResourceImpl, decode, found, to_json};
-use super::{fingerprint, replace};
+use super::{fingerprint, from_api_resources, replace};
 
 const METHOD: &str = "aws:apigateway/method";
 const INTEGRATION: &str = "aws:apigateway/integration";
@@ -202,6 +203,44 @@ struct MethodInputs {
 
 pub(super) struct MethodImpl;
 
+/// A method's inputs and outputs from what AWS says of it.
+fn method_shape(
+    key: MethodKey,
+    authorization: Option<&str>,
+    api_key_required: Option<bool>,
+) -> (MethodInputs, Value) {
+    let inputs = MethodInputs {
+        authorization: authorization.unwrap_or("NONE").to_string(),
+        api_key_required: api_key_required.unwrap_or(false),
+        key,
+    };
+    let outputs = with_fingerprint(&inputs.key, &to_json(&inputs));
+    (inputs, outputs)
+}
+
+/// An integration's inputs and outputs from what AWS says of it.
+fn integration_shape(
+    key: MethodKey,
+    kind: Option<&IntegrationType>,
+    http_method: Option<&str>,
+    uri: Option<&str>,
+    templates: Option<&HashMap<String, String>>,
+    timeout_ms: i32,
+) -> (IntegrationInputs, Value) {
+    let inputs = IntegrationInputs {
+        kind: kind.map(|t| t.as_str().to_string()).unwrap_or_default(),
+        integration_http_method: http_method.unwrap_or_default().to_string(),
+        uri: uri.filter(|u| !u.is_empty()).map(str::to_string),
+        request_templates: templates
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        timeout_ms,
+        key,
+    };
+    let outputs = with_fingerprint(&inputs.key, &to_json(&inputs));
+    (inputs, outputs)
+}
+
 fn with_fingerprint(key: &MethodKey, inputs: &Value) -> Value {
     let mut outputs = key.outputs();
     outputs["fingerprint"] = json!(fingerprint(inputs));
@@ -275,13 +314,32 @@ impl ResourceImpl for MethodImpl {
         let Some(m) = none_if_not_found(result)? else {
             return Ok(None);
         };
-        let inputs = MethodInputs {
-            authorization: m.authorization_type().unwrap_or("NONE").to_string(),
-            api_key_required: m.api_key_required().unwrap_or(false),
-            key,
-        };
-        let outputs = with_fingerprint(&inputs.key, &to_json(&inputs));
-        Ok(found(&req.id, Some((inputs, outputs))))
+        let pair = method_shape(key, m.authorization_type(), m.api_key_required());
+        Ok(found(&req.id, Some(pair)))
+    }
+
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let listed = from_api_resources(aws, batch, &reqs, |r, listed| {
+            let (key, _) = MethodKey::parse(&r.id)?;
+            let m = listed
+                .get(&key.resource_id)?
+                .resource_methods()?
+                .get(&key.http_method)?;
+            Some(method_shape(
+                key,
+                m.authorization_type(),
+                m.api_key_required(),
+            ))
+        })
+        .await;
+        let shape =
+            |r: &ReadRequest, pair: &(MethodInputs, Value)| Ok(found(&r.id, Some(pair.clone())));
+        batch.pick(reqs, listed, shape, |r| self.read(aws, r)).await
     }
 
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
@@ -598,22 +656,44 @@ impl ResourceImpl for IntegrationImpl {
         let Some(i) = none_if_not_found(result)? else {
             return Ok(None);
         };
-        let inputs = IntegrationInputs {
-            kind: i
-                .r#type()
-                .map(|t| t.as_str().to_string())
-                .unwrap_or_default(),
-            integration_http_method: i.http_method().unwrap_or_default().to_string(),
-            uri: i.uri().filter(|u| !u.is_empty()).map(str::to_string),
-            request_templates: i
-                .request_templates()
-                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
-            timeout_ms: i.timeout_in_millis(),
+        let pair = integration_shape(
             key,
+            i.r#type(),
+            i.http_method(),
+            i.uri(),
+            i.request_templates(),
+            i.timeout_in_millis(),
+        );
+        Ok(found(&req.id, Some(pair)))
+    }
+
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let listed = from_api_resources(aws, batch, &reqs, |r, listed| {
+            let (key, _) = MethodKey::parse(&r.id)?;
+            let i = listed
+                .get(&key.resource_id)?
+                .resource_methods()?
+                .get(&key.http_method)?
+                .method_integration()?;
+            Some(integration_shape(
+                key,
+                i.r#type(),
+                i.http_method(),
+                i.uri(),
+                i.request_templates(),
+                i.timeout_in_millis(),
+            ))
+        })
+        .await;
+        let shape = |r: &ReadRequest, pair: &(IntegrationInputs, Value)| {
+            Ok(found(&r.id, Some(pair.clone())))
         };
-        let outputs = with_fingerprint(&inputs.key, &to_json(&inputs));
-        Ok(found(&req.id, Some((inputs, outputs))))
+        batch.pick(reqs, listed, shape, |r| self.read(aws, r)).await
     }
 
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

@@ -10,7 +10,8 @@ mod deploy;
 mod domain;
 mod methods;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, Op, PatchOperation};
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::batch::{ReadBatch, ReadResult};
 use super::error::none_if_not_found;
 use super::idempotent::{Existing, create_or_adopt, done_if_gone, update_tags};
 use super::{
@@ -501,6 +503,70 @@ fn split_id(id: &str) -> (&str, &str) {
     id.split_once('/').unwrap_or((id, ""))
 }
 
+/// An API's resources with their methods and integrations embedded, by resource id, for a
+/// refresh batch: one GetResources per API (500 a page), shared by the resource, method
+/// and integration types. An API that is gone lists nothing.
+async fn api_resources(
+    aws: &Aws,
+    batch: &ReadBatch,
+    api: &str,
+) -> Result<Arc<BTreeMap<String, aws_sdk_apigateway::types::Resource>>, ProviderError> {
+    batch
+        .shared(&format!("apigateway:resources:{api}"), || async {
+            let client = aws.apigateway().await;
+            let mut all = BTreeMap::new();
+            let mut position = None;
+            loop {
+                let out = none_if_not_found(
+                    client
+                        .get_resources()
+                        .rest_api_id(api)
+                        .embed("methods")
+                        .limit(500)
+                        .set_position(position.take())
+                        .send()
+                        .await
+                        .op("GetResources"),
+                )?;
+                let Some(out) = out else { break };
+                for r in out.items() {
+                    all.insert(r.id().unwrap_or_default().to_string(), r.clone());
+                }
+                match out.position() {
+                    Some(p) if !p.is_empty() => position = Some(p.to_string()),
+                    _ => break,
+                }
+            }
+            Ok(all)
+        })
+        .await
+}
+
+/// What the APIs' resource listings say of each of `reqs` (ids start with the API's id),
+/// by request id: `pick` finds a request's object in its API's listing.
+pub(super) async fn from_api_resources<T, P>(
+    aws: &Aws,
+    batch: &ReadBatch,
+    reqs: &[ReadRequest],
+    pick: P,
+) -> Result<Arc<BTreeMap<String, T>>, ProviderError>
+where
+    T: Send + Sync + 'static,
+    P: Fn(&ReadRequest, &BTreeMap<String, aws_sdk_apigateway::types::Resource>) -> Option<T>,
+{
+    let apis: BTreeSet<&str> = reqs.iter().map(|r| split_id(&r.id).0).collect();
+    let mut all = BTreeMap::new();
+    for api in apis {
+        let listed = api_resources(aws, batch, api).await?;
+        for r in reqs.iter().filter(|r| split_id(&r.id).0 == api) {
+            if let Some(t) = pick(r, &listed) {
+                all.insert(r.id.clone(), t);
+            }
+        }
+    }
+    Ok(Arc::new(all))
+}
+
 async fn describe_resource(
     aws: &Aws,
     api: &str,
@@ -518,14 +584,31 @@ async fn describe_resource(
     let Some(r) = none_if_not_found(result)? else {
         return Ok(None);
     };
-    Ok(Some((
+    Ok(Some(resource_shape(
+        api,
+        resource,
+        r.parent_id(),
+        r.path_part(),
+        r.path(),
+    )))
+}
+
+/// A resource's inputs and outputs from what AWS says of it.
+fn resource_shape(
+    api: &str,
+    resource: &str,
+    parent_id: Option<&str>,
+    path_part: Option<&str>,
+    path: Option<&str>,
+) -> (ResourceInputs, Value) {
+    (
         ResourceInputs {
             rest_api_id: api.to_string(),
-            parent_id: r.parent_id().unwrap_or_default().to_string(),
-            path_part: r.path_part().unwrap_or_default().to_string(),
+            parent_id: parent_id.unwrap_or_default().to_string(),
+            path_part: path_part.unwrap_or_default().to_string(),
         },
-        json!({ "id": resource, "path": r.path().unwrap_or_default() }),
-    )))
+        json!({ "id": resource, "path": path.unwrap_or_default() }),
+    )
 }
 
 #[async_trait]
@@ -603,6 +686,24 @@ impl ResourceImpl for ResourceImplApi {
     ) -> Result<Option<ReadResponse>, ProviderError> {
         let (api, resource) = split_id(&req.id);
         Ok(found(&req.id, describe_resource(aws, api, resource).await?))
+    }
+
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let listed = from_api_resources(aws, batch, &reqs, |r, listed| {
+            listed.get(split_id(&r.id).1).cloned()
+        })
+        .await;
+        let shape = |r: &ReadRequest, x: &aws_sdk_apigateway::types::Resource| {
+            let (api, resource) = split_id(&r.id);
+            let pair = resource_shape(api, resource, x.parent_id(), x.path_part(), x.path());
+            Ok(found(&r.id, Some(pair)))
+        };
+        batch.pick(reqs, listed, shape, |r| self.read(aws, r)).await
     }
 
     async fn delete(&self, aws: &Aws, req: DeleteRequest) -> Result<(), ProviderError> {

@@ -13,6 +13,7 @@ use iac_dsl::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::batch::{ReadBatch, ReadResult};
 use super::idempotent::update_tags;
 use super::{Aws, DataSourceImpl, ErrorContext, ResourceImpl, decode, found};
 
@@ -343,6 +344,34 @@ impl ResourceImpl for AlarmImpl {
         Ok(found(&req.id, describe(aws, &req.id).await?))
     }
 
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let client = aws.cloudwatch().await;
+        let names: Vec<String> = reqs.iter().map(|r| r.id.clone()).collect();
+        let listed = batch
+            .shared("cloudwatch:alarms", || describe_named(&client, &names))
+            .await;
+        let listed = match listed {
+            Ok(listed) => listed,
+            Err(e) => return reqs.iter().map(|_| Err(e.clone())).collect(),
+        };
+        batch
+            .each(reqs, |r| {
+                let (client, listed) = (&client, &listed);
+                async move {
+                    match listed.get(&r.id) {
+                        Some(a) => Ok(found(&r.id, Some(with_tags(aws, client, &r.id, a).await?))),
+                        None => self.read(aws, r).await,
+                    }
+                }
+            })
+            .await
+    }
+
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let old: AlarmInputs = decode(&req.old_inputs)?;
         let new: AlarmInputs = decode(&req.new_inputs)?;
@@ -417,6 +446,16 @@ async fn describe(aws: &Aws, name: &str) -> Result<Option<(AlarmInputs, Value)>,
     let Some(a) = out.metric_alarms().first() else {
         return Ok(None);
     };
+    Ok(Some(with_tags(aws, &client, name, a).await?))
+}
+
+/// An alarm's inputs and outputs: what DescribeAlarms said of it, and its tags (one call).
+async fn with_tags(
+    aws: &Aws,
+    client: &aws_sdk_cloudwatch::Client,
+    name: &str,
+    a: &aws_sdk_cloudwatch::types::MetricAlarm,
+) -> Result<(AlarmInputs, Value), ProviderError> {
     let arn = a.alarm_arn().unwrap_or_default().to_string();
     let tags: BTreeMap<String, String> = client
         .list_tags_for_resource()
@@ -433,7 +472,7 @@ async fn describe(aws: &Aws, name: &str) -> Result<Option<(AlarmInputs, Value)>,
             ))
         })
         .collect();
-    Ok(Some((
+    Ok((
         AlarmInputs {
             name: name.to_string(),
             description: a.alarm_description().unwrap_or_default().to_string(),
@@ -461,5 +500,36 @@ async fn describe(aws: &Aws, name: &str) -> Result<Option<(AlarmInputs, Value)>,
             tags: aws.own_tags(tags),
         },
         json!({ "arn": arn, "name": name }),
-    )))
+    ))
+}
+
+/// The most alarm names one DescribeAlarms takes.
+const NAMES_PER_CALL: usize = 100;
+
+/// The alarms among `names`, by name: one DescribeAlarms per 100 names.
+async fn describe_named(
+    client: &aws_sdk_cloudwatch::Client,
+    names: &[String],
+) -> Result<BTreeMap<String, aws_sdk_cloudwatch::types::MetricAlarm>, ProviderError> {
+    let mut all = BTreeMap::new();
+    for chunk in names.chunks(NAMES_PER_CALL) {
+        let mut next: Option<String> = None;
+        loop {
+            let out = client
+                .describe_alarms()
+                .set_alarm_names(Some(chunk.to_vec()))
+                .set_next_token(next.take())
+                .send()
+                .await
+                .op("DescribeAlarms")?;
+            for a in out.metric_alarms() {
+                all.insert(a.alarm_name().unwrap_or_default().to_string(), a.clone());
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_string()),
+                _ => break,
+            }
+        }
+    }
+    Ok(all)
 }

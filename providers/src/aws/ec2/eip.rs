@@ -10,7 +10,8 @@ use iac_dsl::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Kind, create_tagged, lookup_tagged, tag_map, tag_spec, update_tags};
+use super::{Kind, create_tagged, lookup_tagged, read_by_filter, tag_map, tag_spec, update_tags};
+use crate::aws::batch::{ReadBatch, ReadResult};
 use crate::aws::error::none_if_not_found;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
 
@@ -133,6 +134,26 @@ impl ResourceImpl for ElasticIpImpl {
         Ok(found(&req.id, describe(aws, &req.id).await?))
     }
 
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let describe = |client: aws_sdk_ec2::Client, by| async move {
+            let out = client.describe_addresses().filters(by).send().await;
+            Ok(out.op("DescribeAddresses")?.addresses().to_vec())
+        };
+        let id_of = aws_sdk_ec2::types::Address::allocation_id;
+        let shape = |r: &ReadRequest, x: &_| Ok(found(&r.id, Some(shape(aws, &r.id, x))));
+        let (key, filter) = ("ec2:addresses", "allocation-id");
+        let single = |r| self.read(aws, r);
+        read_by_filter(
+            aws, batch, reqs, key, filter, describe, id_of, shape, single,
+        )
+        .await
+    }
+
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let old: EipInputs = decode(&req.old_inputs)?;
         let new: EipInputs = decode(&req.new_inputs)?;
@@ -179,10 +200,15 @@ async fn describe(
             .await
             .op("DescribeAddresses"),
     )?;
-    let Some(a) = out.and_then(|o| o.addresses().first().cloned()) else {
-        return Ok(None);
-    };
-    Ok(Some((
+    Ok(out
+        .as_ref()
+        .and_then(|o| o.addresses().first())
+        .map(|a| shape(aws, id, a)))
+}
+
+/// An address's inputs and outputs as AWS describes it.
+fn shape(aws: &Aws, id: &str, a: &aws_sdk_ec2::types::Address) -> (EipInputs, ElasticIpOutputs) {
+    (
         EipInputs {
             tags: aws.own_tags(tag_map(a.tags())),
         },
@@ -191,5 +217,5 @@ async fn describe(
             allocation_id: id.to_string(),
             public_ip: a.public_ip().unwrap_or_default().to_string(),
         },
-    )))
+    )
 }

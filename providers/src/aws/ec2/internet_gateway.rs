@@ -10,7 +10,8 @@ use iac_dsl::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Kind, create_tagged, lookup_tagged, tag_map, tag_spec, update_tags};
+use super::{Kind, create_tagged, lookup_tagged, read_by_filter, tag_map, tag_spec, update_tags};
+use crate::aws::batch::{ReadBatch, ReadResult};
 use crate::aws::error::none_if_not_found;
 use crate::aws::idempotent::{Same, done_if_duplicate};
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
@@ -142,6 +143,29 @@ impl ResourceImpl for InternetGatewayImpl {
         Ok(found(&req.id, describe(aws, &req.id).await?))
     }
 
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let describe = |client: aws_sdk_ec2::Client, by| async move {
+            let out = client.describe_internet_gateways().filters(by).send().await;
+            Ok(out
+                .op("DescribeInternetGateways")?
+                .internet_gateways()
+                .to_vec())
+        };
+        let id_of = aws_sdk_ec2::types::InternetGateway::internet_gateway_id;
+        let shape = |r: &ReadRequest, x: &_| Ok(found(&r.id, Some(shape(aws, &r.id, x))));
+        let (key, filter) = ("ec2:internet-gateways", "internet-gateway-id");
+        let single = |r| self.read(aws, r);
+        read_by_filter(
+            aws, batch, reqs, key, filter, describe, id_of, shape, single,
+        )
+        .await
+    }
+
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let old: IgwInputs = decode(&req.old_inputs)?;
         let new: IgwInputs = decode(&req.new_inputs)?;
@@ -256,9 +280,18 @@ async fn describe(
             .await
             .op("DescribeInternetGateways"),
     )?;
-    let Some(g) = out.and_then(|o| o.internet_gateways().first().cloned()) else {
-        return Ok(None);
-    };
+    Ok(out
+        .as_ref()
+        .and_then(|o| o.internet_gateways().first())
+        .map(|g| shape(aws, id, g)))
+}
+
+/// A gateway's inputs and outputs as AWS describes it.
+fn shape(
+    aws: &Aws,
+    id: &str,
+    g: &aws_sdk_ec2::types::InternetGateway,
+) -> (IgwInputs, InternetGatewayOutputs) {
     let vpc_id = g
         .attachments()
         .first()
@@ -270,5 +303,5 @@ async fn describe(
         vpc_id,
         tags: aws.own_tags(tag_map(g.tags())),
     };
-    Ok(Some((inputs, outputs)))
+    (inputs, outputs)
 }

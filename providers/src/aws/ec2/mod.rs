@@ -11,6 +11,7 @@ mod vpc;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use iac_dsl::ProviderError;
@@ -29,6 +30,7 @@ pub use security_group::{
 pub use subnet::{Subnet, SubnetArgs, SubnetOutputs};
 pub use vpc::{Vpc, VpcArgs, VpcOutputs};
 
+use super::batch::ReadBatch;
 use super::{Aws, DataSourceImpl, ErrorContext, ResourceImpl, TAG_TOKEN, create_once};
 
 /// The EC2 resource types.
@@ -71,6 +73,84 @@ pub(crate) fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
             ))
         })
         .collect()
+}
+
+/// The most values one EC2 filter takes.
+const FILTER_VALUES: usize = 200;
+
+/// The objects of one EC2 kind among `ids`, for a refresh batch, by id: `describe` is sent
+/// once per 200 ids with the filter `filter_name` (a filter, unlike an id list, is not
+/// refused whole when one id is gone). Shared in the batch under `key`.
+pub(crate) async fn listed<T, F, Fut>(
+    batch: &ReadBatch,
+    key: &str,
+    filter_name: &str,
+    ids: Vec<String>,
+    describe: F,
+) -> Result<Arc<BTreeMap<String, T>>, ProviderError>
+where
+    T: Send + Sync + 'static,
+    F: Fn(Filter) -> Fut,
+    Fut: Future<Output = Result<Vec<(String, T)>, ProviderError>>,
+{
+    batch
+        .shared(key, || async {
+            let mut all = BTreeMap::new();
+            for chunk in ids.chunks(FILTER_VALUES) {
+                let by = Filter::builder()
+                    .name(filter_name)
+                    .set_values(Some(chunk.to_vec()))
+                    .build();
+                all.extend(describe(by).await?);
+            }
+            Ok(all)
+        })
+        .await
+}
+
+/// Answers a refresh batch's `reqs` of one EC2 kind from one listing: `describe` sends
+/// one page of the kind's describe call with an id filter (`filter_name`), `id_of` names
+/// a described object, `shape` makes a read's answer of one, and `single` reads on its
+/// own an object the listing does not hold.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn read_by_filter<T, D, DF, I, S, R, RF>(
+    aws: &Aws,
+    batch: &ReadBatch,
+    reqs: Vec<iac_dsl::ReadRequest>,
+    key: &str,
+    filter_name: &str,
+    describe: D,
+    id_of: I,
+    shape: S,
+    single: R,
+) -> Vec<super::batch::ReadResult>
+where
+    T: Send + Sync + 'static,
+    D: Fn(aws_sdk_ec2::Client, Filter) -> DF,
+    DF: Future<Output = Result<Vec<T>, ProviderError>>,
+    I: Fn(&T) -> Option<&str>,
+    S: Fn(&iac_dsl::ReadRequest, &T) -> super::batch::ReadResult,
+    R: Fn(iac_dsl::ReadRequest) -> RF,
+    RF: Future<Output = super::batch::ReadResult>,
+{
+    let client = aws.ec2().await;
+    let listed = listed(batch, key, filter_name, ids(&reqs), |by| {
+        let (client, describe, id_of) = (client.clone(), &describe, &id_of);
+        async move {
+            let found = describe(client, by).await?;
+            Ok(found
+                .into_iter()
+                .filter_map(|x| Some((id_of(&x)?.to_string(), x)))
+                .collect())
+        }
+    })
+    .await;
+    batch.pick(reqs, listed, shape, single).await
+}
+
+/// The ids of a batch's requests.
+pub(crate) fn ids(reqs: &[iac_dsl::ReadRequest]) -> Vec<String> {
+    reqs.iter().map(|r| r.id.clone()).collect()
 }
 
 /// The filter that finds objects carrying `key=value`.

@@ -12,7 +12,8 @@ use iac_dsl::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Kind, filter, lookup_tagged, tag_map, tag_spec, update_tags};
+use super::{Kind, filter, lookup_tagged, read_by_filter, tag_map, tag_spec, update_tags};
+use crate::aws::batch::{ReadBatch, ReadResult};
 use crate::aws::error::none_if_not_found;
 use crate::aws::idempotent::{create_or_adopt, existing_by_tags};
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
@@ -193,6 +194,26 @@ impl ResourceImpl for NatGatewayImpl {
         req: ReadRequest,
     ) -> Result<Option<ReadResponse>, ProviderError> {
         Ok(found(&req.id, describe(aws, &req.id).await?))
+    }
+
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let describe = |client: aws_sdk_ec2::Client, by| async move {
+            let out = client.describe_nat_gateways().filter(by).send().await;
+            Ok(out.op("DescribeNatGateways")?.nat_gateways().to_vec())
+        };
+        let id_of = aws_sdk_ec2::types::NatGateway::nat_gateway_id;
+        let shape = |r: &ReadRequest, x: &_| Ok(found(&r.id, shape(aws, &r.id, x)));
+        let (key, filter) = ("ec2:nat-gateways", "nat-gateway-id");
+        let single = |r| self.read(aws, r);
+        read_by_filter(
+            aws, batch, reqs, key, filter, describe, id_of, shape, single,
+        )
+        .await
     }
 
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

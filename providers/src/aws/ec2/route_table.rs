@@ -1,7 +1,8 @@
 //! `aws:ec2/routeTable` (a route table with its routes) and `aws:ec2/routeTableAssociation`
 //! (which subnet uses it).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType, RouteOrigin};
@@ -11,7 +12,8 @@ use iac_dsl::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Kind, create_tagged, filter, lookup_tagged, tag_map, tag_spec, update_tags};
+use super::{Kind, create_tagged, filter, listed, lookup_tagged, tag_map, tag_spec, update_tags};
+use crate::aws::batch::{ReadBatch, ReadResult};
 use crate::aws::error::none_if_not_found;
 use crate::aws::idempotent::{Same, done_if_duplicate};
 use crate::aws::{Aws, ErrorContext, ResourceImpl, create_once, decode, found, to_json, vanished};
@@ -264,6 +266,17 @@ impl ResourceImpl for RouteTableImpl {
         Ok(found(&req.id, describe(aws, &req.id).await?))
     }
 
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let listed = batch_tables(aws, batch).await;
+        let shape = |r: &ReadRequest, t: &_| Ok(found(&r.id, Some(shape(aws, &r.id, t))));
+        batch.pick(reqs, listed, shape, |r| self.read(aws, r)).await
+    }
+
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let old: TableInputs = decode(&req.old_inputs)?;
         let new: TableInputs = decode(&req.new_inputs)?;
@@ -412,9 +425,19 @@ async fn describe(
             .await
             .op("DescribeRouteTables"),
     )?;
-    let Some(t) = out.and_then(|o| o.route_tables().first().cloned()) else {
-        return Ok(None);
-    };
+    Ok(out
+        .as_ref()
+        .and_then(|o| o.route_tables().first())
+        .map(|t| shape(aws, id, t)))
+}
+
+/// A table's inputs (its routes sorted, without the local one) and outputs as AWS
+/// describes it.
+fn shape(
+    aws: &Aws,
+    id: &str,
+    t: &aws_sdk_ec2::types::RouteTable,
+) -> (TableInputs, RouteTableOutputs) {
     let mut routes: Vec<RouteInputs> = t
         .routes()
         .iter()
@@ -430,14 +453,61 @@ async fn describe(
         .collect();
     routes.sort();
     let owner = t.owner_id().unwrap_or_default();
-    Ok(Some((
+    (
         TableInputs {
             vpc_id: t.vpc_id().unwrap_or_default().to_string(),
             routes,
             tags: aws.own_tags(tag_map(t.tags())),
         },
         table_outputs(aws, id, owner),
-    )))
+    )
+}
+
+/// Every route table of the VPCs a refresh batch reads (its VPCs, and the VPCs of its
+/// route tables), by id: one DescribeRouteTables shared by the route tables, their
+/// associations and the VPCs' main tables.
+pub(super) async fn batch_tables(
+    aws: &Aws,
+    batch: &ReadBatch,
+) -> Result<Arc<BTreeMap<String, aws_sdk_ec2::types::RouteTable>>, ProviderError> {
+    let mut vpcs: BTreeSet<String> = batch
+        .of_type(super::vpc::TYPE)
+        .map(|r| r.id.clone())
+        .collect();
+    vpcs.extend(
+        batch
+            .of_type(TABLE)
+            .filter_map(|r| r.inputs["vpc_id"].as_str().map(str::to_string)),
+    );
+    let client = aws.ec2().await;
+    listed(
+        batch,
+        "ec2:route-tables",
+        "vpc-id",
+        vpcs.into_iter().collect(),
+        |by| {
+            let client = client.clone();
+            async move {
+                let out = client
+                    .describe_route_tables()
+                    .filters(by)
+                    .send()
+                    .await
+                    .op("DescribeRouteTables")?;
+                Ok(out
+                    .route_tables()
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.route_table_id().unwrap_or_default().to_string(),
+                            t.clone(),
+                        )
+                    })
+                    .collect())
+            }
+        },
+    )
+    .await
 }
 
 /// A table's outputs: its id and its ARN (from the owner).
@@ -561,14 +631,26 @@ impl ResourceImpl for AssociationImpl {
                 .iter()
                 .find(|a| a.route_table_association_id() == Some(req.id.as_str()))
         });
-        Ok(association.map(|a| ReadResponse {
-            id: req.id.clone(),
-            inputs: to_json(&AssociationInputs {
-                subnet_id: a.subnet_id().unwrap_or_default().to_string(),
-                route_table_id: a.route_table_id().unwrap_or_default().to_string(),
-            }),
-            outputs: serde_json::json!({ "id": req.id }),
-        }))
+        Ok(association.map(|a| association_read(&req.id, a)))
+    }
+
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let listed = batch_tables(aws, batch).await.map(|tables| {
+            Arc::new(
+                tables
+                    .values()
+                    .flat_map(|t| t.associations())
+                    .filter_map(|a| Some((a.route_table_association_id()?.to_string(), a.clone())))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+        });
+        let shape = |r: &ReadRequest, a: &_| Ok(Some(association_read(&r.id, a)));
+        batch.pick(reqs, listed, shape, |r| self.read(aws, r)).await
     }
 
     async fn delete(&self, aws: &Aws, req: DeleteRequest) -> Result<(), ProviderError> {
@@ -598,6 +680,18 @@ impl ResourceImpl for AssociationImpl {
                 inputs: to_json(&inputs),
                 id,
             }))
+    }
+}
+
+/// What a read says of the association `id` as AWS describes it.
+fn association_read(id: &str, a: &aws_sdk_ec2::types::RouteTableAssociation) -> ReadResponse {
+    ReadResponse {
+        id: id.to_string(),
+        inputs: to_json(&AssociationInputs {
+            subnet_id: a.subnet_id().unwrap_or_default().to_string(),
+            route_table_id: a.route_table_id().unwrap_or_default().to_string(),
+        }),
+        outputs: serde_json::json!({ "id": id }),
     }
 }
 

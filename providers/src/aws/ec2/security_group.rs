@@ -15,7 +15,11 @@ use iac_dsl::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Kind, Made, create_tagged, filter, lookup_tagged, tag_map, tag_spec, update_tags};
+use super::{
+    Kind, Made, create_tagged, filter, lookup_tagged, read_by_filter, tag_map, tag_spec,
+    update_tags,
+};
+use crate::aws::batch::{ReadBatch, ReadResult};
 use crate::aws::error::none_if_not_found;
 use crate::aws::idempotent::{
     Same, create_or_adopt, done_if_duplicate, done_if_not_found, existing_by_tags,
@@ -518,6 +522,26 @@ impl ResourceImpl for SecurityGroupImpl {
         Ok(found(&req.id, describe(aws, &req.id).await?))
     }
 
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let describe = |client: aws_sdk_ec2::Client, by| async move {
+            let out = client.describe_security_groups().filters(by).send().await;
+            Ok(out.op("DescribeSecurityGroups")?.security_groups().to_vec())
+        };
+        let id_of = aws_sdk_ec2::types::SecurityGroup::group_id;
+        let shape = |r: &ReadRequest, x: &_| Ok(found(&r.id, Some(shape(aws, &r.id, x))));
+        let (key, filter) = ("ec2:security-groups", "group-id");
+        let single = |r| self.read(aws, r);
+        read_by_filter(
+            aws, batch, reqs, key, filter, describe, id_of, shape, single,
+        )
+        .await
+    }
+
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let old: GroupInputs = decode(&req.old_inputs)?;
         let new: GroupInputs = decode(&req.new_inputs)?;
@@ -732,12 +756,21 @@ async fn describe(
             .await
             .op("DescribeSecurityGroups"),
     )?;
-    let Some(g) = out.and_then(|o| o.security_groups().first().cloned()) else {
-        return Ok(None);
-    };
+    Ok(out
+        .as_ref()
+        .and_then(|o| o.security_groups().first())
+        .map(|g| shape(aws, id, g)))
+}
+
+/// A group's inputs and outputs as AWS describes it, its rules as sets.
+fn shape(
+    aws: &Aws,
+    id: &str,
+    g: &aws_sdk_ec2::types::SecurityGroup,
+) -> (GroupInputs, SecurityGroupOutputs) {
     let owner = g.owner_id().unwrap_or_default();
     let name = g.group_name().unwrap_or_default().to_string();
-    Ok(Some((
+    (
         GroupInputs {
             name: name.clone(),
             description: g.description().unwrap_or_default().to_string(),
@@ -754,7 +787,7 @@ async fn describe(
             ),
             name,
         },
-    )))
+    )
 }
 
 #[cfg(test)]

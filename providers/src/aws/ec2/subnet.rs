@@ -12,7 +12,8 @@ use iac_dsl::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Kind, create_tagged, lookup_tagged, tag_map, tag_spec, update_tags};
+use super::{Kind, create_tagged, lookup_tagged, read_by_filter, tag_map, tag_spec, update_tags};
+use crate::aws::batch::{ReadBatch, ReadResult};
 use crate::aws::error::none_if_not_found;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
 use crate::cidr;
@@ -263,6 +264,26 @@ impl ResourceImpl for SubnetImpl {
         req: ReadRequest,
     ) -> Result<Option<ReadResponse>, ProviderError> {
         Ok(found(&req.id, describe(aws, &req.id).await?))
+    }
+
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let describe = |client: aws_sdk_ec2::Client, by| async move {
+            let out = client.describe_subnets().filters(by).send().await;
+            Ok(out.op("DescribeSubnets")?.subnets().to_vec())
+        };
+        let id_of = aws_sdk_ec2::types::Subnet::subnet_id;
+        let shape = |r: &ReadRequest, x: &_| Ok(found(&r.id, Some(shape(aws, &r.id, x))));
+        let (key, filter) = ("ec2:subnets", "subnet-id");
+        let single = |r| self.read(aws, r);
+        read_by_filter(
+            aws, batch, reqs, key, filter, describe, id_of, shape, single,
+        )
+        .await
     }
 
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

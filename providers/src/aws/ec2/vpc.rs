@@ -12,12 +12,14 @@ use iac_dsl::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{tag_filter, tag_map, tag_spec, update_tags};
+use super::route_table::batch_tables;
+use super::{ids, listed, tag_filter, tag_map, tag_spec, update_tags};
+use crate::aws::batch::{ReadBatch, ReadResult};
 use crate::aws::error::none_if_not_found;
-use crate::aws::{Aws, ErrorContext, ResourceImpl, TAG_TOKEN, create_once, decode};
+use crate::aws::{Aws, ErrorContext, ResourceImpl, TAG_TOKEN, create_once, decode, to_json};
 use crate::cidr;
 
-const TYPE: &str = "aws:ec2/vpc";
+pub(super) const TYPE: &str = "aws:ec2/vpc";
 
 /// Arguments of a VPC. AWS allows IPv4 blocks from /16 to /28.
 #[derive(Debug, Clone)]
@@ -235,6 +237,66 @@ impl ResourceImpl for VpcImpl {
             }))
     }
 
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let client = aws.ec2().await;
+        let listed = listed(batch, "ec2:vpcs", "vpc-id", ids(&reqs), |by| {
+            let client = client.clone();
+            async move {
+                let out = client
+                    .describe_vpcs()
+                    .filters(by)
+                    .send()
+                    .await
+                    .op("DescribeVpcs")?;
+                Ok(out
+                    .vpcs()
+                    .iter()
+                    .map(|v| (v.vpc_id().unwrap_or_default().to_string(), v.clone()))
+                    .collect())
+            }
+        })
+        .await;
+        // The main tables come with the batch's route tables (a failed listing is no
+        // answer: each VPC then asks for its own).
+        let tables = batch_tables(aws, batch).await.ok();
+        let listed = match listed {
+            Ok(listed) => listed,
+            Err(e) => return reqs.iter().map(|_| Err(e.clone())).collect(),
+        };
+        batch
+            .each(reqs, |r| {
+                let (client, listed, tables) = (&client, &listed, &tables);
+                async move {
+                    let Some(vpc) = listed.get(&r.id) else {
+                        return self.read(aws, r).await;
+                    };
+                    let main = tables.as_ref().and_then(|t| {
+                        t.values().find_map(|t| {
+                            let main = t.associations().iter().any(|a| a.main() == Some(true));
+                            (main && t.vpc_id() == Some(r.id.as_str()))
+                                .then(|| t.route_table_id().unwrap_or_default().to_string())
+                        })
+                    });
+                    let main = match main {
+                        Some(main) => main,
+                        None => main_route_table(client, &r.id).await?,
+                    };
+                    let (inputs, outputs) = complete(aws, client, vpc, main).await?;
+                    Ok(Some(ReadResponse {
+                        id: r.id.clone(),
+                        inputs: to_json(&inputs),
+                        outputs: to_json(&outputs),
+                    }))
+                }
+            })
+            .await
+    }
+
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let old: VpcInputs = decode(&req.old_inputs)?;
         let new: VpcInputs = decode(&req.new_inputs)?;
@@ -379,6 +441,19 @@ async fn describe(
     let Some(vpc) = found.and_then(|out| out.vpcs().first().cloned()) else {
         return Ok(None);
     };
+    let main = main_route_table(client, id).await?;
+    Ok(Some(complete(aws, client, &vpc, main).await?))
+}
+
+/// A VPC's inputs and outputs: what DescribeVpcs said of it, its DNS attributes (read
+/// here, one call each) and its main route table `main`.
+async fn complete(
+    aws: &Aws,
+    client: &aws_sdk_ec2::Client,
+    vpc: &aws_sdk_ec2::types::Vpc,
+    main: String,
+) -> Result<(VpcInputs, VpcOutputs), ProviderError> {
+    let id = vpc.vpc_id().unwrap_or_default();
     let support = client
         .describe_vpc_attribute()
         .vpc_id(id)
@@ -399,7 +474,6 @@ async fn describe(
         .enable_dns_hostnames()
         .and_then(|a| a.value())
         .unwrap_or(false);
-    let main = main_route_table(client, id).await?;
     let owner = vpc.owner_id().unwrap_or_default().to_string();
     let cidr_block = vpc.cidr_block().unwrap_or_default().to_string();
     let inputs = VpcInputs {
@@ -415,5 +489,5 @@ async fn describe(
         owner_id: owner,
         main_route_table_id: main,
     };
-    Ok(Some((inputs, outputs)))
+    Ok((inputs, outputs))
 }

@@ -1,6 +1,7 @@
 //! `aws:rds/clusterInstance`: a DB instance of an Aurora cluster (its writer or a reader).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,6 +21,7 @@ use super::{
     DEFAULT_TIMEOUT, already_exists, keep_spelling, last_answer, managed_by, not_managed, rds_tags,
     sync_tags, tag_map, waited, with_created,
 };
+use crate::aws::batch::{ReadBatch, ReadResult};
 use crate::aws::error::none_if_not_found;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
 
@@ -267,6 +269,35 @@ impl ResourceImpl for ClusterInstanceImpl {
         ))
     }
 
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let client = aws.rds().await;
+        let ids: Vec<String> = reqs.iter().map(|r| r.id.clone()).collect();
+        let listed = batch
+            .shared("rds:instances", || describe_many(&client, &ids))
+            .await
+            .map(|all| {
+                let of = |r: &ReadRequest| {
+                    let same = |i: &&DbInstance| {
+                        i.db_instance_identifier()
+                            .is_some_and(|x| x.eq_ignore_ascii_case(&r.id))
+                    };
+                    Some((r.id.clone(), all.iter().find(same)?.clone()))
+                };
+                Arc::new(reqs.iter().filter_map(of).collect::<BTreeMap<_, _>>())
+            });
+        let shape = |r: &ReadRequest, i: &DbInstance| {
+            let gone = matches!(i.db_instance_status(), Some("deleting" | "deleted"));
+            let pair = (!gone).then(|| (inputs_of(aws, i, &r.inputs), outputs_of(i)));
+            Ok(found(&r.id, pair))
+        };
+        batch.pick(reqs, listed, shape, |r| self.read(aws, r)).await
+    }
+
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let client = aws.rds().await;
         let old: InstanceInputs = decode(&req.old_inputs)?;
@@ -374,6 +405,34 @@ async fn describe(client: &Client, id: &str) -> Result<Option<DbInstance>, Provi
             })
             .cloned()
     }))
+}
+
+/// The instances among `ids`, for a refresh batch: one DescribeDBInstances per 100 ids
+/// (the `db-instance-id` filter; a filter is not refused when an id is gone).
+async fn describe_many(client: &Client, ids: &[String]) -> Result<Vec<DbInstance>, ProviderError> {
+    let mut all = Vec::new();
+    for chunk in ids.chunks(100) {
+        let mut marker: Option<String> = None;
+        loop {
+            let by = aws_sdk_rds::types::Filter::builder()
+                .name("db-instance-id")
+                .set_values(Some(chunk.to_vec()))
+                .build();
+            let out = client
+                .describe_db_instances()
+                .filters(by)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .op("DescribeDBInstances")?;
+            all.extend(out.db_instances().iter().cloned());
+            match out.marker() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+    }
+    Ok(all)
 }
 
 fn outputs_of(i: &DbInstance) -> ClusterInstanceOutputs {

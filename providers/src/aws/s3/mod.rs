@@ -387,23 +387,38 @@ async fn describe(
     bucket: &str,
     force_destroy: bool,
 ) -> Result<Option<(BucketInputs, BucketOutputs)>, ProviderError> {
-    if !bucket_exists(aws, bucket).await? {
+    // HeadBucket says whether the bucket exists and, in its answer, where.
+    let head = none_if_not_found(
+        aws.s3()
+            .await
+            .head_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .op("HeadBucket"),
+    )?;
+    let Some(head) = head else {
         return Ok(None);
-    }
-    let location = aws
-        .s3()
-        .await
-        .get_bucket_location()
-        .bucket(bucket)
-        .send()
-        .await
-        .op("GetBucketLocation")?;
-    // S3 reports us-east-1 as an empty location constraint.
-    let region = location
-        .location_constraint()
-        .map(|c| c.as_str().to_string())
-        .filter(|r| !r.is_empty())
-        .unwrap_or_else(|| "us-east-1".to_string());
+    };
+    let region = match head.bucket_region().filter(|r| !r.is_empty()) {
+        Some(region) => region.to_string(),
+        None => {
+            let location = aws
+                .s3()
+                .await
+                .get_bucket_location()
+                .bucket(bucket)
+                .send()
+                .await
+                .op("GetBucketLocation")?;
+            // S3 reports us-east-1 as an empty location constraint.
+            location
+                .location_constraint()
+                .map(|c| c.as_str().to_string())
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| "us-east-1".to_string())
+        }
+    };
     let tags = bucket_tags(aws, bucket).await?;
     Ok(Some((
         BucketInputs {

@@ -2,6 +2,7 @@
 
 mod acm;
 mod apigateway;
+mod batch;
 mod cloudwatch;
 mod ec2;
 mod ec2_vpc;
