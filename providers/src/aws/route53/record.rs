@@ -1,6 +1,8 @@
 //! `aws:route53/record`: one record set of a hosted zone, simple (a TTL and values) or an
 //! alias to another AWS name, optionally part of a failover pair.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{bare_zone_id, built, check_dns_name, keep_form, normalize_name, wait_in_sync};
+use crate::aws::batch::{ReadBatch, ReadResult};
 use crate::aws::error::none_if_not_found;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json};
 
@@ -620,6 +623,46 @@ async fn find_record(aws: &Aws, key: &Key) -> Result<Option<ResourceRecordSet>, 
     }
 }
 
+/// The record sets of `zone`, for a refresh batch: at most `pages` pages of 300 (a set
+/// not listed is read on its own); none when the zone is gone.
+async fn list_zone(
+    aws: &Aws,
+    zone: &str,
+    pages: usize,
+) -> Result<Vec<ResourceRecordSet>, ProviderError> {
+    let client = aws.route53().await;
+    let mut sets = Vec::new();
+    let mut start: Option<(String, RrType, Option<String>)> = None;
+    for _ in 0..pages.max(1) {
+        let mut call = client
+            .list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .max_items(300);
+        if let Some((name, kind, identifier)) = start.take() {
+            call = call
+                .start_record_name(name)
+                .start_record_type(kind)
+                .set_start_record_identifier(identifier);
+        }
+        let Some(page) = none_if_not_found(call.send().await.op("ListResourceRecordSets"))? else {
+            break;
+        };
+        sets.extend(page.resource_record_sets().iter().cloned());
+        match (
+            page.is_truncated(),
+            page.next_record_name(),
+            page.next_record_type(),
+        ) {
+            (true, Some(name), Some(kind)) => {
+                let identifier = page.next_record_identifier().map(str::to_string);
+                start = Some((name.to_string(), kind.clone(), identifier));
+            }
+            _ => break,
+        }
+    }
+    Ok(sets)
+}
+
 /// Sends one change batch and waits until it is in sync.
 async fn change(
     aws: &Aws,
@@ -773,6 +816,55 @@ impl ResourceImpl for RecordImpl {
             .await?
             .map(|set| (inputs_of(&key, &set, recorded.as_ref()), outputs_of(&key)));
         Ok(found(&req.id, found_record))
+    }
+
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let keys: Vec<Option<(Key, Option<RecordInputs>)>> =
+            reqs.iter().map(|r| key_for(&r.id, &r.inputs)).collect();
+        let mut wanted: BTreeMap<&str, usize> = BTreeMap::new();
+        for (key, _) in keys.iter().flatten() {
+            *wanted.entry(key.zone_id.as_str()).or_default() += 1;
+        }
+        let mut listed = BTreeMap::new();
+        for (zone, count) in wanted {
+            let key = format!("route53:records:{zone}");
+            // A page holds up to 300 sets: listing a zone costs no more pages than reading
+            // its wanted records one by one would cost calls.
+            let sets = batch.shared(&key, || list_zone(aws, zone, count)).await;
+            let sets = match sets {
+                Ok(sets) => sets,
+                Err(e) => return reqs.iter().map(|_| Err(e.clone())).collect(),
+            };
+            for (r, (key, recorded)) in reqs
+                .iter()
+                .zip(&keys)
+                .filter_map(|(r, k)| Some((r, k.as_ref()?)))
+            {
+                if key.zone_id != zone {
+                    continue;
+                }
+                let wanted = normalize_name(&key.name);
+                let set = sets.iter().find(|s| {
+                    normalize_name(s.name()) == wanted
+                        && s.r#type().as_str() == key.record_type
+                        && s.set_identifier() == key.set_identifier.as_deref()
+                });
+                if let Some(set) = set {
+                    let pair = (inputs_of(key, set, recorded.as_ref()), outputs_of(key));
+                    listed.insert(r.id.clone(), pair);
+                }
+            }
+        }
+        let shape =
+            |r: &ReadRequest, pair: &(RecordInputs, Value)| Ok(found(&r.id, Some(pair.clone())));
+        batch
+            .pick(reqs, Ok(Arc::new(listed)), shape, |r| self.read(aws, r))
+            .await
     }
 
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

@@ -1,8 +1,10 @@
 //! Secrets Manager: secrets (with replicas in other regions) and their values.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_sdk_secretsmanager::types::{ReplicaRegionType, Tag};
 use iac_dsl::value::secret;
 use iac_dsl::{
@@ -15,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::batch::{ReadBatch, ReadResult};
 use super::error::none_if_not_found;
 use super::idempotent::{
     Same, create_or_adopt, done_if_duplicate, done_if_not_found, existing_by_tags, update_tags,
@@ -349,6 +352,31 @@ impl ResourceImpl for SecretImpl {
         ))
     }
 
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let described = match batch_describe(aws, batch, reqs.iter().map(|r| r.id.clone())).await {
+            Ok(described) => described,
+            Err(e) => return reqs.iter().map(|_| Err(e.clone())).collect(),
+        };
+        reqs.iter()
+            .map(|r| {
+                let window = r.inputs["recovery_window_in_days"].as_i64().unwrap_or(30) as i32;
+                let answer = described.get(&r.id).and_then(|d| d.as_ref().as_ref());
+                Ok(found(
+                    &r.id,
+                    answer.and_then(|d| shape(aws, d)).map(|(mut i, o, _)| {
+                        i.recovery_window_in_days = window;
+                        (i, o)
+                    }),
+                ))
+            })
+            .collect()
+    }
+
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let old: SecretInputs = decode(&req.old_inputs)?;
         let new: SecretInputs = decode(&req.new_inputs)?;
@@ -538,7 +566,15 @@ async fn describe(
     aws: &Aws,
     id: &str,
 ) -> Result<Option<(SecretInputs, Value, BTreeMap<String, String>)>, ProviderError> {
-    let out = none_if_not_found(
+    Ok(describe_raw(aws, id)
+        .await?
+        .as_ref()
+        .and_then(|s| shape(aws, s)))
+}
+
+/// What DescribeSecret says of `id`; `None` when it is gone.
+async fn describe_raw(aws: &Aws, id: &str) -> Result<Option<DescribeSecretOutput>, ProviderError> {
+    none_if_not_found(
         aws.secretsmanager()
             .await
             .describe_secret()
@@ -546,10 +582,37 @@ async fn describe(
             .send()
             .await
             .op("DescribeSecret"),
-    )?;
-    let Some(s) = out.filter(|s| s.deleted_date().is_none()) else {
-        return Ok(None);
-    };
+    )
+}
+
+/// What DescribeSecret says of each of `ids`, for a refresh batch: one call per secret,
+/// shared by the secret and its value.
+async fn batch_describe(
+    aws: &Aws,
+    batch: &ReadBatch,
+    ids: impl Iterator<Item = String>,
+) -> Result<BTreeMap<String, Arc<Option<DescribeSecretOutput>>>, ProviderError> {
+    let ids: std::collections::BTreeSet<String> = ids.collect();
+    let answers = futures::future::join_all(ids.iter().map(|id| async move {
+        let key = format!("secretsmanager:secret:{id}");
+        batch.shared(&key, || describe_raw(aws, id)).await
+    }))
+    .await;
+    ids.into_iter()
+        .zip(answers)
+        .map(|(id, a)| a.map(|a| (id, a)))
+        .collect()
+}
+
+/// A secret's inputs, outputs and every tag as DescribeSecret says; `None` once it is
+/// scheduled for deletion.
+fn shape(
+    aws: &Aws,
+    s: &DescribeSecretOutput,
+) -> Option<(SecretInputs, Value, BTreeMap<String, String>)> {
+    if s.deleted_date().is_some() {
+        return None;
+    }
     let all: BTreeMap<String, String> = s
         .tags()
         .iter()
@@ -576,7 +639,7 @@ async fn describe(
     replicas.sort();
     let arn = s.arn().unwrap_or_default().to_string();
     let name = s.name().unwrap_or_default().to_string();
-    Ok(Some((
+    Some((
         SecretInputs {
             name: name.clone(),
             description: s.description().unwrap_or_default().to_string(),
@@ -587,7 +650,7 @@ async fn describe(
         },
         json!({ "arn": arn, "name": name }),
         all,
-    )))
+    ))
 }
 
 /// Arguments of a secret's value. Any change of the value writes a new version (an update,
@@ -721,6 +784,50 @@ impl ResourceImpl for VersionImpl {
                 "version_id": g.version_id().unwrap_or_default(),
             }),
         }))
+    }
+
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let secret_of =
+            |r: &ReadRequest| r.inputs["secret_id"].as_str().unwrap_or(&r.id).to_string();
+        let described = batch_describe(aws, batch, reqs.iter().map(secret_of)).await;
+        let described = match described {
+            Ok(described) => described,
+            Err(e) => return reqs.iter().map(|_| Err(e.clone())).collect(),
+        };
+        // A version's value never changes: while the recorded version is still the current
+        // one, the value is the recorded one, and no value is fetched to know it.
+        let listed = reqs
+            .iter()
+            .filter_map(|r| {
+                let secret_id = secret_of(r);
+                let d = described.get(&secret_id)?.as_ref().as_ref();
+                let version = r.outputs["version_id"].as_str()?;
+                let current = d.and_then(|d| d.version_ids_to_stages())?.get(version)?;
+                current.iter().any(|s| s == "AWSCURRENT").then(|| {
+                    let read = ReadResponse {
+                        id: r.id.clone(),
+                        inputs: json!({
+                            "secret_id": secret_id,
+                            "secret_string": secret(r.inputs["secret_string"].clone()),
+                        }),
+                        outputs: json!({
+                            "arn": d.and_then(|d| d.arn()).unwrap_or_default(),
+                            "version_id": version,
+                        }),
+                    };
+                    (r.id.clone(), read)
+                })
+            })
+            .collect();
+        let shape = |_: &ReadRequest, read: &ReadResponse| Ok(Some(read.clone()));
+        batch
+            .pick(reqs, Ok(Arc::new(listed)), shape, |r| self.read(aws, r))
+            .await
     }
 
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

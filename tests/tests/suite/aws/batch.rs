@@ -11,6 +11,8 @@ use iac_providers::aws::ec2::{
     InternetGatewayArgs, Route, RouteTableArgs, RouteTableAssociationArgs, SecurityGroupArgs,
     SecurityGroupRule, SubnetArgs, VpcArgs,
 };
+use iac_providers::aws::route53::{HostedZoneArgs, RecordArgs};
+use iac_providers::aws::secretsmanager::{SecretArgs, SecretVersionArgs};
 use iac_state::StateStore;
 
 use super::support::*;
@@ -212,4 +214,134 @@ async fn a_refresh_reads_each_kind_with_one_call_and_still_finds_what_changed_ou
     assert_eq!(subnet.inputs["tags"]["Name"], "renamed");
 
     apply_ok(network(&suffix), &store, true, "destroy").await;
+}
+
+/// A hosted zone with three records, and a secret with its value.
+fn records_and_secret(suffix: &str, value: &str) -> Stack {
+    let mut stack = Stack::new("tests", &format!("batch-dns-{suffix}"));
+    stack.provider("aws", aws(REGION));
+    let domain = format!("batch-{suffix}.example.com");
+    let zone = stack.add(
+        "zone",
+        HostedZoneArgs::new(domain.clone()).force_destroy(true),
+    );
+    for (name, ip) in [("a", "10.0.0.1"), ("b", "10.0.0.2"), ("c", "10.0.0.3")] {
+        stack.add(
+            &format!("record-{name}"),
+            RecordArgs::new(zone.zone_id(), format!("{name}.{domain}"), "A").record(ip),
+        );
+    }
+    let secret = stack.add(
+        "secret",
+        SecretArgs::new(format!("batch-{suffix}")).recovery_window_in_days(0),
+    );
+    stack.add("value", SecretVersionArgs::new(secret.arn(), value));
+    stack
+}
+
+#[tokio::test]
+async fn a_refresh_lists_a_zone_once_and_reads_no_secret_value_that_did_not_change() {
+    let suffix = iac_tests::unique("d").to_lowercase();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    apply_ok(records_and_secret(&suffix, "first"), &store, false, "up").await;
+    let stack = records_and_secret(&suffix, "first");
+    let report = engine::refresh(&stack, &store, &RunOptions::default())
+        .await
+        .expect("refresh");
+    assert!(report.changes.is_empty(), "{:?}", report.changes);
+    let calls = &report.calls;
+    assert_eq!(
+        calls.get("Route 53:ListResourceRecordSets"),
+        Some(&1),
+        "three records, one listing: {calls:?}"
+    );
+    assert_eq!(
+        calls.get("Secrets Manager:DescribeSecret"),
+        Some(&1),
+        "the secret and its value share one describe: {calls:?}"
+    );
+    assert_eq!(
+        calls.get("Secrets Manager:GetSecretValue"),
+        None,
+        "the value is still the current version: it is not fetched"
+    );
+
+    // Outside the stack: a new value is put and one record deleted.
+    let reqs = requests(&store, &stack);
+    let id_of = |name: &str| reqs.iter().find(|r| r.ctx.name == name).unwrap().clone();
+    let config = iac_tests::Moto::shared().sdk_config(REGION);
+    aws_sdk_secretsmanager::Client::new(&config)
+        .put_secret_value()
+        .secret_id(id_of("secret").id)
+        .secret_string("changed outside")
+        .send()
+        .await
+        .unwrap();
+    let record = id_of("record-b");
+    let zone_id = record.inputs["zone_id"].as_str().unwrap().to_string();
+    let name = record.inputs["name"].as_str().unwrap().to_string();
+    aws_sdk_route53::Client::new(&config)
+        .change_resource_record_sets()
+        .hosted_zone_id(&zone_id)
+        .change_batch(
+            aws_sdk_route53::types::ChangeBatch::builder()
+                .changes(
+                    aws_sdk_route53::types::Change::builder()
+                        .action(aws_sdk_route53::types::ChangeAction::Delete)
+                        .resource_record_set(
+                            aws_sdk_route53::types::ResourceRecordSet::builder()
+                                .name(&name)
+                                .r#type(aws_sdk_route53::types::RrType::A)
+                                .ttl(300)
+                                .resource_records(
+                                    aws_sdk_route53::types::ResourceRecord::builder()
+                                        .value("10.0.0.2")
+                                        .build()
+                                        .unwrap(),
+                                )
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let report = engine::refresh(&stack, &store, &RunOptions::default())
+        .await
+        .expect("refresh");
+    let mut changes: Vec<String> = report
+        .changes
+        .iter()
+        .map(|c| match c {
+            engine::RefreshChange::Gone(n) => format!("gone {n}"),
+            engine::RefreshChange::Drifted(r) => format!("drifted {}", r.name),
+        })
+        .collect();
+    changes.sort();
+    assert_eq!(changes, ["drifted value", "gone record-b"]);
+    assert_eq!(
+        report.calls.get("Secrets Manager:GetSecretValue"),
+        Some(&1),
+        "a new current version is fetched"
+    );
+    // The next preview puts the declared value back.
+    let plan = engine::preview(&stack, &store, &RunOptions::default(), false)
+        .await
+        .unwrap();
+    let op = |n: &str| plan.steps.iter().find(|s| s.name == n).unwrap().op;
+    assert_eq!(op("value"), iac_dsl::Op::Update);
+    assert_eq!(op("record-b"), iac_dsl::Op::Create);
+    apply_ok(
+        records_and_secret(&suffix, "first"),
+        &store,
+        true,
+        "destroy",
+    )
+    .await;
 }
