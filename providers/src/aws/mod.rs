@@ -25,6 +25,7 @@ mod batch;
 mod calls;
 mod error;
 mod idempotent;
+mod limits;
 mod registry;
 
 use std::collections::BTreeMap;
@@ -68,6 +69,9 @@ struct Inner {
     loaded: OnceCell<SdkConfig>,
     account: OnceCell<String>,
     calls: calls::CallCounter,
+    /// Requests in flight to EC2 and to IAM (see `limits`).
+    ec2_permits: Arc<tokio::sync::Semaphore>,
+    iam_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Aws {
@@ -104,6 +108,8 @@ impl Aws {
                 loaded: OnceCell::new(),
                 account: OnceCell::new(),
                 calls: calls::CallCounter::default(),
+                ec2_permits: Arc::new(tokio::sync::Semaphore::new(limits::EC2)),
+                iam_permits: Arc::new(tokio::sync::Semaphore::new(limits::IAM)),
             }),
         }
     }
@@ -126,6 +132,8 @@ impl Aws {
                 loaded: OnceCell::new(),
                 account: OnceCell::new(),
                 calls: calls::CallCounter::default(),
+                ec2_permits: Arc::new(tokio::sync::Semaphore::new(limits::EC2)),
+                iam_permits: Arc::new(tokio::sync::Semaphore::new(limits::IAM)),
             }),
         }
     }
@@ -206,23 +214,34 @@ impl Aws {
             .cloned()
     }
 
+    /// The configuration's HTTP client limited to the requests in flight `permits` allows
+    /// (`None` when the configuration names no client: the SDK's default is used, unlimited).
+    async fn limited(&self, permits: &Arc<tokio::sync::Semaphore>) -> Option<limits::Limited> {
+        let inner = self.sdk_config().await.http_client()?;
+        Some(limits::Limited::new(inner, permits.clone()))
+    }
+
     /// Clients for each service. Calls through them retry throttling and transient errors.
+    /// EC2 and IAM calls are also limited in number at once (see `limits`).
     pub async fn ec2(&self) -> aws_sdk_ec2::Client {
-        aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(self.sdk_config().await)
-                .interceptor(self.inner.calls.clone())
-                .build(),
-        )
+        let mut conf = aws_sdk_ec2::config::Builder::from(self.sdk_config().await)
+            .interceptor(self.inner.calls.clone());
+        if let Some(limited) = self.limited(&self.inner.ec2_permits).await {
+            conf = conf.http_client(limited);
+        }
+        aws_sdk_ec2::Client::from_conf(conf.build())
     }
 
     /// An EC2 client that never retries by itself, for create calls that are not
     /// idempotent: [`create_once`] retries them after looking the object up.
     pub async fn ec2_once(&self) -> aws_sdk_ec2::Client {
-        let conf = aws_sdk_ec2::config::Builder::from(self.sdk_config().await)
+        let mut conf = aws_sdk_ec2::config::Builder::from(self.sdk_config().await)
             .interceptor(self.inner.calls.clone())
-            .retry_config(RetryConfig::disabled())
-            .build();
-        aws_sdk_ec2::Client::from_conf(conf)
+            .retry_config(RetryConfig::disabled());
+        if let Some(limited) = self.limited(&self.inner.ec2_permits).await {
+            conf = conf.http_client(limited);
+        }
+        aws_sdk_ec2::Client::from_conf(conf.build())
     }
 
     /// An S3 client; path-style addressing when a custom endpoint (an emulator) is set.
@@ -237,11 +256,12 @@ impl Aws {
 
     /// An IAM client.
     pub async fn iam(&self) -> aws_sdk_iam::Client {
-        aws_sdk_iam::Client::from_conf(
-            aws_sdk_iam::config::Builder::from(self.sdk_config().await)
-                .interceptor(self.inner.calls.clone())
-                .build(),
-        )
+        let mut conf = aws_sdk_iam::config::Builder::from(self.sdk_config().await)
+            .interceptor(self.inner.calls.clone());
+        if let Some(limited) = self.limited(&self.inner.iam_permits).await {
+            conf = conf.http_client(limited);
+        }
+        aws_sdk_iam::Client::from_conf(conf.build())
     }
 
     /// A KMS client.
