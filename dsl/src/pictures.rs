@@ -211,10 +211,11 @@ pub fn timeline_svg(title: &str, bars: &[Bar]) -> String {
     svg
 }
 
-/// Fill colours for services, in the order of their sorted names.
-const PALETTE: [&str; 12] = [
+/// Fill colours for services, in the order of their sorted names: 16, so that a stack of
+/// up to 16 services (the DR stack has 13) never shows two in one colour.
+const PALETTE: [&str; 16] = [
     "#a5d8ff", "#b2f2bb", "#ffd8a8", "#d0bfff", "#ffc9c9", "#99e9f2", "#ffec99", "#eebefa",
-    "#c0eb75", "#fcc2d7", "#bac8ff", "#e9ecef",
+    "#c0eb75", "#fcc2d7", "#bac8ff", "#e9ecef", "#74c0fc", "#ff8787", "#63e6be", "#ffa94d",
 ];
 
 fn service_of(type_token: &str) -> &str {
@@ -408,6 +409,12 @@ pub fn graph_svg(stack: &crate::Stack) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sixteen_services_get_sixteen_colours() {
+        let distinct: std::collections::BTreeSet<&str> = PALETTE.iter().copied().collect();
+        assert_eq!(distinct.len(), 16, "no colour twice in the palette");
+    }
 
     fn step(name: &str, start: i64, end: Option<i64>, outcome: Option<&str>) -> JournalStep {
         JournalStep {
