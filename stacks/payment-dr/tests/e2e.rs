@@ -839,9 +839,19 @@ fn refresh_keeps_every_output(d: &Deployed) {
         outputs
     };
     let before = recorded_outputs(d);
-    ok(d.path(), &["refresh"]);
+    let refreshed = ok(d.path(), &["refresh", "--json"]);
     let after = recorded_outputs(d);
     assert_eq!(before.len(), RESOURCES);
+    // The refresh reads in batches and says so: one describe per region for the twelve
+    // subnets, about three calls for every four resources in all.
+    let report: Value = serde_json::from_slice(&refreshed.stdout).expect("refresh --json");
+    assert_eq!(report["resources"], RESOURCES);
+    assert_eq!(report["calls"]["EC2:DescribeSubnets"], 2, "{report}");
+    let calls = report["total_calls"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        calls <= 100,
+        "{calls} calls for {RESOURCES} resources: {report}"
+    );
     let changed: Vec<String> = before
         .iter()
         .filter(|(name, outputs)| {
