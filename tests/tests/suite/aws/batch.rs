@@ -193,6 +193,16 @@ async fn a_refresh_reads_each_kind_with_one_call_and_still_finds_what_changed_ou
         .send()
         .await
         .unwrap();
+    // ... and one API method goes, with its integration.
+    let method = id_of("post-refund");
+    aws_sdk_apigateway::Client::new(&config)
+        .delete_method()
+        .rest_api_id(method.split('/').next().unwrap())
+        .resource_id(method.split('/').nth(1).unwrap())
+        .http_method("POST")
+        .send()
+        .await
+        .unwrap();
     let report = engine::refresh(&stack, &store, &RunOptions::default())
         .await
         .expect("refresh");
@@ -207,7 +217,13 @@ async fn a_refresh_reads_each_kind_with_one_call_and_still_finds_what_changed_ou
     changes.sort();
     assert_eq!(
         changes,
-        ["drifted subnet-c", "gone alarm-2", "gone assoc-b"],
+        [
+            "drifted subnet-c",
+            "gone alarm-2",
+            "gone assoc-b",
+            "gone int-refund",
+            "gone post-refund"
+        ],
         "what changed outside is found"
     );
     let subnet = store
