@@ -19,8 +19,10 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use futures::future::join_all;
-use iac_dsl::{ProviderError, ReadRequest, ReadResponse};
+use iac_dsl::{ProviderError, ReadRequest, ReadResponse, Value};
 use tokio::sync::{OnceCell, Semaphore};
+
+use super::{Aws, ErrorContext};
 
 /// One read's answer: the object, `None` when it is gone, or why it could not be read.
 pub(crate) type ReadResult = Result<Option<ReadResponse>, ProviderError>;
@@ -140,5 +142,141 @@ impl ReadBatch {
             answers[i] = Some(read);
         }
         answers.into_iter().flatten().collect()
+    }
+}
+
+/// How a request names its object's ARN.
+type ArnOf = fn(&ReadRequest) -> Option<String>;
+
+/// Types whose service keeps tags apart from its describe call (one more call per object),
+/// and how a request of each names its object's ARN.
+const TAGGED_APART: &[(&str, ArnOf)] = &[
+    ("aws:cloudwatch/metricAlarm", output_arn),
+    ("aws:sns/topic", id_arn),
+    ("aws:acm/certificate", id_arn),
+    ("aws:kms/key", output_arn),
+    ("aws:rds/subnetGroup", output_arn),
+    ("aws:s3/bucket", bucket_arn),
+];
+
+fn output_arn(r: &ReadRequest) -> Option<String> {
+    r.outputs["arn"].as_str().map(str::to_string)
+}
+
+fn id_arn(r: &ReadRequest) -> Option<String> {
+    r.id.starts_with("arn:").then(|| r.id.clone())
+}
+
+fn bucket_arn(r: &ReadRequest) -> Option<String> {
+    Some(format!("arn:aws:s3:::{}", r.id))
+}
+
+/// The most ARNs one GetResources of the tagging API takes.
+const ARNS_PER_CALL: usize = 100;
+
+/// What the Resource Groups Tagging API lists for a refresh's objects whose tags live
+/// apart, by ARN, beside what the record says their own tags are. A hint, never the last
+/// word: [`TagHints::agreeing`] gives a listing only where it matches the record.
+pub(crate) struct TagHints {
+    listed: BTreeMap<String, BTreeMap<String, String>>,
+    recorded: BTreeMap<String, Value>,
+}
+
+impl TagHints {
+    /// One GetResources per 100 ARNs for the `reqs` of types that keep tags apart; `None`
+    /// when there are none or the listing fails (each read then asks its service).
+    pub(crate) async fn list(aws: &Aws, reqs: &[ReadRequest]) -> Option<TagHints> {
+        let mut recorded = BTreeMap::new();
+        for r in reqs {
+            let arn_of = TAGGED_APART
+                .iter()
+                .find(|(token, _)| *token == r.ctx.type_token)
+                .map(|(_, arn_of)| arn_of);
+            if let Some(arn) = arn_of.and_then(|arn_of| arn_of(r)) {
+                recorded.insert(arn, r.inputs["tags"].clone());
+            }
+        }
+        if recorded.is_empty() {
+            return None;
+        }
+        let arns: Vec<String> = recorded.keys().cloned().collect();
+        let client = aws.tagging().await;
+        let mut listed = BTreeMap::new();
+        for chunk in arns.chunks(ARNS_PER_CALL) {
+            let mut token: Option<String> = None;
+            loop {
+                let out = client
+                    .get_resources()
+                    .set_resource_arn_list(Some(chunk.to_vec()))
+                    .set_pagination_token(token.take())
+                    .send()
+                    .await
+                    .op("GetResources");
+                let out = match out {
+                    Ok(out) => out,
+                    Err(e) => {
+                        tracing::debug!(
+                            "the tagging API did not list tags ({e}); each read asks its service"
+                        );
+                        return None;
+                    }
+                };
+                for m in out.resource_tag_mapping_list() {
+                    let tags = m
+                        .tags()
+                        .iter()
+                        .map(|t| (t.key().to_string(), t.value().to_string()))
+                        .collect();
+                    listed.insert(m.resource_arn().unwrap_or_default().to_string(), tags);
+                }
+                match out.pagination_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        Some(TagHints { listed, recorded })
+    }
+
+    /// Every tag listed for `arn`, when its own tags among them are the recorded ones.
+    pub(crate) fn agreeing(&self, aws: &Aws, arn: &str) -> Option<BTreeMap<String, String>> {
+        let tags = self.listed.get(arn)?;
+        let own = serde_json::to_value(aws.own_tags(tags.clone())).ok()?;
+        (Some(&own) == self.recorded.get(arn)).then(|| tags.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn hints(listed: serde_json::Value, recorded: serde_json::Value) -> TagHints {
+        TagHints {
+            listed: BTreeMap::from([(
+                "arn:a".to_string(),
+                serde_json::from_value(listed).unwrap(),
+            )]),
+            recorded: BTreeMap::from([("arn:a".to_string(), recorded)]),
+        }
+    }
+
+    #[test]
+    fn listed_tags_are_used_only_where_they_agree_with_the_record() {
+        let aws = Aws::region("eu-west-1").with_default_tags([("ManagedBy", "iac")]);
+        let listed = json!({"team": "payments", "ManagedBy": "iac", "iac:stack": "p/s"});
+        let agreeing = hints(listed.clone(), json!({"team": "payments"}));
+        assert_eq!(
+            agreeing.agreeing(&aws, "arn:a").map(|t| t.len()),
+            Some(3),
+            "every tag, the engine's and the defaults included"
+        );
+        let stale = hints(listed, json!({"team": "cards"}));
+        assert_eq!(
+            stale.agreeing(&aws, "arn:a"),
+            None,
+            "a difference is asked again"
+        );
+        assert_eq!(agreeing.agreeing(&aws, "arn:b"), None, "not listed: asked");
     }
 }

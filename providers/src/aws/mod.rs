@@ -60,6 +60,9 @@ const MAX_ATTEMPTS: u32 = 5;
 #[derive(Clone)]
 pub struct Aws {
     inner: Arc<Inner>,
+    /// In a refresh: the tags the tagging API listed, checked against the record before
+    /// use (see [`Aws::tags_or`]); `None` everywhere else.
+    hints: Option<Arc<batch::TagHints>>,
 }
 
 struct Inner {
@@ -111,6 +114,7 @@ impl Aws {
                 ec2_permits: Arc::new(tokio::sync::Semaphore::new(limits::EC2)),
                 iam_permits: Arc::new(tokio::sync::Semaphore::new(limits::IAM)),
             }),
+            hints: None,
         }
     }
 
@@ -135,7 +139,27 @@ impl Aws {
                 ec2_permits: Arc::new(tokio::sync::Semaphore::new(limits::EC2)),
                 iam_permits: Arc::new(tokio::sync::Semaphore::new(limits::IAM)),
             }),
+            hints: None,
         }
+    }
+
+    /// The tags of the object `arn` for a read: in a refresh, what the Resource Groups
+    /// Tagging API listed for it, when that is what the record says; otherwise (or when
+    /// the listing has no word on it) what `fetch` reads from the service. The listing can
+    /// lag behind a tag change, so it never alone makes a refresh report drift.
+    pub(crate) async fn tags_or<F, Fut>(
+        &self,
+        arn: &str,
+        fetch: F,
+    ) -> Result<BTreeMap<String, String>, ProviderError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<BTreeMap<String, String>, ProviderError>>,
+    {
+        if let Some(tags) = self.hints.as_ref().and_then(|h| h.agreeing(self, arn)) {
+            return Ok(tags);
+        }
+        fetch().await
     }
 
     /// The region this provider manages.
@@ -365,6 +389,15 @@ impl Aws {
         )
     }
 
+    /// A Resource Groups Tagging API client.
+    pub async fn tagging(&self) -> aws_sdk_resourcegroupstagging::Client {
+        aws_sdk_resourcegroupstagging::Client::from_conf(
+            aws_sdk_resourcegroupstagging::config::Builder::from(self.sdk_config().await)
+                .interceptor(self.inner.calls.clone())
+                .build(),
+        )
+    }
+
     /// A CloudWatch client.
     pub async fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
         aws_sdk_cloudwatch::Client::from_conf(
@@ -483,6 +516,12 @@ impl Provider for Aws {
             let _ = self.inner.account.set(account);
         }
         let batch = batch::ReadBatch::new(reqs.clone(), parallelism);
+        // One listing of the tags that services keep apart from their describe calls.
+        let hinted = Aws {
+            inner: self.inner.clone(),
+            hints: batch::TagHints::list(self, &reqs).await.map(Arc::new),
+        };
+        let this = &hinted;
         let mut by_type: BTreeMap<String, Vec<(usize, ReadRequest)>> = BTreeMap::new();
         let count = reqs.len();
         for (i, r) in reqs.into_iter().enumerate() {
@@ -495,8 +534,8 @@ impl Provider for Aws {
             let batch = &batch;
             async move {
                 let (at, reqs): (Vec<usize>, Vec<ReadRequest>) = items.into_iter().unzip();
-                let reads = match self.resource(&token) {
-                    Ok(imp) => imp.read_many(self, batch, reqs).await,
+                let reads = match this.resource(&token) {
+                    Ok(imp) => imp.read_many(this, batch, reqs).await,
                     Err(e) => reqs.iter().map(|_| Err(e.clone())).collect(),
                 };
                 at.into_iter().zip(reads).collect::<Vec<_>>()

@@ -843,10 +843,19 @@ fn refresh_keeps_every_output(d: &Deployed) {
     let after = recorded_outputs(d);
     assert_eq!(before.len(), RESOURCES);
     // The refresh reads in batches and says so: one describe per region for the twelve
-    // subnets, about three calls for every four resources in all.
+    // subnets, one tagging API listing per region instead of a tag call per alarm, topic,
+    // certificate, key and bucket; about two calls for every three resources in all.
     let report: Value = serde_json::from_slice(&refreshed.stdout).expect("refresh --json");
     assert_eq!(report["resources"], RESOURCES);
     assert_eq!(report["calls"]["EC2:DescribeSubnets"], 2, "{report}");
+    assert_eq!(
+        report["calls"]["Resource Groups Tagging API:GetResources"], 2,
+        "{report}"
+    );
+    assert!(
+        report["calls"]["CloudWatch:ListTagsForResource"].is_null(),
+        "{report}"
+    );
     let calls = report["total_calls"].as_u64().unwrap_or(u64::MAX);
     assert!(
         calls <= 100,

@@ -414,7 +414,7 @@ async fn complete(
             .key_algorithm()
             .map(key_algorithm_name)
             .unwrap_or_else(|| "RSA_2048".to_string()),
-        tags: aws.own_tags(tags_of(aws, arn).await?),
+        tags: aws.own_tags(aws.tags_or(arn, || tags_of(aws, arn)).await?),
     };
     let outputs = outputs_of(arn, detail, &names_of(&inputs));
     Ok((inputs, outputs))

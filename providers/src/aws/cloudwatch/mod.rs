@@ -457,21 +457,24 @@ async fn with_tags(
     a: &aws_sdk_cloudwatch::types::MetricAlarm,
 ) -> Result<(AlarmInputs, Value), ProviderError> {
     let arn = a.alarm_arn().unwrap_or_default().to_string();
-    let tags: BTreeMap<String, String> = client
-        .list_tags_for_resource()
-        .resource_arn(&arn)
-        .send()
-        .await
-        .op("ListTagsForResource")?
-        .tags()
-        .iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect();
+    let fetch = || async {
+        Ok(client
+            .list_tags_for_resource()
+            .resource_arn(&arn)
+            .send()
+            .await
+            .op("ListTagsForResource")?
+            .tags()
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect())
+    };
+    let tags: BTreeMap<String, String> = aws.tags_or(&arn, fetch).await?;
     Ok((
         AlarmInputs {
             name: name.to_string(),

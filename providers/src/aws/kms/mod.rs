@@ -415,7 +415,10 @@ async fn describe(aws: &Aws, id: &str) -> Result<Option<(KeyInputs, KeyOutputs)>
             deletion_window_in_days: 30,
             enable_key_rotation: rotation,
             multi_region: meta.multi_region().unwrap_or(false),
-            tags: aws.own_tags(tags_of(aws, id).await?),
+            tags: aws.own_tags(
+                aws.tags_or(meta.arn().unwrap_or_default(), || tags_of(aws, id))
+                    .await?,
+            ),
         },
         KeyOutputs {
             key_id: meta.key_id().to_string(),

@@ -350,7 +350,7 @@ async fn describe(
         return Ok(None);
     };
     let arn = group.db_subnet_group_arn().unwrap_or_default().to_string();
-    let tags = list_tags(client, &arn).await?;
+    let tags = aws.tags_or(&arn, || list_tags(client, &arn)).await?;
     let cloud_name = group.db_subnet_group_name().unwrap_or(name).to_string();
     let subnets = group
         .subnets()

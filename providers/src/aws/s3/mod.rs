@@ -419,7 +419,8 @@ async fn describe(
                 .unwrap_or_else(|| "us-east-1".to_string())
         }
     };
-    let tags = bucket_tags(aws, bucket).await?;
+    let arn = format!("arn:aws:s3:::{bucket}");
+    let tags = aws.tags_or(&arn, || bucket_tags(aws, bucket)).await?;
     Ok(Some((
         BucketInputs {
             bucket: bucket.to_string(),

@@ -299,16 +299,19 @@ async fn describe(aws: &Aws, arn: &str) -> Result<Option<(TopicInputs, Value)>, 
         return Ok(None);
     };
     let attrs = attrs.attributes().cloned().unwrap_or_default();
-    let tags: BTreeMap<String, String> = client
-        .list_tags_for_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .op("ListTagsForResource")?
-        .tags()
-        .iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect();
+    let fetch = || async {
+        Ok(client
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .op("ListTagsForResource")?
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect())
+    };
+    let tags: BTreeMap<String, String> = aws.tags_or(arn, fetch).await?;
     let name = arn.rsplit(':').next().unwrap_or_default().to_string();
     Ok(Some((
         TopicInputs {

@@ -134,6 +134,17 @@ async fn a_refresh_reads_each_kind_with_one_call_and_still_finds_what_changed_ou
     ] {
         assert_eq!(calls.get(op), None, "{op} is answered by the listing");
     }
+    // The alarms' tags come from one tagging API listing that agrees with the record.
+    assert_eq!(
+        calls.get("CloudWatch:ListTagsForResource"),
+        None,
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.get("Resource Groups Tagging API:GetResources"),
+        Some(&1),
+        "{calls:?}"
+    );
     assert!(
         report.total_calls() <= 15,
         "{} calls for {resources} resources: {calls:?}",
@@ -193,6 +204,26 @@ async fn a_refresh_reads_each_kind_with_one_call_and_still_finds_what_changed_ou
         .send()
         .await
         .unwrap();
+    // ... an alarm is tagged (the listing no longer agrees with the record: the alarm's own
+    // tag call says what it has) ...
+    let alarm_arn = reqs
+        .iter()
+        .find(|r| r.ctx.name == "alarm-1")
+        .and_then(|r| r.outputs["arn"].as_str())
+        .unwrap()
+        .to_string();
+    aws_sdk_cloudwatch::Client::new(&config)
+        .tag_resource()
+        .resource_arn(&alarm_arn)
+        .tags(
+            aws_sdk_cloudwatch::types::Tag::builder()
+                .key("team")
+                .value("payments")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
     // ... and one API method goes, with its integration.
     let method = id_of("post-refund");
     aws_sdk_apigateway::Client::new(&config)
@@ -218,6 +249,7 @@ async fn a_refresh_reads_each_kind_with_one_call_and_still_finds_what_changed_ou
     assert_eq!(
         changes,
         [
+            "drifted alarm-1",
             "drifted subnet-c",
             "gone alarm-2",
             "gone assoc-b",
@@ -234,6 +266,20 @@ async fn a_refresh_reads_each_kind_with_one_call_and_still_finds_what_changed_ou
         .find(|r| r.name == "subnet-c")
         .unwrap();
     assert_eq!(subnet.inputs["tags"]["Name"], "renamed");
+    assert_eq!(
+        report.calls.get("CloudWatch:ListTagsForResource"),
+        Some(&1),
+        "only the alarm whose listed tags differ is asked: {:?}",
+        report.calls
+    );
+    let alarm = store
+        .load(stack.id())
+        .unwrap()
+        .resources
+        .into_iter()
+        .find(|r| r.name == "alarm-1")
+        .unwrap();
+    assert_eq!(alarm.inputs["tags"]["team"], "payments");
 
     apply_ok(network(&suffix), &store, true, "destroy").await;
 }
