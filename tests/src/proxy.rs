@@ -124,6 +124,8 @@ pub struct ProxyStats {
     pub dropped: BTreeMap<String, u64>,
     /// Calls dropped because their region is unreachable, per region.
     pub unreachable: BTreeMap<String, u64>,
+    /// The most calls the proxy was handling at once.
+    pub most_in_flight: u64,
 }
 
 impl ProxyStats {
@@ -221,6 +223,8 @@ struct Shared {
     rng: StdRng,
     seen: HashMap<u64, u32>,
     stats: ProxyStats,
+    /// Calls being handled now.
+    in_flight: u64,
 }
 
 /// What to do with one call, decided before it is forwarded.
@@ -257,6 +261,7 @@ impl FaultProxy {
             policy,
             seen: HashMap::new(),
             stats: ProxyStats::default(),
+            in_flight: 0,
         }));
         let (stop, stopped) = oneshot::channel::<()>();
         let state = Arc::clone(&shared);
@@ -367,7 +372,14 @@ async fn serve(
             .get(CONNECTION)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let Some(answer) = handle(request, upstream, &shared).await else {
+        {
+            let mut s = shared.lock().expect("proxy state");
+            s.in_flight += 1;
+            s.stats.most_in_flight = s.stats.most_in_flight.max(s.in_flight);
+        }
+        let answer = handle(request, upstream, &shared).await;
+        shared.lock().expect("proxy state").in_flight -= 1;
+        let Some(answer) = answer else {
             return Ok(()); // dropped: the connection closes without an answer
         };
         reader.get_mut().write_all(&answer).await?;
@@ -511,6 +523,7 @@ fn decide(
         rng,
         seen,
         stats,
+        ..
     } = shared;
     *stats.calls.entry(call.operation.clone()).or_default() += 1;
     let base = policy.latency.map(|(lo, hi)| {
@@ -684,6 +697,7 @@ mod tests {
             rng: StdRng::seed_from_u64(7),
             seen: HashMap::new(),
             stats: ProxyStats::default(),
+            in_flight: 0,
         };
         let call = Call {
             operation: "ec2.CreateRoute".into(),
@@ -722,6 +736,7 @@ mod tests {
             rng: StdRng::seed_from_u64(1),
             seen: HashMap::new(),
             stats: ProxyStats::default(),
+            in_flight: 0,
         };
         let call = Call {
             operation: "ec2.DescribeVpcs".into(),

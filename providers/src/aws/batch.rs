@@ -89,6 +89,34 @@ impl ReadBatch {
         })
     }
 
+    /// The answers of one call per object among `ids` (each made once, `fetch(id)`), shared
+    /// under `prefix:id` by every type that asks for the same object, by id.
+    pub(crate) async fn shared_each<T, F, Fut>(
+        &self,
+        prefix: &str,
+        ids: impl Iterator<Item = String>,
+        fetch: F,
+    ) -> Result<BTreeMap<String, Arc<T>>, ProviderError>
+    where
+        T: Send + Sync + 'static,
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let ids: std::collections::BTreeSet<String> = ids.collect();
+        let answers = join_all(ids.iter().map(|id| {
+            let fetch = &fetch;
+            async move {
+                let key = format!("{prefix}:{id}");
+                self.shared(&key, || fetch(id.clone())).await
+            }
+        }))
+        .await;
+        ids.into_iter()
+            .zip(answers)
+            .map(|(id, a)| a.map(|a| (id, a)))
+            .collect()
+    }
+
     /// Runs `read` for each request, at most `parallelism` at once, answering in order.
     /// `read` holds a permit while it runs, so it must not ask for a shared answer: ask
     /// for those first.
@@ -108,8 +136,8 @@ impl ReadBatch {
     }
 
     /// Answers `reqs` from a batched listing: `listed` maps ids to what the listing said,
-    /// `shape` makes a read's answer of one; a request the listing does not hold (or a
-    /// listing that failed) is read on its own by `single`.
+    /// `shape` makes a read's answer of one; a request the listing does not hold is read
+    /// on its own by `single`, and a listing that failed fails every request.
     pub(crate) async fn pick<T, S, F, Fut>(
         &self,
         reqs: Vec<ReadRequest>,
@@ -124,7 +152,7 @@ impl ReadBatch {
     {
         let listed = match listed {
             Ok(listed) => listed,
-            Err(e) => return reqs.iter().map(|_| Err(e.clone())).collect(),
+            Err(e) => return failed_all(&reqs, &e),
         };
         let mut answers: Vec<Option<ReadResult>> = Vec::with_capacity(reqs.len());
         let mut missing = Vec::new();
@@ -143,6 +171,11 @@ impl ReadBatch {
         }
         answers.into_iter().flatten().collect()
     }
+}
+
+/// Every request of `reqs` failed with `e` (a listing they all depended on failed).
+pub(crate) fn failed_all(reqs: &[ReadRequest], e: &ProviderError) -> Vec<ReadResult> {
+    reqs.iter().map(|_| Err(e.clone())).collect()
 }
 
 /// How a request names its object's ARN.

@@ -50,6 +50,25 @@ impl HttpClient for Limited {
     }
 }
 
+/// The HTTPS client the SDK makes when a configuration names none (rustls on aws-lc, a
+/// proxy from the environment), made here because a limit needs a client to wrap:
+/// configurations loaded from the environment name none.
+pub(crate) fn default_client() -> SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut conn =
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        conn.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            conn.set_sleep_impl(components.sleep_impl());
+        }
+        conn.set_proxy_config(Some(ProxyConfig::from_env()));
+        conn.build()
+    })
+}
+
 #[derive(Debug)]
 struct LimitedConnector {
     inner: SharedHttpConnector,

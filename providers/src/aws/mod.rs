@@ -75,6 +75,9 @@ struct Inner {
     /// Requests in flight to EC2 and to IAM (see `limits`).
     ec2_permits: Arc<tokio::sync::Semaphore>,
     iam_permits: Arc<tokio::sync::Semaphore>,
+    /// The HTTP client the limited clients wrap when the configuration names none (one,
+    /// so its connection pool is shared by every EC2 and IAM client of the provider).
+    default_client: aws_smithy_runtime_api::client::http::SharedHttpClient,
 }
 
 impl std::fmt::Debug for Aws {
@@ -113,6 +116,7 @@ impl Aws {
                 calls: calls::CallCounter::default(),
                 ec2_permits: Arc::new(tokio::sync::Semaphore::new(limits::EC2)),
                 iam_permits: Arc::new(tokio::sync::Semaphore::new(limits::IAM)),
+                default_client: limits::default_client(),
             }),
             hints: None,
         }
@@ -138,6 +142,7 @@ impl Aws {
                 calls: calls::CallCounter::default(),
                 ec2_permits: Arc::new(tokio::sync::Semaphore::new(limits::EC2)),
                 iam_permits: Arc::new(tokio::sync::Semaphore::new(limits::IAM)),
+                default_client: limits::default_client(),
             }),
             hints: None,
         }
@@ -238,11 +243,13 @@ impl Aws {
             .cloned()
     }
 
-    /// The configuration's HTTP client limited to the requests in flight `permits` allows
-    /// (`None` when the configuration names no client: the SDK's default is used, unlimited).
-    async fn limited(&self, permits: &Arc<tokio::sync::Semaphore>) -> Option<limits::Limited> {
-        let inner = self.sdk_config().await.http_client()?;
-        Some(limits::Limited::new(inner, permits.clone()))
+    /// The configuration's HTTP client (or, when it names none, as a configuration loaded
+    /// from the environment does, the SDK's default one) limited to the requests in flight
+    /// `permits` allows.
+    async fn limited(&self, permits: &Arc<tokio::sync::Semaphore>) -> limits::Limited {
+        let inner = self.sdk_config().await.http_client();
+        let inner = inner.unwrap_or_else(|| self.inner.default_client.clone());
+        limits::Limited::new(inner, permits.clone())
     }
 
     /// Clients for each service. Calls through them retry throttling and transient errors.
@@ -250,9 +257,7 @@ impl Aws {
     pub async fn ec2(&self) -> aws_sdk_ec2::Client {
         let mut conf = aws_sdk_ec2::config::Builder::from(self.sdk_config().await)
             .interceptor(self.inner.calls.clone());
-        if let Some(limited) = self.limited(&self.inner.ec2_permits).await {
-            conf = conf.http_client(limited);
-        }
+        conf = conf.http_client(self.limited(&self.inner.ec2_permits).await);
         aws_sdk_ec2::Client::from_conf(conf.build())
     }
 
@@ -262,9 +267,7 @@ impl Aws {
         let mut conf = aws_sdk_ec2::config::Builder::from(self.sdk_config().await)
             .interceptor(self.inner.calls.clone())
             .retry_config(RetryConfig::disabled());
-        if let Some(limited) = self.limited(&self.inner.ec2_permits).await {
-            conf = conf.http_client(limited);
-        }
+        conf = conf.http_client(self.limited(&self.inner.ec2_permits).await);
         aws_sdk_ec2::Client::from_conf(conf.build())
     }
 
@@ -282,9 +285,7 @@ impl Aws {
     pub async fn iam(&self) -> aws_sdk_iam::Client {
         let mut conf = aws_sdk_iam::config::Builder::from(self.sdk_config().await)
             .interceptor(self.inner.calls.clone());
-        if let Some(limited) = self.limited(&self.inner.iam_permits).await {
-            conf = conf.http_client(limited);
-        }
+        conf = conf.http_client(self.limited(&self.inner.iam_permits).await);
         aws_sdk_iam::Client::from_conf(conf.build())
     }
 
@@ -536,7 +537,7 @@ impl Provider for Aws {
                 let (at, reqs): (Vec<usize>, Vec<ReadRequest>) = items.into_iter().unzip();
                 let reads = match this.resource(&token) {
                     Ok(imp) => imp.read_many(this, batch, reqs).await,
-                    Err(e) => reqs.iter().map(|_| Err(e.clone())).collect(),
+                    Err(e) => batch::failed_all(&reqs, &e),
                 };
                 at.into_iter().zip(reads).collect::<Vec<_>>()
             }

@@ -17,7 +17,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{acm_tags, batch_details, tags_of};
-use crate::aws::batch::{ReadBatch, ReadResult};
+use crate::aws::batch::{ReadBatch, ReadResult, failed_all};
 use crate::aws::error::none_if_not_found;
 use crate::aws::idempotent::update_tags;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, TAG_TOKEN, decode, found, to_json};
@@ -572,13 +572,13 @@ impl ResourceImpl for CertificateImpl {
     ) -> Vec<ReadResult> {
         let details = match batch_details(aws, batch, reqs.iter().map(|r| r.id.clone())).await {
             Ok(details) => details,
-            Err(e) => return reqs.iter().map(|_| Err(e.clone())).collect(),
+            Err(e) => return failed_all(&reqs, &e),
         };
         batch
             .each(reqs, |r| {
                 let details = &details;
                 async move {
-                    let Some(Some(detail)) = details.get(&r.id) else {
+                    let Some(Some(detail)) = details.get(&r.id).map(|d| d.as_ref()) else {
                         return Ok(None);
                     };
                     let recorded = decode::<CertificateInputs>(&r.inputs).ok();

@@ -92,19 +92,12 @@ async fn batch_details(
     aws: &Aws,
     batch: &ReadBatch,
     arns: impl Iterator<Item = String>,
-) -> Result<BTreeMap<String, Option<aws_sdk_acm::types::CertificateDetail>>, ProviderError> {
-    let arns: std::collections::BTreeSet<String> = arns.collect();
-    let details = futures::future::join_all(arns.iter().map(|arn| async move {
-        let key = format!("acm:certificate:{arn}");
-        batch
-            .shared(&key, || certificate::describe_detail(aws, arn))
-            .await
-    }))
-    .await;
-    arns.into_iter()
-        .zip(details)
-        .map(|(arn, d)| d.map(|d: Arc<Option<_>>| (arn, d.as_ref().clone())))
-        .collect()
+) -> Result<BTreeMap<String, Arc<Option<aws_sdk_acm::types::CertificateDetail>>>, ProviderError> {
+    batch
+        .shared_each("acm:certificate", arns, |arn| async move {
+            certificate::describe_detail(aws, &arn).await
+        })
+        .await
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{batch_details, check_certificate_arn};
-use crate::aws::batch::{ReadBatch, ReadResult};
+use crate::aws::batch::{ReadBatch, ReadResult, failed_all};
 use crate::aws::error::none_if_not_found;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found};
 
@@ -288,11 +288,11 @@ impl ResourceImpl for CertificateValidationImpl {
                 .iter()
                 .map(|r| {
                     let arn = certificate_of(r);
-                    let detail = details.get(&arn).and_then(Option::as_ref);
+                    let detail = details.get(&arn).and_then(|d| d.as_ref().as_ref());
                     Ok(validated(r, &arn, detail.and_then(|d| d.status())))
                 })
                 .collect(),
-            Err(e) => reqs.iter().map(|_| Err(e.clone())).collect(),
+            Err(e) => failed_all(&reqs, &e),
         }
     }
 

@@ -13,7 +13,7 @@ use iac_dsl::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::batch::{ReadBatch, ReadResult};
+use super::batch::{ReadBatch, ReadResult, failed_all};
 use super::idempotent::update_tags;
 use super::{Aws, DataSourceImpl, ErrorContext, ResourceImpl, decode, found};
 
@@ -357,7 +357,7 @@ impl ResourceImpl for AlarmImpl {
             .await;
         let listed = match listed {
             Ok(listed) => listed,
-            Err(e) => return reqs.iter().map(|_| Err(e.clone())).collect(),
+            Err(e) => return failed_all(&reqs, &e),
         };
         batch
             .each(reqs, |r| {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::route_table::batch_tables;
 use super::{ids, listed, tag_filter, tag_map, tag_spec, update_tags};
-use crate::aws::batch::{ReadBatch, ReadResult};
+use crate::aws::batch::{ReadBatch, ReadResult, failed_all};
 use crate::aws::error::none_if_not_found;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, TAG_TOKEN, create_once, decode, to_json};
 use crate::cidr;
@@ -266,7 +266,7 @@ impl ResourceImpl for VpcImpl {
         let tables = batch_tables(aws, batch).await.ok();
         let listed = match listed {
             Ok(listed) => listed,
-            Err(e) => return reqs.iter().map(|_| Err(e.clone())).collect(),
+            Err(e) => return failed_all(&reqs, &e),
         };
         batch
             .each(reqs, |r| {

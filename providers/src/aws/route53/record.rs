@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{bare_zone_id, built, check_dns_name, keep_form, normalize_name, wait_in_sync};
-use crate::aws::batch::{ReadBatch, ReadResult};
+use crate::aws::batch::{ReadBatch, ReadResult, failed_all};
 use crate::aws::error::none_if_not_found;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json};
 
@@ -838,7 +838,7 @@ impl ResourceImpl for RecordImpl {
             let sets = batch.shared(&key, || list_zone(aws, zone, count)).await;
             let sets = match sets {
                 Ok(sets) => sets,
-                Err(e) => return reqs.iter().map(|_| Err(e.clone())).collect(),
+                Err(e) => return failed_all(&reqs, &e),
             };
             for (r, (key, recorded)) in reqs
                 .iter()

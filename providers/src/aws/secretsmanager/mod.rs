@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::batch::{ReadBatch, ReadResult};
+use super::batch::{ReadBatch, ReadResult, failed_all};
 use super::error::none_if_not_found;
 use super::idempotent::{
     Same, create_or_adopt, done_if_duplicate, done_if_not_found, existing_by_tags, update_tags,
@@ -360,7 +360,7 @@ impl ResourceImpl for SecretImpl {
     ) -> Vec<ReadResult> {
         let described = match batch_describe(aws, batch, reqs.iter().map(|r| r.id.clone())).await {
             Ok(described) => described,
-            Err(e) => return reqs.iter().map(|_| Err(e.clone())).collect(),
+            Err(e) => return failed_all(&reqs, &e),
         };
         reqs.iter()
             .map(|r| {
@@ -592,16 +592,11 @@ async fn batch_describe(
     batch: &ReadBatch,
     ids: impl Iterator<Item = String>,
 ) -> Result<BTreeMap<String, Arc<Option<DescribeSecretOutput>>>, ProviderError> {
-    let ids: std::collections::BTreeSet<String> = ids.collect();
-    let answers = futures::future::join_all(ids.iter().map(|id| async move {
-        let key = format!("secretsmanager:secret:{id}");
-        batch.shared(&key, || describe_raw(aws, id)).await
-    }))
-    .await;
-    ids.into_iter()
-        .zip(answers)
-        .map(|(id, a)| a.map(|a| (id, a)))
-        .collect()
+    batch
+        .shared_each("secretsmanager:secret", ids, |id| async move {
+            describe_raw(aws, &id).await
+        })
+        .await
 }
 
 /// A secret's inputs, outputs and every tag as DescribeSecret says; `None` once it is
@@ -797,7 +792,7 @@ impl ResourceImpl for VersionImpl {
         let described = batch_describe(aws, batch, reqs.iter().map(secret_of)).await;
         let described = match described {
             Ok(described) => described,
-            Err(e) => return reqs.iter().map(|_| Err(e.clone())).collect(),
+            Err(e) => return failed_all(&reqs, &e),
         };
         // A version's value never changes: while the recorded version is still the current
         // one, the value is the recorded one, and no value is fetched to know it.

@@ -78,6 +78,20 @@ fn network(suffix: &str) -> Stack {
     stack
 }
 
+/// What a refresh found, as `gone NAME` and `drifted NAME`, sorted.
+fn changes(report: &engine::RefreshReport) -> Vec<String> {
+    let mut changes: Vec<String> = report
+        .changes
+        .iter()
+        .map(|c| match c {
+            engine::RefreshChange::Gone(n) => format!("gone {n}"),
+            engine::RefreshChange::Drifted(r) => format!("drifted {}", r.name),
+        })
+        .collect();
+    changes.sort();
+    changes
+}
+
 /// Every recorded resource as the engine's refresh asks for it.
 fn requests(store: &StateStore, stack: &Stack) -> Vec<ReadRequest> {
     let state = store.load(stack.id()).expect("state loads");
@@ -237,15 +251,7 @@ async fn a_refresh_reads_each_kind_with_one_call_and_still_finds_what_changed_ou
     let report = engine::refresh(&stack, &store, &RunOptions::default())
         .await
         .expect("refresh");
-    let mut changes: Vec<String> = report
-        .changes
-        .iter()
-        .map(|c| match c {
-            engine::RefreshChange::Gone(n) => format!("gone {n}"),
-            engine::RefreshChange::Drifted(r) => format!("drifted {}", r.name),
-        })
-        .collect();
-    changes.sort();
+    let changes = changes(&report);
     assert_eq!(
         changes,
         [
@@ -383,15 +389,7 @@ async fn a_refresh_lists_a_zone_once_and_reads_no_secret_value_that_did_not_chan
     let report = engine::refresh(&stack, &store, &RunOptions::default())
         .await
         .expect("refresh");
-    let mut changes: Vec<String> = report
-        .changes
-        .iter()
-        .map(|c| match c {
-            engine::RefreshChange::Gone(n) => format!("gone {n}"),
-            engine::RefreshChange::Drifted(r) => format!("drifted {}", r.name),
-        })
-        .collect();
-    changes.sort();
+    let changes = changes(&report);
     assert_eq!(changes, ["drifted value", "gone record-b"]);
     assert_eq!(
         report.calls.get("Secrets Manager:GetSecretValue"),

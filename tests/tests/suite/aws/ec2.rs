@@ -421,3 +421,32 @@ async fn a_lost_create_answer_is_adopted_not_repeated() {
         "exactly one VPC exists for the token"
     );
 }
+
+#[tokio::test]
+async fn no_more_ec2_requests_than_the_limit_are_in_flight_at_once() {
+    // A configuration that names no HTTP client, as one loaded from the environment: the
+    // provider wraps the SDK's default client in its limit.
+    let proxy = iac_tests::FaultProxy::start(
+        iac_tests::Moto::shared().endpoint(),
+        iac_tests::FaultPolicy {
+            latency: Some((
+                std::time::Duration::from_millis(200),
+                std::time::Duration::from_millis(200),
+            )),
+            ..Default::default()
+        },
+    );
+    let aws = Aws::from_config(proxy.sdk_config(REGION));
+    let calls = (0..20).map(|_| {
+        let aws = aws.clone();
+        async move { aws.ec2().await.describe_vpcs().send().await }
+    });
+    let answers = futures::future::join_all(calls).await;
+    assert!(answers.iter().all(|a| a.is_ok()), "every call is answered");
+    let stats = proxy.stats();
+    assert_eq!(stats.total_calls(), 20);
+    assert_eq!(
+        stats.most_in_flight, 8,
+        "20 calls at once, at most 8 on the wire (the EC2 limit)"
+    );
+}
