@@ -37,7 +37,7 @@ pub use policy::{Level, Policy, PolicyReport, Violation, Waiver};
 pub use provider::{
     CreateRequest, CreateResponse, DeleteRequest, DiffRequest, DiffResponse, ErrorKind,
     InvokeRequest, LookupRequest, Provider, ProviderError, ReadRequest, ReadResponse,
-    ResourceContext, UpdateRequest, UpdateResponse,
+    ResourceContext, SharedReads, UpdateRequest, UpdateResponse,
 };
 pub use reference::{StackReference, StateLocation};
 pub use resource::{

@@ -8,11 +8,70 @@
 //! the API); a provider wraps secret outputs with [`crate::value::secret`] and never puts a
 //! secret into an error message.
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
+use tokio::sync::OnceCell;
+
+/// The listing answers one refresh shares between its providers, by key.
+///
+/// A provider per region still reads objects of the account's global services (IAM roles,
+/// Route 53 zones): with this memo the first provider to need a listing makes the call and
+/// every other provider of the refresh uses its answer. Keys must name what makes the
+/// answer the same for every asker (the service, the endpoint, the account, the call).
+/// The engine makes one per refresh; cloning shares it.
+#[derive(Clone, Default)]
+pub struct SharedReads {
+    answers: Arc<Mutex<HashMap<String, Arc<OnceCell<SharedAnswer>>>>>,
+}
+
+type SharedAnswer = Arc<dyn Any + Send + Sync>;
+
+impl fmt::Debug for SharedReads {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        f.debug_struct("SharedReads")
+            .field("keys", &answers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl SharedReads {
+    /// The answer under `key`, made by `fetch` the first time it is asked for and shared
+    /// by every later asker; a failed fetch is made again by the next asker. Asking for
+    /// one key as two types is an error, never a panic.
+    pub async fn get_or_fetch<T, F, Fut>(
+        &self,
+        key: &str,
+        fetch: F,
+    ) -> Result<Arc<T>, ProviderError>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ProviderError>>,
+    {
+        let cell = {
+            let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+            answers.entry(key.to_string()).or_default().clone()
+        };
+        let answer = cell
+            .get_or_try_init(|| async { fetch().await.map(|t| Arc::new(t) as SharedAnswer) })
+            .await?
+            .clone();
+        answer.downcast::<T>().map_err(|_| {
+            ProviderError::new(
+                ErrorKind::Service,
+                "read",
+                format!("the shared answer `{key}` was asked for as two different types"),
+            )
+        })
+    }
+}
 
 /// Who is asking: the stack and the resource a call is made for. Providers tag what they
 /// create with these so that [`Provider::lookup`] can find it again after a crash.
@@ -314,11 +373,16 @@ pub trait Provider: Send + Sync + 'static {
     /// whose API lists many objects in one call (EC2 describes by id list, one record
     /// listing per hosted zone) reads them together. The default reads each on its own,
     /// `parallelism` at a time.
+    ///
+    /// `shared` is the refresh's memo of listing answers across providers: a global
+    /// service's listing (IAM, Route 53) is read once for every region's provider.
     async fn read_many(
         &self,
         reqs: Vec<ReadRequest>,
         parallelism: usize,
+        shared: &SharedReads,
     ) -> Vec<Result<Option<ReadResponse>, ProviderError>> {
+        let _ = shared;
         use futures::stream::{self, StreamExt};
         stream::iter(reqs)
             .map(|r| self.read(r))

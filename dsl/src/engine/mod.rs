@@ -651,13 +651,17 @@ pub enum RefreshChange {
 
 /// Reads every recorded resource; returns the refreshed state and what changed. Each
 /// provider gets all of its resources in one [`crate::Provider::read_many`], so that it
-/// can read several objects with one call; the providers read concurrently.
+/// can read several objects with one call; the providers read concurrently and share
+/// the listings of global services through one [`crate::SharedReads`].
 pub async fn refresh_state(
     stack: &Stack,
     state: &StackState,
     parallelism: usize,
 ) -> Result<(StackState, Vec<RefreshChange>), EngineError> {
     let label = stack.id().to_string();
+    // One memo for the whole refresh: a global service's listing is read once, by the
+    // first provider that needs it.
+    let shared = crate::provider::SharedReads::default();
     let mut by_provider: BTreeMap<&str, Vec<&ResourceRecord>> = BTreeMap::new();
     for rec in &state.resources {
         by_provider
@@ -667,6 +671,7 @@ pub async fn refresh_state(
     }
     let batches = by_provider.into_iter().map(|(name, recs)| {
         let label = label.clone();
+        let shared = &shared;
         async move {
             let provider = stack.providers.get(name).ok_or_else(|| {
                 EngineError::Other(format!(
@@ -691,7 +696,7 @@ pub async fn refresh_state(
                     outputs: rec.outputs.clone(),
                 })
                 .collect();
-            let reads = provider.read_many(reqs, parallelism).await;
+            let reads = provider.read_many(reqs, parallelism, shared).await;
             if reads.len() != recs.len() {
                 return Err(EngineError::Other(format!(
                     "provider `{name}` answered {} reads for {} resources",

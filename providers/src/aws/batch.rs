@@ -8,31 +8,34 @@
 //! listing per hosted zone) makes that call once and picks its objects from the answer.
 //! Types whose objects come in one answer (route tables with their associations, an API's
 //! resources with their methods and integrations) share it through [`ReadBatch::shared`]:
-//! the first type to ask makes the call, the others wait for it.
+//! the first type to ask makes the call, the others wait for it. A global service's
+//! listing (IAM, Route 53) is shared with the refresh's other providers of the same
+//! account through [`ReadBatch::shared_global`]: read once per refresh, not per region.
 //!
 //! A batch answer is trusted only for what it holds: an object it does not list is read
 //! again on its own, so a batch can never call an object gone that a read would find.
 
-use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures::future::join_all;
-use iac_dsl::{ProviderError, ReadRequest, ReadResponse, Value};
-use tokio::sync::{OnceCell, Semaphore};
+use iac_dsl::{ProviderError, ReadRequest, ReadResponse, SharedReads, Value};
+use tokio::sync::Semaphore;
 
 use super::{Aws, ErrorContext};
 
 /// One read's answer: the object, `None` when it is gone, or why it could not be read.
 pub(crate) type ReadResult = Result<Option<ReadResponse>, ProviderError>;
 
-type Answer = Arc<dyn Any + Send + Sync>;
-
 /// The requests of one provider's refresh and the listing answers fetched for them.
 pub(crate) struct ReadBatch {
     requests: Vec<ReadRequest>,
-    answers: Mutex<HashMap<String, Arc<OnceCell<Answer>>>>,
+    /// Answers of this provider's listings.
+    answers: SharedReads,
+    /// Answers of global services' listings, shared with the refresh's other providers
+    /// under keys that start with `global`; `None` when the account is unknown.
+    global: Option<(SharedReads, String)>,
     permits: Semaphore,
 }
 
@@ -41,9 +44,17 @@ impl ReadBatch {
     pub(crate) fn new(requests: Vec<ReadRequest>, parallelism: usize) -> ReadBatch {
         ReadBatch {
             requests,
-            answers: Mutex::new(HashMap::new()),
+            answers: SharedReads::default(),
+            global: None,
             permits: Semaphore::new(parallelism.max(1)),
         }
+    }
+
+    /// Shares global listings through `shared` under keys starting with `prefix`, which
+    /// names the endpoint and the account (the same for every provider that may share).
+    pub(crate) fn sharing(mut self, shared: &SharedReads, prefix: String) -> ReadBatch {
+        self.global = Some((shared.clone(), prefix));
+        self
     }
 
     /// Every request of the refresh for resources of `type_token`.
@@ -69,24 +80,48 @@ impl ReadBatch {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
     {
-        let cell = {
-            let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
-            answers.entry(key.to_string()).or_default().clone()
-        };
-        let answer = cell
-            .get_or_try_init(|| async {
-                let _permit = self.permits.acquire().await;
-                fetch().await.map(|t| Arc::new(t) as Answer)
-            })
-            .await?
-            .clone();
-        answer.downcast::<T>().map_err(|_| {
-            ProviderError::new(
-                iac_dsl::ErrorKind::Service,
-                "read",
-                format!("the batched answer `{key}` was asked for as two different types"),
-            )
+        self.fetch_in(&self.answers, key, fetch).await
+    }
+
+    /// Like [`ReadBatch::shared`], for a listing of a global service (IAM, Route 53): the
+    /// refresh's other providers of the same endpoint and account use the same answer, so
+    /// the call is made once per refresh, not once per region.
+    pub(crate) async fn shared_global<T, F, Fut>(
+        &self,
+        key: &str,
+        fetch: F,
+    ) -> Result<Arc<T>, ProviderError>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        match &self.global {
+            Some((shared, prefix)) => {
+                self.fetch_in(shared, &format!("{prefix}|{key}"), fetch)
+                    .await
+            }
+            None => self.shared(key, fetch).await,
+        }
+    }
+
+    /// The answer under `key` in `memo`, fetched holding one of this batch's permits.
+    async fn fetch_in<T, F, Fut>(
+        &self,
+        memo: &SharedReads,
+        key: &str,
+        fetch: F,
+    ) -> Result<Arc<T>, ProviderError>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        memo.get_or_fetch(key, || async {
+            let _permit = self.permits.acquire().await;
+            fetch().await
         })
+        .await
     }
 
     /// The answers of one call per object among `ids` (each made once, `fetch(id)`), shared

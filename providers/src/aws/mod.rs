@@ -508,6 +508,7 @@ impl Provider for Aws {
         &self,
         reqs: Vec<ReadRequest>,
         parallelism: usize,
+        shared: &iac_dsl::SharedReads,
     ) -> Vec<Result<Option<ReadResponse>, ProviderError>> {
         // The account is in the ARNs the state records: no GetCallerIdentity for the
         // outputs that are built from it (an API's execution ARN).
@@ -516,7 +517,18 @@ impl Provider for Aws {
         {
             let _ = self.inner.account.set(account);
         }
-        let batch = batch::ReadBatch::new(reqs.clone(), parallelism);
+        let mut batch = batch::ReadBatch::new(reqs.clone(), parallelism);
+        // Global services' listings are shared with the refresh's providers of the same
+        // endpoint and account (the other regions).
+        if let Some(account) = self.inner.account.get() {
+            let endpoint = self
+                .sdk_config()
+                .await
+                .endpoint_url()
+                .unwrap_or("aws")
+                .to_string();
+            batch = batch.sharing(shared, format!("aws|{endpoint}|{account}"));
+        }
         // One listing of the tags that services keep apart from their describe calls.
         let hinted = Aws {
             inner: self.inner.clone(),

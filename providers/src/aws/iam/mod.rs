@@ -1,6 +1,7 @@
 //! IAM: roles, managed policies, role policy attachments and inline role policies, with
 //! typed policy documents ([`PolicyDocument`]).
 
+mod listing;
 mod policies;
 mod policy;
 mod role;

@@ -2,6 +2,7 @@
 //! attached to a role) and `aws:iam/rolePolicy` (a policy inside one role).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use iac_dsl::{
@@ -11,8 +12,12 @@ use iac_dsl::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use aws_sdk_iam::types::{ManagedPolicyDetail, RoleDetail};
+
+use super::listing;
 use super::policy::{PolicyDocument, canonical, parse_returned};
 use super::{check_name, check_path, is_ours, tag_map, to_tags};
+use crate::aws::batch::{ReadBatch, ReadResult};
 use crate::aws::error::none_if_not_found;
 use crate::aws::idempotent::{done_if_not_found, update_tags};
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
@@ -205,6 +210,27 @@ impl ResourceImpl for PolicyImpl {
         Ok(found(&req.id, describe(aws, &req.id).await?))
     }
 
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        // GetPolicy still says the tags; the document comes from the listing.
+        let listed = if listing::plan(batch).authorization {
+            listing::authorization(aws, batch).await
+        } else {
+            Arc::new(None)
+        };
+        let listed = listed.as_ref().as_ref();
+        batch
+            .each(reqs, |r| async move {
+                let detail = listed.and_then(|l| l.policies.get(&r.id));
+                Ok(found(&r.id, describe_with(aws, &r.id, detail).await?))
+            })
+            .await
+    }
+
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let old: PolicyInputs = decode(&req.old_inputs)?;
         let new: PolicyInputs = decode(&req.new_inputs)?;
@@ -381,6 +407,15 @@ async fn describe(
     aws: &Aws,
     arn: &str,
 ) -> Result<Option<(PolicyInputs, PolicyOutputs)>, ProviderError> {
+    describe_with(aws, arn, None).await
+}
+
+/// Like [`describe`], with what the authorization listing said of the policy, if anything.
+async fn describe_with(
+    aws: &Aws,
+    arn: &str,
+    listed: Option<&ManagedPolicyDetail>,
+) -> Result<Option<(PolicyInputs, PolicyOutputs)>, ProviderError> {
     let client = aws.iam().await;
     let Some(policy) = none_if_not_found(
         client
@@ -394,17 +429,31 @@ async fn describe(
         return Ok(None);
     };
     let version = policy.default_version_id().unwrap_or("v1").to_string();
-    let document = client
-        .get_policy_version()
-        .policy_arn(arn)
-        .version_id(&version)
-        .send()
-        .await
-        .op("GetPolicyVersion")?
-        .policy_version()
+    // The authorization listing holds the versions' documents: the default one's is
+    // taken from there when the listing names the same default.
+    let from_listing = listed
+        .filter(|l| l.default_version_id() == Some(version.as_str()))
+        .and_then(|l| {
+            l.policy_version_list()
+                .iter()
+                .find(|v| v.version_id() == Some(version.as_str()))
+        })
         .and_then(|v| v.document())
-        .map(parse_returned)
-        .unwrap_or_default();
+        .map(parse_returned);
+    let document = match from_listing {
+        Some(document) => document,
+        None => client
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(&version)
+            .send()
+            .await
+            .op("GetPolicyVersion")?
+            .policy_version()
+            .and_then(|v| v.document())
+            .map(parse_returned)
+            .unwrap_or_default(),
+    };
     let name = policy.policy_name().unwrap_or_default().to_string();
     Ok(Some((
         PolicyInputs {
@@ -542,6 +591,25 @@ impl ResourceImpl for AttachmentImpl {
             inputs: json!({ "role": role, "policy_arn": arn }),
             outputs: json!({ "id": req.id }),
         }))
+    }
+
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        // A role the listing holds comes with every policy attached to it.
+        let listed = listed_roles(aws, batch, &reqs, '/', |role, arn| {
+            role.attached_managed_policies()
+                .iter()
+                .any(|p| p.policy_arn() == Some(arn))
+                .then(|| json!({ "role": role.role_name(), "policy_arn": arn }))
+        })
+        .await;
+        batch
+            .pick(reqs, Ok(Arc::new(listed)), present, |r| self.read(aws, r))
+            .await
     }
 
     async fn delete(&self, aws: &Aws, req: DeleteRequest) -> Result<(), ProviderError> {
@@ -708,6 +776,30 @@ impl ResourceImpl for RolePolicyImpl {
         }))
     }
 
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        // A role the listing holds comes with its inline policies' documents.
+        let listed = listed_roles(aws, batch, &reqs, ':', |role, name| {
+            let policy = role
+                .role_policy_list()
+                .iter()
+                .find(|p| p.policy_name() == Some(name))?;
+            Some(to_json(&RolePolicyInputs {
+                role: role.role_name().unwrap_or_default().to_string(),
+                name: name.to_string(),
+                document: parse_returned(policy.policy_document().unwrap_or("{}")),
+            }))
+        })
+        .await;
+        batch
+            .pick(reqs, Ok(Arc::new(listed)), present, |r| self.read(aws, r))
+            .await
+    }
+
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let new: RolePolicyInputs = decode(&req.new_inputs)?;
         put_role_policy(aws, &new).await?;
@@ -749,4 +841,45 @@ impl ResourceImpl for RolePolicyImpl {
         )
         .await
     }
+}
+
+/// What the authorization listing says of the objects of `reqs` that live inside a role
+/// (ids `role{sep}name`): for each whose role it lists, the inputs `find` gives, or
+/// `None` when the role holds no such object (it is gone). Objects of roles the listing
+/// does not hold are left out, for their own reads.
+async fn listed_roles<F>(
+    aws: &Aws,
+    batch: &ReadBatch,
+    reqs: &[ReadRequest],
+    sep: char,
+    find: F,
+) -> BTreeMap<String, Option<Value>>
+where
+    F: Fn(&RoleDetail, &str) -> Option<Value>,
+{
+    let mut listed = BTreeMap::new();
+    if !listing::plan(batch).authorization {
+        return listed;
+    }
+    let details = listing::authorization(aws, batch).await;
+    let Some(details) = details.as_ref() else {
+        return listed;
+    };
+    for r in reqs {
+        if let Some((role, name)) = r.id.split_once(sep)
+            && let Some(detail) = details.roles.get(role)
+        {
+            listed.insert(r.id.clone(), find(detail, name));
+        }
+    }
+    listed
+}
+
+/// A read's answer from [`listed_roles`]: the object with its inputs, or gone.
+fn present(r: &ReadRequest, inputs: &Option<Value>) -> ReadResult {
+    Ok(inputs.as_ref().map(|inputs| ReadResponse {
+        id: r.id.clone(),
+        inputs: inputs.clone(),
+        outputs: json!({ "id": r.id }),
+    }))
 }

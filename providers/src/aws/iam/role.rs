@@ -1,6 +1,7 @@
 //! `aws:iam/role`: a role with its trust policy.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use iac_dsl::{
@@ -10,8 +11,12 @@ use iac_dsl::{
 };
 use serde::{Deserialize, Serialize};
 
+use aws_sdk_iam::types::Role as IamRole;
+
+use super::listing;
 use super::policy::{PolicyDocument, canonical, parse_returned};
 use super::{check_name, check_path, is_ours, tag_map, to_tags};
+use crate::aws::batch::{ReadBatch, ReadResult};
 use crate::aws::error::none_if_not_found;
 use crate::aws::idempotent::{done_if_not_found, update_tags};
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
@@ -246,6 +251,39 @@ impl ResourceImpl for RoleImpl {
         ))
     }
 
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let mut listed = BTreeMap::new();
+        if listing::plan(batch).roles {
+            let details = listing::authorization(aws, batch).await;
+            // Without the details a role is read whole by GetRole: no ListRoles then.
+            let roles = match details.as_ref() {
+                Some(_) => listing::roles(aws, batch).await,
+                None => Arc::new(None),
+            };
+            if let (Some(details), Some(roles)) = (details.as_ref(), roles.as_ref()) {
+                for r in &reqs {
+                    // A role both listings hold is whole: ListRoles has all but its tags.
+                    if let (Some(role), Some(detail)) = (roles.get(&r.id), details.roles.get(&r.id))
+                    {
+                        let (inputs, outputs) = shape(aws, role, tag_map(detail.tags()));
+                        listed.insert(r.id.clone(), (inputs, outputs));
+                    }
+                }
+            }
+        }
+        let shape = |r: &ReadRequest, pair: &(RoleInputs, RoleOutputs)| {
+            Ok(found(&r.id, Some(pair.clone())))
+        };
+        batch
+            .pick(reqs, Ok(Arc::new(listed)), shape, |r| self.read(aws, r))
+            .await
+    }
+
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let old: RoleInputs = decode(&req.old_inputs)?;
         let new: RoleInputs = decode(&req.new_inputs)?;
@@ -396,18 +434,28 @@ async fn describe(
         return Ok(None);
     };
     let all_tags = tag_map(role.tags());
+    let (inputs, outputs) = shape(aws, &role, all_tags.clone());
+    Ok(Some((inputs, outputs, all_tags)))
+}
+
+/// The record of `role`, whose tags are `all_tags` (the engine's and the defaults too).
+fn shape(
+    aws: &Aws,
+    role: &IamRole,
+    all_tags: BTreeMap<String, String>,
+) -> (RoleInputs, RoleOutputs) {
     let inputs = RoleInputs {
         name: role.role_name().to_string(),
         assume_role_policy: parse_returned(role.assume_role_policy_document().unwrap_or("{}")),
         description: role.description().unwrap_or_default().to_string(),
         path: role.path().to_string(),
         max_session_duration: role.max_session_duration().unwrap_or(3600),
-        tags: aws.own_tags(all_tags.clone()),
+        tags: aws.own_tags(all_tags),
     };
     let outputs = RoleOutputs {
         arn: role.arn().to_string(),
         name: role.role_name().to_string(),
         unique_id: role.role_id().to_string(),
     };
-    Ok(Some((inputs, outputs, all_tags)))
+    (inputs, outputs)
 }

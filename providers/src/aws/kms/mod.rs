@@ -1,9 +1,10 @@
 //! KMS: customer managed keys and their aliases.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_kms::types::{KeyState, Tag};
+use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use iac_dsl::{
     CreateRequest, CreateResponse, DeleteRequest, FieldErrors, Input, LookupRequest, Props,
     ProviderError, ReadRequest, ReadResponse, ResourceArgs, UpdateRequest, UpdateResponse, Value,
@@ -11,6 +12,7 @@ use iac_dsl::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::batch::{ReadBatch, ReadResult};
 use super::error::none_if_not_found;
 use super::idempotent::{Existing, create_or_adopt, is_not_found, update_tags};
 use super::{
@@ -218,13 +220,34 @@ impl ResourceImpl for KeyImpl {
         aws: &Aws,
         req: ReadRequest,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let found_key = describe(aws, &req.id).await?.map(|(mut inputs, outputs)| {
-            // The window is only known to us: it applies when the key is deleted.
-            inputs.deletion_window_in_days =
-                req.inputs["deletion_window_in_days"].as_i64().unwrap_or(30) as i32;
-            (inputs, outputs)
-        });
-        Ok(found(&req.id, found_key))
+        Ok(with_window(&req, describe(aws, &req.id).await?))
+    }
+
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        // A key that one of the refresh's aliases names is described through the alias:
+        // the alias's read needs that very call.
+        let by_alias = aliased(aws, batch).await;
+        batch
+            .each(reqs, |r| {
+                let meta = by_alias
+                    .values()
+                    .filter_map(|m| m.as_ref().as_ref())
+                    .find(|m| m.key_id() == r.id)
+                    .cloned();
+                async move {
+                    let described = match meta {
+                        Some(meta) => describe_from(aws, &r.id, meta).await?,
+                        None => describe(aws, &r.id).await?,
+                    };
+                    Ok(with_window(&r, described))
+                }
+            })
+            .await
     }
 
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
@@ -383,19 +406,34 @@ async fn find_by_token(aws: &Aws, token: &str) -> Result<Option<String>, Provide
     }
 }
 
-async fn describe(aws: &Aws, id: &str) -> Result<Option<(KeyInputs, KeyOutputs)>, ProviderError> {
-    let client = aws.kms().await;
+/// The key's metadata by its id or an alias name; `None` when no such key or alias exists.
+async fn metadata(aws: &Aws, id: &str) -> Result<Option<KeyMetadata>, ProviderError> {
     let out = none_if_not_found(
-        client
+        aws.kms()
+            .await
             .describe_key()
             .key_id(id)
             .send()
             .await
             .op("DescribeKey"),
     )?;
-    let Some(meta) = out.and_then(|o| o.key_metadata().cloned()) else {
-        return Ok(None);
-    };
+    Ok(out.and_then(|o| o.key_metadata().cloned()))
+}
+
+async fn describe(aws: &Aws, id: &str) -> Result<Option<(KeyInputs, KeyOutputs)>, ProviderError> {
+    match metadata(aws, id).await? {
+        Some(meta) => describe_from(aws, id, meta).await,
+        None => Ok(None),
+    }
+}
+
+/// The key's record from its metadata `meta` (one more call: its rotation).
+async fn describe_from(
+    aws: &Aws,
+    id: &str,
+    meta: KeyMetadata,
+) -> Result<Option<(KeyInputs, KeyOutputs)>, ProviderError> {
+    let client = aws.kms().await;
     if matches!(
         meta.key_state(),
         Some(KeyState::PendingDeletion | KeyState::PendingReplicaDeletion)
@@ -425,6 +463,37 @@ async fn describe(aws: &Aws, id: &str) -> Result<Option<(KeyInputs, KeyOutputs)>
             arn: meta.arn().unwrap_or_default().to_string(),
         },
     )))
+}
+
+/// The read's answer for a key described as `described`, with the deletion window the
+/// record says: it is only known to us, and applies when the key is deleted.
+fn with_window(
+    req: &ReadRequest,
+    described: Option<(KeyInputs, KeyOutputs)>,
+) -> Option<ReadResponse> {
+    let described = described.map(|(mut inputs, outputs)| {
+        inputs.deletion_window_in_days =
+            req.inputs["deletion_window_in_days"].as_i64().unwrap_or(30) as i32;
+        (inputs, outputs)
+    });
+    found(&req.id, described)
+}
+
+/// `DescribeKey` by alias name for each of the refresh's aliases whose recorded key is
+/// also read in it (one call serves the alias and its key), shared by the two types;
+/// `None` for an alias that does not exist.
+async fn aliased(aws: &Aws, batch: &ReadBatch) -> BTreeMap<String, Arc<Option<KeyMetadata>>> {
+    let keys: Vec<&str> = batch.of_type(KEY).map(|r| r.id.as_str()).collect();
+    let names = batch.of_type(ALIAS).filter_map(|r| {
+        let target = r.inputs["target_key_id"].as_str()?;
+        keys.contains(&target).then(|| r.id.clone())
+    });
+    batch
+        .shared_each("kms:describe-key", names, |name| async move {
+            metadata(aws, &name).await
+        })
+        .await
+        .unwrap_or_default()
 }
 
 /// Arguments of an alias: a friendly name (`alias/...`) for a key.
@@ -577,6 +646,26 @@ impl ResourceImpl for AliasImpl {
         Ok(found(&req.id, describe_alias(aws, &req.id).await?))
     }
 
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        // An alias whose key the refresh also reads is described by name: the answer
+        // says whether it exists and which key it names.
+        let by_alias = aliased(aws, batch).await;
+        let shape = |r: &ReadRequest, meta: &Arc<Option<KeyMetadata>>| {
+            Ok(found(
+                &r.id,
+                meta.as_ref().as_ref().map(|m| alias_of(&r.id, m)),
+            ))
+        };
+        batch
+            .pick(reqs, Ok(Arc::new(by_alias)), shape, |r| self.read(aws, r))
+            .await
+    }
+
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let new: AliasInputs = decode(&req.new_inputs)?;
         aws.kms()
@@ -620,6 +709,23 @@ impl ResourceImpl for AliasImpl {
 fn same_key(a: &str, b: &str) -> bool {
     let id = |k: &str| k.rsplit_once("key/").map_or(k, |(_, id)| id).to_string();
     id(a) == id(b)
+}
+
+/// The record of the alias `name` that names the key `meta` describes. The alias's ARN
+/// is the key's with the alias name in place of `key/<id>`.
+fn alias_of(name: &str, meta: &KeyMetadata) -> (AliasInputs, Value) {
+    let key_arn = meta.arn().unwrap_or_default();
+    let arn = match key_arn.rsplit_once(':') {
+        Some((prefix, _)) => format!("{prefix}:{name}"),
+        None => String::new(),
+    };
+    (
+        AliasInputs {
+            name: name.to_string(),
+            target_key_id: meta.key_id().to_string(),
+        },
+        json!({ "name": name, "arn": arn }),
+    )
 }
 
 async fn describe_alias(

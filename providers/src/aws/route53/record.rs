@@ -834,8 +834,11 @@ impl ResourceImpl for RecordImpl {
         for (zone, count) in wanted {
             let key = format!("route53:records:{zone}");
             // A page holds up to 300 sets: listing a zone costs no more pages than reading
-            // its wanted records one by one would cost calls.
-            let sets = batch.shared(&key, || list_zone(aws, zone, count)).await;
+            // its wanted records one by one would cost calls. Route 53 is global: one
+            // listing serves every region's provider of the refresh.
+            let sets = batch
+                .shared_global(&key, || list_zone(aws, zone, count))
+                .await;
             let sets = match sets {
                 Ok(sets) => sets,
                 Err(e) => return failed_all(&reqs, &e),

@@ -2,6 +2,9 @@
 //! and lifecycle rules. Each is identified by its bucket's name and replaced when pointed
 //! at another bucket.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
     BucketLifecycleConfiguration, BucketVersioningStatus, ExpirationStatus, LifecycleExpiration,
@@ -18,6 +21,7 @@ use iac_dsl::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::super::batch::{ReadBatch, ReadResult};
 use super::super::error::none_if_not_found;
 use super::super::{Aws, ErrorContext, ResourceImpl, decode, found};
 use super::{bucket_exists, built};
@@ -116,12 +120,31 @@ async fn put_versioning(aws: &Aws, bucket: &str, status: &str) -> Result<(), Pro
     Ok(())
 }
 
+/// What `GetBucketVersioning` says of a bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Versioning {
+    /// The bucket does not exist.
+    Gone,
+    /// The bucket exists; versioning was never configured.
+    Never,
+    /// The bucket exists with this status (`Enabled` or `Suspended`).
+    Status(String),
+}
+
 /// The bucket's versioning status, `None` when the bucket is gone or versioning was never
 /// configured.
 pub(super) async fn versioning_status(
     aws: &Aws,
     bucket: &str,
 ) -> Result<Option<String>, ProviderError> {
+    Ok(match versioning(aws, bucket).await? {
+        Versioning::Status(status) => Some(status),
+        Versioning::Gone | Versioning::Never => None,
+    })
+}
+
+/// One `GetBucketVersioning`: whether the bucket exists, and its versioning.
+pub(super) async fn versioning(aws: &Aws, bucket: &str) -> Result<Versioning, ProviderError> {
     let result = aws
         .s3()
         .await
@@ -129,25 +152,42 @@ pub(super) async fn versioning_status(
         .bucket(bucket)
         .send()
         .await;
-    let out = match result {
-        Ok(out) => out,
+    let status = match result {
+        Ok(out) => out.status().map(|s| s.as_str().to_string()),
         // The emulator the tests run on (moto 5.2.5) names the root element of this one
         // answer `GetBucketVersioningResponse` instead of `VersioningConfiguration`, which
         // the SDK rejects; a successful answer's body still says the status.
         Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 200 => {
             let body = e.raw().body().bytes().unwrap_or_default();
-            return Ok(xml_status(&String::from_utf8_lossy(body)));
+            xml_status(&String::from_utf8_lossy(body))
         }
         Err(e) => {
             let e = super::super::sdk_error("GetBucketVersioning", e);
             return if e.kind == ErrorKind::NotFound {
-                Ok(None)
+                Ok(Versioning::Gone)
             } else {
                 Err(e)
             };
         }
     };
-    Ok(out.status().map(|s| s.as_str().to_string()))
+    Ok(status.map_or(Versioning::Never, Versioning::Status))
+}
+
+/// `GetBucketVersioning` for each of the refresh's buckets that has a versioning resource
+/// in it, made once and shared by the bucket's read (the answer says it exists) and the
+/// versioning's. A bucket whose call failed is left out, for its own reads.
+pub(super) async fn versioned(aws: &Aws, batch: &ReadBatch) -> BTreeMap<String, Versioning> {
+    let buckets = batch.of_type(VERSIONING).map(|r| r.id.clone());
+    let answers = batch
+        .shared_each("s3:versioning", buckets, |bucket| async move {
+            Ok(versioning(aws, &bucket).await.ok())
+        })
+        .await
+        .unwrap_or_default();
+    answers
+        .into_iter()
+        .filter_map(|(bucket, v)| Some((bucket, Option::clone(&v)?)))
+        .collect()
 }
 
 /// The text of the `<Status>` element of a versioning answer.
@@ -204,6 +244,33 @@ impl ResourceImpl for VersioningImpl {
                 )
             }),
         ))
+    }
+
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        let shape = |r: &ReadRequest, v: &Versioning| {
+            Ok(match v {
+                Versioning::Status(status) => found(
+                    &r.id,
+                    Some((
+                        VersioningInputs {
+                            bucket: r.id.clone(),
+                            status: status.clone(),
+                        },
+                        bucket_outputs(&r.id),
+                    )),
+                ),
+                Versioning::Gone | Versioning::Never => None,
+            })
+        };
+        let listed = Arc::new(versioned(aws, batch).await);
+        batch
+            .pick(reqs, Ok(listed), shape, |r| self.read(aws, r))
+            .await
     }
 
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

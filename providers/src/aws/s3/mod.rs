@@ -23,6 +23,7 @@ use iac_dsl::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::batch::{ReadBatch, ReadResult};
 use super::error::none_if_not_found;
 use super::idempotent::{Existing, create_or_adopt, done_if_not_found, owned};
 use super::{Aws, DataSourceImpl, ErrorContext, ResourceImpl, TAG_NAME, TAG_STACK, decode, found};
@@ -318,6 +319,34 @@ impl ResourceImpl for BucketImpl {
         Ok(found(&req.id, describe(aws, &req.id, force_destroy).await?))
     }
 
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        // A bucket whose versioning the refresh reads too is known to exist (and to be in
+        // this provider's region, whose endpoint answered) from that one call.
+        let versioned = config::versioned(aws, batch).await;
+        batch
+            .each(reqs, |r| {
+                let answer = versioned.get(&r.id).cloned();
+                let force_destroy = r.inputs["force_destroy"].as_bool().unwrap_or(false);
+                let here = r.outputs["region"].as_str() == Some(aws.region_name());
+                async move {
+                    match answer {
+                        Some(config::Versioning::Gone) => Ok(None),
+                        Some(_) if here => {
+                            let record = record(aws, &r.id, force_destroy, aws.region_name());
+                            Ok(found(&r.id, Some(record.await?)))
+                        }
+                        _ => self.read(aws, r).await,
+                    }
+                }
+            })
+            .await
+    }
+
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let old: BucketInputs = decode(&req.old_inputs)?;
         let new: BucketInputs = decode(&req.new_inputs)?;
@@ -419,16 +448,27 @@ async fn describe(
                 .unwrap_or_else(|| "us-east-1".to_string())
         }
     };
+    Ok(Some(record(aws, bucket, force_destroy, &region).await?))
+}
+
+/// The record of `bucket`, known to exist in `region`: one more call for its tags unless
+/// the refresh's tagging listing agrees with the record.
+async fn record(
+    aws: &Aws,
+    bucket: &str,
+    force_destroy: bool,
+    region: &str,
+) -> Result<(BucketInputs, BucketOutputs), ProviderError> {
     let arn = format!("arn:aws:s3:::{bucket}");
     let tags = aws.tags_or(&arn, || bucket_tags(aws, bucket)).await?;
-    Ok(Some((
+    Ok((
         BucketInputs {
             bucket: bucket.to_string(),
             force_destroy,
             tags: aws.own_tags(tags),
         },
-        BucketOutputs::new(bucket, &region),
-    )))
+        BucketOutputs::new(bucket, region),
+    ))
 }
 
 /// Deletes every object version and delete marker, a page at a time.

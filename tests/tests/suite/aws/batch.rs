@@ -3,7 +3,9 @@
 //! against the emulator: the calls made, the same answers as one read per object, and
 //! objects deleted or changed outside the stack still found out.
 
-use iac_dsl::{Provider, ReadRequest, ResourceContext, RunOptions, Stack, engine};
+use std::collections::BTreeMap;
+
+use iac_dsl::{Provider, ReadRequest, ResourceContext, ResourceOptions, RunOptions, Stack, engine};
 use iac_providers::aws::Aws;
 use iac_providers::aws::apigateway::{ApiResourceArgs, IntegrationArgs, MethodArgs, RestApiArgs};
 use iac_providers::aws::cloudwatch::MetricAlarmArgs;
@@ -11,7 +13,14 @@ use iac_providers::aws::ec2::{
     InternetGatewayArgs, Route, RouteTableArgs, RouteTableAssociationArgs, SecurityGroupArgs,
     SecurityGroupRule, SubnetArgs, VpcArgs,
 };
+use iac_providers::aws::iam::{
+    PolicyArgs, PolicyDocument, RoleArgs, RolePolicyArgs, RolePolicyAttachmentArgs, Statement,
+};
+use iac_providers::aws::kms::{AliasArgs, KeyArgs};
 use iac_providers::aws::route53::{HostedZoneArgs, RecordArgs};
+use iac_providers::aws::s3::{
+    BucketArgs, BucketEncryptionArgs, BucketPublicAccessBlockArgs, BucketVersioningArgs,
+};
 use iac_providers::aws::secretsmanager::{SecretArgs, SecretVersionArgs};
 use iac_state::StateStore;
 
@@ -111,6 +120,39 @@ fn requests(store: &StateStore, stack: &Stack) -> Vec<ReadRequest> {
         .collect()
 }
 
+/// Each operation of `once` was called exactly once; none of `never` was (another call
+/// answered it).
+fn calls_once_and_never(calls: &BTreeMap<String, u64>, once: &[&str], never: &[&str]) {
+    for op in once {
+        assert_eq!(calls.get(*op), Some(&1), "{op} once: {calls:?}");
+    }
+    for op in never {
+        assert_eq!(calls.get(*op), None, "{op} is answered by another call");
+    }
+}
+
+/// The batched answers to `reqs` are the answers of one read per object. One call at a
+/// time is enough (no read waits on a permit another holds).
+async fn batched_equals_single(aws: &Aws, reqs: Vec<ReadRequest>) {
+    let many = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        aws.read_many(reqs.clone(), 1, &iac_dsl::SharedReads::default()),
+    )
+    .await
+    .expect("a batch at parallelism 1 finishes");
+    assert_eq!(many.len(), reqs.len());
+    for (req, batched) in reqs.iter().zip(many) {
+        let single = aws.read(req.clone()).await.expect("single read");
+        assert_eq!(
+            batched.expect("batched read"),
+            single,
+            "{} ({})",
+            req.ctx.name,
+            req.ctx.type_token
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_refresh_reads_each_kind_with_one_call_and_still_finds_what_changed_outside() {
     let suffix = iac_tests::unique("b").to_lowercase();
@@ -133,21 +175,20 @@ async fn a_refresh_reads_each_kind_with_one_call_and_still_finds_what_changed_ou
     let calls = &report.calls;
     // Three subnets, one route table and three associations, three alarms, two resources
     // with their methods and integrations: one listing call each.
-    for op in [
-        "EC2:DescribeSubnets",
-        "EC2:DescribeRouteTables",
-        "CloudWatch:DescribeAlarms",
-        "API Gateway:GetResources",
-    ] {
-        assert_eq!(calls.get(op), Some(&1), "{op} once: {calls:?}");
-    }
-    for op in [
-        "API Gateway:GetResource",
-        "API Gateway:GetMethod",
-        "API Gateway:GetIntegration",
-    ] {
-        assert_eq!(calls.get(op), None, "{op} is answered by the listing");
-    }
+    calls_once_and_never(
+        calls,
+        &[
+            "EC2:DescribeSubnets",
+            "EC2:DescribeRouteTables",
+            "CloudWatch:DescribeAlarms",
+            "API Gateway:GetResources",
+        ],
+        &[
+            "API Gateway:GetResource",
+            "API Gateway:GetMethod",
+            "API Gateway:GetIntegration",
+        ],
+    );
     // The alarms' tags come from one tagging API listing that agrees with the record.
     assert_eq!(
         calls.get("CloudWatch:ListTagsForResource"),
@@ -165,27 +206,9 @@ async fn a_refresh_reads_each_kind_with_one_call_and_still_finds_what_changed_ou
         report.total_calls()
     );
 
-    // The batched answers are the answers of one read per object; one call at a time is
-    // enough (no read waits on a permit another holds).
-    let aws: Aws = aws(REGION);
+    // The batched answers are the answers of one read per object.
     let reqs = requests(&store, &stack);
-    let many = tokio::time::timeout(
-        std::time::Duration::from_secs(60),
-        aws.read_many(reqs.clone(), 1),
-    )
-    .await
-    .expect("a batch at parallelism 1 finishes");
-    assert_eq!(many.len(), reqs.len());
-    for (req, batched) in reqs.iter().zip(many) {
-        let single = aws.read(req.clone()).await.expect("single read");
-        assert_eq!(
-            batched.expect("batched read"),
-            single,
-            "{} ({})",
-            req.ctx.name,
-            req.ctx.type_token
-        );
-    }
+    batched_equals_single(&aws(REGION), reqs.clone()).await;
 
     // Outside the stack: one association is removed, one alarm deleted, a subnet retagged.
     let config = iac_tests::Moto::shared().sdk_config(REGION);
@@ -410,4 +433,332 @@ async fn a_refresh_lists_a_zone_once_and_reads_no_secret_value_that_did_not_chan
         "destroy",
     )
     .await;
+}
+
+const WEST: &str = "eu-west-1";
+
+/// Two regions' providers of one account: IAM objects in both (two roles, a managed policy
+/// attached to each, inline policies), a record in each of one hosted zone, and in the
+/// first a key with its alias and a private bucket with its versioning.
+fn two_regions(suffix: &str) -> Stack {
+    let mut stack = Stack::new("tests", &format!("batch-global-{suffix}"));
+    let a = stack.provider("aws-a", aws(REGION));
+    let b = stack.provider("aws-b", aws(WEST));
+    let on = |p| ResourceOptions::default().provider(p);
+    let policy = stack.add_with(
+        "policy",
+        PolicyArgs::new(
+            format!("batch-{suffix}"),
+            PolicyDocument::new().statement(
+                Statement::allow()
+                    .action("s3:GetObject")
+                    .resource(format!("arn:aws:s3:::batch-{suffix}/*")),
+            ),
+        ),
+        on(&a),
+    );
+    for (side, provider) in [("a", &a), ("b", &b)] {
+        let role = stack.add_with(
+            &format!("role-{side}"),
+            RoleArgs::new(
+                format!("batch-{suffix}-{side}"),
+                PolicyDocument::assume_role_by_service("lambda.amazonaws.com"),
+            )
+            .description(format!("role {side}"))
+            .tag("side", side),
+            on(provider),
+        );
+        stack.add_with(
+            &format!("attach-{side}"),
+            RolePolicyAttachmentArgs::new(role.name(), policy.arn()),
+            on(provider),
+        );
+        stack.add_with(
+            &format!("inline-{side}"),
+            RolePolicyArgs::new(
+                role.name(),
+                "logs",
+                PolicyDocument::new().statement(
+                    Statement::allow()
+                        .action("logs:PutLogEvents")
+                        .resource(format!("arn:aws:logs:*:*:log-group:/batch/{side}:*")),
+                ),
+            ),
+            on(provider),
+        );
+    }
+    let key = stack.add_with("key", KeyArgs::new("batch key"), on(&a));
+    stack.add_with(
+        "alias",
+        AliasArgs::new(format!("alias/batch-{suffix}"), key.key_id()),
+        on(&a),
+    );
+    let bucket = stack.add_with(
+        "bucket",
+        BucketArgs::new(format!("batch-{suffix}")).force_destroy(true),
+        on(&a),
+    );
+    stack.add_with(
+        "versioning",
+        BucketVersioningArgs::new(bucket.bucket()),
+        on(&a),
+    );
+    stack.add_with(
+        "encryption",
+        BucketEncryptionArgs::new(bucket.bucket()),
+        on(&a),
+    );
+    stack.add_with(
+        "public-access",
+        BucketPublicAccessBlockArgs::new(bucket.bucket()),
+        on(&a),
+    );
+    let domain = format!("batch-global-{suffix}.example.com");
+    let zone = stack.add_with(
+        "zone",
+        HostedZoneArgs::new(domain.clone()).force_destroy(true),
+        on(&a),
+    );
+    for (side, provider, ip) in [("a", &a, "10.0.0.1"), ("b", &b, "10.0.0.2")] {
+        stack.add_with(
+            &format!("record-{side}"),
+            RecordArgs::new(zone.zone_id(), format!("{side}.{domain}"), "A").record(ip),
+            on(provider),
+        );
+    }
+    stack
+}
+
+#[tokio::test]
+async fn global_services_are_listed_once_for_every_region_and_one_call_serves_two_types() {
+    let suffix = iac_tests::unique("g").to_lowercase();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    apply_ok(two_regions(&suffix), &store, false, "up").await;
+    let stack = two_regions(&suffix);
+    let report = engine::refresh(&stack, &store, &RunOptions::default())
+        .await
+        .expect("refresh");
+    assert!(report.changes.is_empty(), "{:?}", report.changes);
+    assert_eq!(report.resources, 16);
+    let calls = &report.calls;
+    // IAM and Route 53 are global: the two providers share one listing each.
+    calls_once_and_never(
+        calls,
+        &[
+            "IAM:GetAccountAuthorizationDetails",
+            "IAM:ListRoles",
+            "IAM:GetPolicy",
+            "Route 53:ListResourceRecordSets",
+            // The alias and its key share one DescribeKey (by the alias's name) ...
+            "KMS:DescribeKey",
+            // ... the bucket and its versioning one GetBucketVersioning.
+            "S3:GetBucketVersioning",
+        ],
+        &[
+            "IAM:GetRole",
+            "IAM:ListAttachedRolePolicies",
+            "IAM:GetRolePolicy",
+            "IAM:GetPolicyVersion",
+            "KMS:ListAliases",
+            "S3:HeadBucket",
+        ],
+    );
+    assert!(
+        report.total_calls() <= 14,
+        "{} calls for 16 resources: {calls:?}",
+        report.total_calls()
+    );
+
+    // The batched answers are the answers of one read per object, in both regions.
+    let state = store.load(stack.id()).unwrap();
+    for (provider, region) in [("aws-a", REGION), ("aws-b", WEST)] {
+        let reqs: Vec<ReadRequest> = requests(&store, &stack)
+            .into_iter()
+            .filter(|r| {
+                state
+                    .resources
+                    .iter()
+                    .any(|rec| rec.name == r.ctx.name && rec.provider == provider)
+            })
+            .collect();
+        batched_equals_single(&aws(region), reqs).await;
+    }
+
+    // Outside the stack: a role's description, an inline policy, an attachment, the
+    // policy's document, the alias and the bucket's versioning change.
+    let reqs = requests(&store, &stack);
+    let id_of = |name: &str| reqs.iter().find(|r| r.ctx.name == name).unwrap().id.clone();
+    let config = iac_tests::Moto::shared().sdk_config(REGION);
+    let iam = aws_sdk_iam::Client::new(&config);
+    iam.update_role()
+        .role_name(id_of("role-b"))
+        .description("changed outside")
+        .send()
+        .await
+        .unwrap();
+    iam.delete_role_policy()
+        .role_name(format!("batch-{suffix}-a"))
+        .policy_name("logs")
+        .send()
+        .await
+        .unwrap();
+    iam.detach_role_policy()
+        .role_name(format!("batch-{suffix}-b"))
+        .policy_arn(id_of("policy"))
+        .send()
+        .await
+        .unwrap();
+    iam.create_policy_version()
+        .policy_arn(id_of("policy"))
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
+        )
+        .set_as_default(true)
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_kms::Client::new(&config)
+        .delete_alias()
+        .alias_name(id_of("alias"))
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_s3::Client::new(&config)
+        .put_bucket_versioning()
+        .bucket(id_of("bucket"))
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let report = engine::refresh(&stack, &store, &RunOptions::default())
+        .await
+        .expect("refresh");
+    assert_eq!(
+        changes(&report),
+        [
+            "drifted policy",
+            "drifted role-b",
+            "drifted versioning",
+            "gone alias",
+            "gone attach-b",
+            "gone inline-a",
+        ],
+        "what changed outside is found: {:?}",
+        report.calls
+    );
+    let recorded = |name: &str| {
+        store
+            .load(stack.id())
+            .unwrap()
+            .resources
+            .into_iter()
+            .find(|r| r.name == name)
+            .unwrap()
+    };
+    assert_eq!(recorded("role-b").inputs["description"], "changed outside");
+    assert_eq!(recorded("versioning").inputs["status"], "Suspended");
+    assert_eq!(
+        recorded("policy").inputs["document"]["Statement"][0]["Action"],
+        serde_json::json!(["s3:*"]),
+        "the new default version's document, from the listing"
+    );
+    assert_eq!(
+        report.calls.get("IAM:GetPolicyVersion"),
+        None,
+        "{:?}",
+        report.calls
+    );
+    assert_eq!(
+        report.calls.get("KMS:DescribeKey"),
+        Some(&2),
+        "the alias is gone: its key is described by id"
+    );
+    // The next preview plans back what went.
+    let plan = engine::preview(&stack, &store, &RunOptions::default(), false)
+        .await
+        .unwrap();
+    let op = |n: &str| plan.steps.iter().find(|s| s.name == n).unwrap().op;
+    for name in ["alias", "attach-b", "inline-a"] {
+        assert_eq!(op(name), iac_dsl::Op::Create, "{name}");
+    }
+    for name in ["policy", "role-b", "versioning"] {
+        assert_eq!(op(name), iac_dsl::Op::Update, "{name}");
+    }
+    apply_ok(two_regions(&suffix), &store, true, "destroy").await;
+}
+
+/// A role with an AWS managed policy attached and an inline policy, through `aws`.
+fn one_role(suffix: &str, aws: Aws) -> Stack {
+    let mut stack = Stack::new("tests", &format!("batch-iam-{suffix}"));
+    stack.provider("aws", aws);
+    let role = stack.add(
+        "role",
+        RoleArgs::new(
+            format!("batch-iam-{suffix}"),
+            PolicyDocument::assume_role_by_service("lambda.amazonaws.com"),
+        )
+        .description("one role"),
+    );
+    stack.add(
+        "attach",
+        RolePolicyAttachmentArgs::new(
+            role.name(),
+            "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
+        ),
+    );
+    stack.add(
+        "inline",
+        RolePolicyArgs::new(
+            role.name(),
+            "logs",
+            PolicyDocument::new().statement(
+                Statement::allow()
+                    .action("logs:PutLogEvents")
+                    .resource("arn:aws:logs:*:*:log-group:/batch/iam:*"),
+            ),
+        ),
+    );
+    stack
+}
+
+#[tokio::test]
+async fn without_the_iam_listing_each_iam_object_is_read_on_its_own() {
+    let suffix = iac_tests::unique("i").to_lowercase();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    apply_ok(one_role(&suffix, aws(REGION)), &store, false, "up").await;
+    // Credentials that may not list the account's IAM: every GetAccountAuthorizationDetails
+    // goes unanswered.
+    let moto = iac_tests::Moto::shared();
+    let proxy = iac_tests::LossyProxy::start(
+        moto.endpoint(),
+        "Action=GetAccountAuthorizationDetails",
+        usize::MAX,
+    );
+    let refused =
+        Aws::from_config(proxy.sdk_config(REGION)).with_default_tags([("ManagedBy", "iac-tests")]);
+    let stack = one_role(&suffix, refused);
+    let report = engine::refresh(&stack, &store, &RunOptions::default())
+        .await
+        .expect("the refresh reads each object instead");
+    assert!(report.changes.is_empty(), "{:?}", report.changes);
+    assert!(proxy.matched() >= 1, "the listing was asked for");
+    for op in [
+        "IAM:GetRole",
+        "IAM:ListAttachedRolePolicies",
+        "IAM:GetRolePolicy",
+    ] {
+        assert_eq!(report.calls.get(op), Some(&1), "{op}: {:?}", report.calls);
+    }
+    assert_eq!(
+        report.calls.get("IAM:ListRoles"),
+        None,
+        "no roles listing without the details"
+    );
+    apply_ok(one_role(&suffix, aws(REGION)), &store, true, "destroy").await;
 }
