@@ -427,3 +427,45 @@ pub trait Provider: Send + Sync + 'static {
         std::collections::BTreeMap::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn a_shared_answer_is_fetched_once_a_failure_is_fetched_again_and_types_are_checked() {
+        let shared = SharedReads::default();
+        let fetches = AtomicUsize::new(0);
+        let fetch = || async {
+            fetches.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok::<_, ProviderError>(7u32)
+        };
+        // Two providers ask at once (one clone each): one call.
+        let other = shared.clone();
+        let (a, b) = tokio::join!(
+            shared.get_or_fetch("iam:roles", fetch),
+            other.get_or_fetch("iam:roles", fetch)
+        );
+        assert_eq!((*a.unwrap(), *b.unwrap()), (7, 7));
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+
+        let failed = shared
+            .get_or_fetch("zone", || async {
+                Err::<u32, _>(ProviderError::new(ErrorKind::Service, "List", "throttled"))
+            })
+            .await;
+        assert!(failed.is_err());
+        let again = shared.get_or_fetch("zone", || async { Ok(3u32) }).await;
+        assert_eq!(*again.unwrap(), 3, "a failed fetch is made again");
+
+        let wrong = shared
+            .get_or_fetch("iam:roles", || async { Ok(String::new()) })
+            .await;
+        assert!(
+            wrong.unwrap_err().message.contains("two different types"),
+            "a key asked for as another type is an error, not a panic"
+        );
+    }
+}
