@@ -89,6 +89,22 @@ impl std::fmt::Debug for Aws {
     }
 }
 
+/// Service clients on the provider's configuration, each carrying the call counter: one
+/// method per `name => sdk_crate;` line (its doc comment above it). A line ending in
+/// `, disabled` makes a client whose calls the SDK never retries: its callers retry after
+/// looking the object up (see `create_once`).
+macro_rules! clients {
+    ($($(#[$doc:meta])* $name:ident => $krate:ident $(, $retry:ident)?;)*) => {$(
+        $(#[$doc])*
+        pub async fn $name(&self) -> $krate::Client {
+            let conf = $krate::config::Builder::from(self.sdk_config().await)
+                .interceptor(self.inner.calls.clone());
+            $(let conf = conf.retry_config(RetryConfig::$retry());)?
+            $krate::Client::from_conf(conf.build())
+        }
+    )*};
+}
+
 impl Aws {
     /// A provider for `region`, configured from the environment when first used.
     pub fn region(region: impl Into<String>) -> Aws {
@@ -262,7 +278,7 @@ impl Aws {
     }
 
     /// An EC2 client that never retries by itself, for create calls that are not
-    /// idempotent: [`create_once`] retries them after looking the object up.
+    /// idempotent: `create_once` retries them after looking the object up.
     pub async fn ec2_once(&self) -> aws_sdk_ec2::Client {
         let mut conf = aws_sdk_ec2::config::Builder::from(self.sdk_config().await)
             .interceptor(self.inner.calls.clone())
@@ -289,132 +305,39 @@ impl Aws {
         aws_sdk_iam::Client::from_conf(conf.build())
     }
 
-    /// A KMS client.
-    pub async fn kms(&self) -> aws_sdk_kms::Client {
-        aws_sdk_kms::Client::from_conf(
-            aws_sdk_kms::config::Builder::from(self.sdk_config().await)
-                .interceptor(self.inner.calls.clone())
-                .build(),
-        )
-    }
-
-    /// A KMS client without automatic retries (CreateKey is not idempotent).
-    pub async fn kms_once(&self) -> aws_sdk_kms::Client {
-        let conf = aws_sdk_kms::config::Builder::from(self.sdk_config().await)
-            .interceptor(self.inner.calls.clone())
-            .retry_config(RetryConfig::disabled())
-            .build();
-        aws_sdk_kms::Client::from_conf(conf)
-    }
-
-    /// A Secrets Manager client.
-    pub async fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
-        aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::config::Builder::from(self.sdk_config().await)
-                .interceptor(self.inner.calls.clone())
-                .build(),
-        )
-    }
-
-    /// A Secrets Manager client without automatic retries, for calls that an emulator or a
-    /// lost answer can make twice (replicating to a region): the caller checks first.
-    pub async fn secretsmanager_once(&self) -> aws_sdk_secretsmanager::Client {
-        let conf = aws_sdk_secretsmanager::config::Builder::from(self.sdk_config().await)
-            .interceptor(self.inner.calls.clone())
-            .retry_config(RetryConfig::disabled())
-            .build();
-        aws_sdk_secretsmanager::Client::from_conf(conf)
-    }
-
-    /// An RDS client.
-    pub async fn rds(&self) -> aws_sdk_rds::Client {
-        aws_sdk_rds::Client::from_conf(
-            aws_sdk_rds::config::Builder::from(self.sdk_config().await)
-                .interceptor(self.inner.calls.clone())
-                .build(),
-        )
-    }
-
-    /// A Lambda client.
-    pub async fn lambda(&self) -> aws_sdk_lambda::Client {
-        aws_sdk_lambda::Client::from_conf(
-            aws_sdk_lambda::config::Builder::from(self.sdk_config().await)
-                .interceptor(self.inner.calls.clone())
-                .build(),
-        )
-    }
-
-    /// A Lambda client without automatic retries, for AddPermission: where a repeated
-    /// statement is not refused it would be added twice, so the caller looks first.
-    pub async fn lambda_once(&self) -> aws_sdk_lambda::Client {
-        let conf = aws_sdk_lambda::config::Builder::from(self.sdk_config().await)
-            .interceptor(self.inner.calls.clone())
-            .retry_config(RetryConfig::disabled())
-            .build();
-        aws_sdk_lambda::Client::from_conf(conf)
-    }
-
-    /// An API Gateway client.
-    pub async fn apigateway(&self) -> aws_sdk_apigateway::Client {
-        aws_sdk_apigateway::Client::from_conf(
-            aws_sdk_apigateway::config::Builder::from(self.sdk_config().await)
-                .interceptor(self.inner.calls.clone())
-                .build(),
-        )
-    }
-
-    /// An API Gateway client without automatic retries (CreateRestApi is not idempotent).
-    pub async fn apigateway_once(&self) -> aws_sdk_apigateway::Client {
-        let conf = aws_sdk_apigateway::config::Builder::from(self.sdk_config().await)
-            .interceptor(self.inner.calls.clone())
-            .retry_config(RetryConfig::disabled())
-            .build();
-        aws_sdk_apigateway::Client::from_conf(conf)
-    }
-
-    /// An ACM client.
-    pub async fn acm(&self) -> aws_sdk_acm::Client {
-        aws_sdk_acm::Client::from_conf(
-            aws_sdk_acm::config::Builder::from(self.sdk_config().await)
-                .interceptor(self.inner.calls.clone())
-                .build(),
-        )
-    }
-
-    /// A Route 53 client.
-    pub async fn route53(&self) -> aws_sdk_route53::Client {
-        aws_sdk_route53::Client::from_conf(
-            aws_sdk_route53::config::Builder::from(self.sdk_config().await)
-                .interceptor(self.inner.calls.clone())
-                .build(),
-        )
-    }
-
-    /// A Resource Groups Tagging API client.
-    pub async fn tagging(&self) -> aws_sdk_resourcegroupstagging::Client {
-        aws_sdk_resourcegroupstagging::Client::from_conf(
-            aws_sdk_resourcegroupstagging::config::Builder::from(self.sdk_config().await)
-                .interceptor(self.inner.calls.clone())
-                .build(),
-        )
-    }
-
-    /// A CloudWatch client.
-    pub async fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
-        aws_sdk_cloudwatch::Client::from_conf(
-            aws_sdk_cloudwatch::config::Builder::from(self.sdk_config().await)
-                .interceptor(self.inner.calls.clone())
-                .build(),
-        )
-    }
-
-    /// An SNS client.
-    pub async fn sns(&self) -> aws_sdk_sns::Client {
-        aws_sdk_sns::Client::from_conf(
-            aws_sdk_sns::config::Builder::from(self.sdk_config().await)
-                .interceptor(self.inner.calls.clone())
-                .build(),
-        )
+    clients! {
+        /// A KMS client.
+        kms => aws_sdk_kms;
+        /// A KMS client without automatic retries (CreateKey is not idempotent).
+        kms_once => aws_sdk_kms, disabled;
+        /// A Secrets Manager client.
+        secretsmanager => aws_sdk_secretsmanager;
+        /// A Secrets Manager client without automatic retries, for calls that an emulator
+        /// or a lost answer can make twice (replicating to a region): the caller checks
+        /// first.
+        secretsmanager_once => aws_sdk_secretsmanager, disabled;
+        /// An RDS client.
+        rds => aws_sdk_rds;
+        /// A Lambda client.
+        lambda => aws_sdk_lambda;
+        /// A Lambda client without automatic retries, for AddPermission: where a repeated
+        /// statement is not refused it would be added twice, so the caller looks first.
+        lambda_once => aws_sdk_lambda, disabled;
+        /// An API Gateway client.
+        apigateway => aws_sdk_apigateway;
+        /// An API Gateway client without automatic retries (CreateRestApi is not
+        /// idempotent).
+        apigateway_once => aws_sdk_apigateway, disabled;
+        /// An ACM client.
+        acm => aws_sdk_acm;
+        /// A Route 53 client.
+        route53 => aws_sdk_route53;
+        /// A Resource Groups Tagging API client.
+        tagging => aws_sdk_resourcegroupstagging;
+        /// A CloudWatch client.
+        cloudwatch => aws_sdk_cloudwatch;
+        /// An SNS client.
+        sns => aws_sdk_sns;
     }
 
     fn resource(&self, type_token: &str) -> Result<&'static dyn ResourceImpl, ProviderError> {

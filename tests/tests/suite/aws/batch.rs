@@ -689,6 +689,22 @@ async fn global_services_are_listed_once_for_every_region_and_one_call_serves_tw
     for name in ["policy", "role-b", "versioning"] {
         assert_eq!(op(name), iac_dsl::Op::Update, "{name}");
     }
+
+    // A bucket recorded in another region than its provider's is asked where it is
+    // (HeadBucket), not taken to be in the provider's region from the versioning answer.
+    let a = aws(REGION);
+    let mut reqs: Vec<ReadRequest> = requests(&store, &stack)
+        .into_iter()
+        .filter(|r| r.ctx.name == "bucket" || r.ctx.name == "versioning")
+        .collect();
+    let at = reqs.iter().position(|r| r.ctx.name == "bucket").unwrap();
+    reqs[at].outputs["region"] = serde_json::json!(WEST);
+    let reads = a.read_many(reqs, 4, &iac_dsl::SharedReads::default()).await;
+    let bucket = reads[at].as_ref().expect("read").as_ref().expect("found");
+    assert_eq!(bucket.outputs["region"], REGION, "where the bucket is");
+    assert_eq!(a.call_counts().get("S3:HeadBucket"), Some(&1));
+    assert_eq!(a.call_counts().get("S3:GetBucketVersioning"), Some(&1));
+
     apply_ok(two_regions(&suffix), &store, true, "destroy").await;
 }
 
