@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use futures::future::join_all;
+use futures::future::{Either, join_all};
 use iac_dsl::{ProviderError, ReadRequest, ReadResponse, SharedReads, Value};
 use tokio::sync::Semaphore;
 
@@ -33,8 +33,9 @@ pub(crate) struct ReadBatch {
     requests: Vec<ReadRequest>,
     /// Answers of this provider's listings.
     answers: SharedReads,
-    /// Answers of global services' listings, shared with the refresh's other providers
-    /// under keys that start with `global`; `None` when the account is unknown.
+    /// Answers of global services' listings, shared with the refresh's other providers,
+    /// and the prefix of their keys (the endpoint and the account); `None` when the
+    /// account is unknown.
     global: Option<(SharedReads, String)>,
     permits: Semaphore,
 }
@@ -181,7 +182,29 @@ impl ReadBatch {
         single: F,
     ) -> Vec<ReadResult>
     where
+        T: Clone,
         S: Fn(&ReadRequest, &T) -> ReadResult,
+        F: Fn(ReadRequest) -> Fut,
+        Fut: Future<Output = ReadResult>,
+    {
+        let shape = |r: ReadRequest, t: T| std::future::ready(shape(&r, &t));
+        self.pick_then(reqs, listed, shape, single).await
+    }
+
+    /// Like [`ReadBatch::pick`], for a type whose answer needs more than the listing says
+    /// (its tags, its attributes): `complete` makes the answer of a listed object, one
+    /// call or more, at most `parallelism` at once.
+    pub(crate) async fn pick_then<T, C, CF, F, Fut>(
+        &self,
+        reqs: Vec<ReadRequest>,
+        listed: Result<Arc<BTreeMap<String, T>>, ProviderError>,
+        complete: C,
+        single: F,
+    ) -> Vec<ReadResult>
+    where
+        T: Clone,
+        C: Fn(ReadRequest, T) -> CF,
+        CF: Future<Output = ReadResult>,
         F: Fn(ReadRequest) -> Fut,
         Fut: Future<Output = ReadResult>,
     {
@@ -189,23 +212,21 @@ impl ReadBatch {
             Ok(listed) => listed,
             Err(e) => return failed_all(&reqs, &e),
         };
-        let mut answers: Vec<Option<ReadResult>> = Vec::with_capacity(reqs.len());
-        let mut missing = Vec::new();
-        for (i, r) in reqs.into_iter().enumerate() {
-            match listed.get(&r.id) {
-                Some(t) => answers.push(Some(shape(&r, t))),
-                None => {
-                    answers.push(None);
-                    missing.push((i, r));
-                }
-            }
-        }
-        let (at, missing): (Vec<usize>, Vec<ReadRequest>) = missing.into_iter().unzip();
-        for (i, read) in at.into_iter().zip(self.each(missing, single).await) {
-            answers[i] = Some(read);
-        }
-        answers.into_iter().flatten().collect()
+        self.each(reqs, |r| match listed.get(&r.id).cloned() {
+            Some(t) => Either::Left(complete(r, t)),
+            None => Either::Right(single(r)),
+        })
+        .await
     }
+}
+
+/// A read's answer from a listing that holds the object's inputs and outputs whole: a
+/// [`ReadBatch::pick`] shape.
+pub(crate) fn whole<I: serde::Serialize, O: serde::Serialize>(
+    r: &ReadRequest,
+    pair: &(I, O),
+) -> ReadResult {
+    Ok(super::found(&r.id, Some((&pair.0, &pair.1))))
 }
 
 /// Every request of `reqs` failed with `e` (a listing they all depended on failed).

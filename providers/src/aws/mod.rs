@@ -90,15 +90,17 @@ impl std::fmt::Debug for Aws {
 }
 
 /// Service clients on the provider's configuration, each carrying the call counter: one
-/// method per `name => sdk_crate;` line (its doc comment above it). A line ending in
-/// `, disabled` makes a client whose calls the SDK never retries: its callers retry after
-/// looking the object up (see `create_once`).
+/// method per `name => sdk_crate;` line (its doc comment above it). `[permits]` after the
+/// crate limits the client's requests in flight to the provider's semaphore `permits`
+/// (see `limits`); `, disabled` makes a client whose calls the SDK never retries (its
+/// callers retry after looking the object up, see `create_once`).
 macro_rules! clients {
-    ($($(#[$doc:meta])* $name:ident => $krate:ident $(, $retry:ident)?;)*) => {$(
+    ($($(#[$doc:meta])* $name:ident => $krate:ident $([$permits:ident])? $(, $retry:ident)?;)*) => {$(
         $(#[$doc])*
         pub async fn $name(&self) -> $krate::Client {
             let conf = $krate::config::Builder::from(self.sdk_config().await)
                 .interceptor(self.inner.calls.clone());
+            $(let conf = conf.http_client(self.limited(&self.inner.$permits).await);)?
             $(let conf = conf.retry_config(RetryConfig::$retry());)?
             $krate::Client::from_conf(conf.build())
         }
@@ -108,7 +110,7 @@ macro_rules! clients {
 impl Aws {
     /// A provider for `region`, configured from the environment when first used.
     pub fn region(region: impl Into<String>) -> Aws {
-        Aws::build(region.into(), None)
+        Aws::build(region.into(), BTreeMap::new(), None)
     }
 
     /// A provider using a ready SDK configuration (its region included), for tests and
@@ -118,14 +120,18 @@ impl Aws {
             .region()
             .map(|r| r.as_ref().to_string())
             .unwrap_or_default();
-        Aws::build(region, Some(config))
+        Aws::build(region, BTreeMap::new(), Some(config))
     }
 
-    fn build(region: String, preset: Option<SdkConfig>) -> Aws {
+    fn build(
+        region: String,
+        default_tags: BTreeMap<String, String>,
+        preset: Option<SdkConfig>,
+    ) -> Aws {
         Aws {
             inner: Arc::new(Inner {
                 region,
-                default_tags: BTreeMap::new(),
+                default_tags,
                 preset,
                 loaded: OnceCell::new(),
                 account: OnceCell::new(),
@@ -148,20 +154,8 @@ impl Aws {
     {
         let mut default_tags = self.inner.default_tags.clone();
         default_tags.extend(tags.into_iter().map(|(k, v)| (k.into(), v.into())));
-        Aws {
-            inner: Arc::new(Inner {
-                region: self.inner.region.clone(),
-                default_tags,
-                preset: self.inner.preset.clone(),
-                loaded: OnceCell::new(),
-                account: OnceCell::new(),
-                calls: calls::CallCounter::default(),
-                ec2_permits: Arc::new(tokio::sync::Semaphore::new(limits::EC2)),
-                iam_permits: Arc::new(tokio::sync::Semaphore::new(limits::IAM)),
-                default_client: limits::default_client(),
-            }),
-            hints: None,
-        }
+        let (region, preset) = (self.inner.region.clone(), self.inner.preset.clone());
+        Aws::build(region, default_tags, preset)
     }
 
     /// The tags of the object `arn` for a read: in a refresh, what the Resource Groups
@@ -268,25 +262,6 @@ impl Aws {
         limits::Limited::new(inner, permits.clone())
     }
 
-    /// Clients for each service. Calls through them retry throttling and transient errors.
-    /// EC2 and IAM calls are also limited in number at once (see `limits`).
-    pub async fn ec2(&self) -> aws_sdk_ec2::Client {
-        let mut conf = aws_sdk_ec2::config::Builder::from(self.sdk_config().await)
-            .interceptor(self.inner.calls.clone());
-        conf = conf.http_client(self.limited(&self.inner.ec2_permits).await);
-        aws_sdk_ec2::Client::from_conf(conf.build())
-    }
-
-    /// An EC2 client that never retries by itself, for create calls that are not
-    /// idempotent: `create_once` retries them after looking the object up.
-    pub async fn ec2_once(&self) -> aws_sdk_ec2::Client {
-        let mut conf = aws_sdk_ec2::config::Builder::from(self.sdk_config().await)
-            .interceptor(self.inner.calls.clone())
-            .retry_config(RetryConfig::disabled());
-        conf = conf.http_client(self.limited(&self.inner.ec2_permits).await);
-        aws_sdk_ec2::Client::from_conf(conf.build())
-    }
-
     /// An S3 client; path-style addressing when a custom endpoint (an emulator) is set.
     pub async fn s3(&self) -> aws_sdk_s3::Client {
         let config = self.sdk_config().await;
@@ -297,15 +272,15 @@ impl Aws {
         aws_sdk_s3::Client::from_conf(conf)
     }
 
-    /// An IAM client.
-    pub async fn iam(&self) -> aws_sdk_iam::Client {
-        let mut conf = aws_sdk_iam::config::Builder::from(self.sdk_config().await)
-            .interceptor(self.inner.calls.clone());
-        conf = conf.http_client(self.limited(&self.inner.iam_permits).await);
-        aws_sdk_iam::Client::from_conf(conf.build())
-    }
-
     clients! {
+        /// An EC2 client. Calls through every client retry throttling and transient
+        /// errors; EC2 and IAM calls are also limited in number at once.
+        ec2 => aws_sdk_ec2 [ec2_permits];
+        /// An EC2 client that never retries by itself, for create calls that are not
+        /// idempotent: `create_once` retries them after looking the object up.
+        ec2_once => aws_sdk_ec2 [ec2_permits], disabled;
+        /// An IAM client.
+        iam => aws_sdk_iam [iam_permits];
         /// A KMS client.
         kms => aws_sdk_kms;
         /// A KMS client without automatic retries (CreateKey is not idempotent).

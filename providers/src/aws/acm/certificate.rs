@@ -1,6 +1,7 @@
 //! `aws:acm/certificate`: a public certificate requested with DNS validation.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -17,7 +18,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{acm_tags, batch_details, tags_of};
-use crate::aws::batch::{ReadBatch, ReadResult, failed_all};
+use crate::aws::batch::{ReadBatch, ReadResult};
 use crate::aws::error::none_if_not_found;
 use crate::aws::idempotent::update_tags;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, TAG_TOKEN, decode, found, to_json};
@@ -570,21 +571,18 @@ impl ResourceImpl for CertificateImpl {
         batch: &ReadBatch,
         reqs: Vec<ReadRequest>,
     ) -> Vec<ReadResult> {
-        let details = match batch_details(aws, batch, reqs.iter().map(|r| r.id.clone())).await {
-            Ok(details) => details,
-            Err(e) => return failed_all(&reqs, &e),
+        let details = batch_details(aws, batch, reqs.iter().map(|r| r.id.clone())).await;
+        let with_tags = |r: ReadRequest, detail: Arc<Option<CertificateDetail>>| async move {
+            let Some(detail) = detail.as_ref() else {
+                return Ok(None);
+            };
+            let recorded = decode::<CertificateInputs>(&r.inputs).ok();
+            let pair = complete(aws, &r.id, detail, recorded.as_ref()).await?;
+            Ok(found(&r.id, Some(pair)))
         };
         batch
-            .each(reqs, |r| {
-                let details = &details;
-                async move {
-                    let Some(Some(detail)) = details.get(&r.id).map(|d| d.as_ref()) else {
-                        return Ok(None);
-                    };
-                    let recorded = decode::<CertificateInputs>(&r.inputs).ok();
-                    let pair = complete(aws, &r.id, detail, recorded.as_ref()).await?;
-                    Ok(found(&r.id, Some(pair)))
-                }
+            .pick_then(reqs, details.map(Arc::new), with_tags, |r| {
+                self.read(aws, r)
             })
             .await
     }

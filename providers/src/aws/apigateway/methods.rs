@@ -14,7 +14,7 @@ use iac_dsl::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::super::batch::{ReadBatch, ReadResult};
+use super::super::batch::{ReadBatch, ReadResult, whole};
 use super::super::error::none_if_not_found;
 use super::super::idempotent::done_if_gone;
 use super::super::{Aws, ErrorContext, ResourceImpl, decode, found, to_json};
@@ -337,9 +337,7 @@ impl ResourceImpl for MethodImpl {
             ))
         })
         .await;
-        let shape =
-            |r: &ReadRequest, pair: &(MethodInputs, Value)| Ok(found(&r.id, Some(pair.clone())));
-        batch.pick(reqs, listed, shape, |r| self.read(aws, r)).await
+        batch.pick(reqs, listed, whole, |r| self.read(aws, r)).await
     }
 
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
@@ -690,10 +688,7 @@ impl ResourceImpl for IntegrationImpl {
             ))
         })
         .await;
-        let shape = |r: &ReadRequest, pair: &(IntegrationInputs, Value)| {
-            Ok(found(&r.id, Some(pair.clone())))
-        };
-        batch.pick(reqs, listed, shape, |r| self.read(aws, r)).await
+        batch.pick(reqs, listed, whole, |r| self.read(aws, r)).await
     }
 
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

@@ -5,7 +5,9 @@ mod dashboard;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic, Tag};
+use aws_sdk_cloudwatch::types::{
+    ComparisonOperator, Dimension, MetricAlarm as CwAlarm, Statistic, Tag,
+};
 use iac_dsl::{
     CreateRequest, CreateResponse, DeleteRequest, FieldErrors, Input, LookupRequest, Props,
     ProviderError, ReadRequest, ReadResponse, ResourceArgs, UpdateRequest, UpdateResponse, Value,
@@ -13,7 +15,7 @@ use iac_dsl::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::batch::{ReadBatch, ReadResult, failed_all};
+use super::batch::{ReadBatch, ReadResult};
 use super::idempotent::update_tags;
 use super::{Aws, DataSourceImpl, ErrorContext, ResourceImpl, decode, found};
 
@@ -355,20 +357,12 @@ impl ResourceImpl for AlarmImpl {
         let listed = batch
             .shared("cloudwatch:alarms", || describe_named(&client, &names))
             .await;
-        let listed = match listed {
-            Ok(listed) => listed,
-            Err(e) => return failed_all(&reqs, &e),
+        let complete = |r: ReadRequest, a: CwAlarm| {
+            let client = &client;
+            async move { Ok(found(&r.id, Some(with_tags(aws, client, &r.id, &a).await?))) }
         };
         batch
-            .each(reqs, |r| {
-                let (client, listed) = (&client, &listed);
-                async move {
-                    match listed.get(&r.id) {
-                        Some(a) => Ok(found(&r.id, Some(with_tags(aws, client, &r.id, a).await?))),
-                        None => self.read(aws, r).await,
-                    }
-                }
-            })
+            .pick_then(reqs, listed, complete, |r| self.read(aws, r))
             .await
     }
 
@@ -454,7 +448,7 @@ async fn with_tags(
     aws: &Aws,
     client: &aws_sdk_cloudwatch::Client,
     name: &str,
-    a: &aws_sdk_cloudwatch::types::MetricAlarm,
+    a: &CwAlarm,
 ) -> Result<(AlarmInputs, Value), ProviderError> {
     let arn = a.alarm_arn().unwrap_or_default().to_string();
     let fetch = || async {
@@ -513,7 +507,7 @@ const NAMES_PER_CALL: usize = 100;
 async fn describe_named(
     client: &aws_sdk_cloudwatch::Client,
     names: &[String],
-) -> Result<BTreeMap<String, aws_sdk_cloudwatch::types::MetricAlarm>, ProviderError> {
+) -> Result<BTreeMap<String, CwAlarm>, ProviderError> {
     let mut all = BTreeMap::new();
     for chunk in names.chunks(NAMES_PER_CALL) {
         let mut next: Option<String> = None;

@@ -125,7 +125,7 @@ pub(crate) async fn read_by_filter<T, D, DF, I, S, R, RF>(
     single: R,
 ) -> Vec<super::batch::ReadResult>
 where
-    T: Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
     D: Fn(aws_sdk_ec2::Client, Filter) -> DF,
     DF: Future<Output = Result<Vec<T>, ProviderError>>,
     I: Fn(&T) -> Option<&str>,

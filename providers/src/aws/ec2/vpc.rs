@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::client::Waiters;
-use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttributeName, VpcState};
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, Filter, ResourceType, Vpc as Ec2Vpc, VpcAttributeName, VpcState,
+};
 use iac_dsl::{
     CreateRequest, CreateResponse, DeleteRequest, FieldErrors, Input, LookupRequest, Props,
     ProviderError, ReadRequest, ReadResponse, ResourceArgs, UpdateRequest, UpdateResponse, Value,
@@ -14,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::route_table::batch_tables;
 use super::{ids, listed, tag_filter, tag_map, tag_spec, update_tags};
-use crate::aws::batch::{ReadBatch, ReadResult, failed_all};
+use crate::aws::batch::{ReadBatch, ReadResult};
 use crate::aws::error::none_if_not_found;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, TAG_TOKEN, create_once, decode, to_json};
 use crate::cidr;
@@ -264,36 +266,30 @@ impl ResourceImpl for VpcImpl {
         // The main tables come with the batch's route tables (a failed listing is no
         // answer: each VPC then asks for its own).
         let tables = batch_tables(aws, batch).await.ok();
-        let listed = match listed {
-            Ok(listed) => listed,
-            Err(e) => return failed_all(&reqs, &e),
+        let with_attributes = |r: ReadRequest, vpc: Ec2Vpc| {
+            let (client, tables) = (&client, &tables);
+            async move {
+                let main = tables.as_ref().and_then(|t| {
+                    t.values().find_map(|t| {
+                        let main = t.associations().iter().any(|a| a.main() == Some(true));
+                        (main && t.vpc_id() == Some(r.id.as_str()))
+                            .then(|| t.route_table_id().unwrap_or_default().to_string())
+                    })
+                });
+                let main = match main {
+                    Some(main) => main,
+                    None => main_route_table(client, &r.id).await?,
+                };
+                let (inputs, outputs) = complete(aws, client, &vpc, main).await?;
+                Ok(Some(ReadResponse {
+                    id: r.id.clone(),
+                    inputs: to_json(&inputs),
+                    outputs: to_json(&outputs),
+                }))
+            }
         };
         batch
-            .each(reqs, |r| {
-                let (client, listed, tables) = (&client, &listed, &tables);
-                async move {
-                    let Some(vpc) = listed.get(&r.id) else {
-                        return self.read(aws, r).await;
-                    };
-                    let main = tables.as_ref().and_then(|t| {
-                        t.values().find_map(|t| {
-                            let main = t.associations().iter().any(|a| a.main() == Some(true));
-                            (main && t.vpc_id() == Some(r.id.as_str()))
-                                .then(|| t.route_table_id().unwrap_or_default().to_string())
-                        })
-                    });
-                    let main = match main {
-                        Some(main) => main,
-                        None => main_route_table(client, &r.id).await?,
-                    };
-                    let (inputs, outputs) = complete(aws, client, vpc, main).await?;
-                    Ok(Some(ReadResponse {
-                        id: r.id.clone(),
-                        inputs: to_json(&inputs),
-                        outputs: to_json(&outputs),
-                    }))
-                }
-            })
+            .pick_then(reqs, listed, with_attributes, |r| self.read(aws, r))
             .await
     }
 
@@ -450,7 +446,7 @@ async fn describe(
 async fn complete(
     aws: &Aws,
     client: &aws_sdk_ec2::Client,
-    vpc: &aws_sdk_ec2::types::Vpc,
+    vpc: &Ec2Vpc,
     main: String,
 ) -> Result<(VpcInputs, VpcOutputs), ProviderError> {
     let id = vpc.vpc_id().unwrap_or_default();

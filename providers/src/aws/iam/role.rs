@@ -16,7 +16,7 @@ use aws_sdk_iam::types::Role as IamRole;
 use super::listing;
 use super::policy::{PolicyDocument, canonical, parse_returned};
 use super::{check_name, check_path, is_ours, tag_map, to_tags};
-use crate::aws::batch::{ReadBatch, ReadResult};
+use crate::aws::batch::{ReadBatch, ReadResult, whole};
 use crate::aws::error::none_if_not_found;
 use crate::aws::idempotent::{done_if_not_found, update_tags};
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
@@ -276,11 +276,8 @@ impl ResourceImpl for RoleImpl {
                 }
             }
         }
-        let shape = |r: &ReadRequest, pair: &(RoleInputs, RoleOutputs)| {
-            Ok(found(&r.id, Some(pair.clone())))
-        };
         batch
-            .pick(reqs, Ok(Arc::new(listed)), shape, |r| self.read(aws, r))
+            .pick(reqs, Ok(Arc::new(listed)), whole, |r| self.read(aws, r))
             .await
     }
 

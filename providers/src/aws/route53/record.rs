@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{bare_zone_id, built, check_dns_name, keep_form, normalize_name, wait_in_sync};
-use crate::aws::batch::{ReadBatch, ReadResult, failed_all};
+use crate::aws::batch::{ReadBatch, ReadResult, failed_all, whole};
 use crate::aws::error::none_if_not_found;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json};
 
@@ -863,10 +863,8 @@ impl ResourceImpl for RecordImpl {
                 }
             }
         }
-        let shape =
-            |r: &ReadRequest, pair: &(RecordInputs, Value)| Ok(found(&r.id, Some(pair.clone())));
         batch
-            .pick(reqs, Ok(Arc::new(listed)), shape, |r| self.read(aws, r))
+            .pick(reqs, Ok(Arc::new(listed)), whole, |r| self.read(aws, r))
             .await
     }
 

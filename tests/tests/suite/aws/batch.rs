@@ -101,6 +101,23 @@ fn changes(report: &engine::RefreshReport) -> Vec<String> {
     changes
 }
 
+/// The record of the resource `name`.
+fn recorded(store: &StateStore, stack: &Stack, name: &str) -> iac_state::ResourceRecord {
+    let state = store.load(stack.id()).expect("state loads");
+    let found = state.resources.into_iter().find(|r| r.name == name);
+    found.unwrap_or_else(|| panic!("{name} is recorded"))
+}
+
+/// What the next preview plans for each resource, by name.
+async fn planned(stack: &Stack, store: &StateStore) -> impl Fn(&str) -> iac_dsl::Op {
+    let plan = engine::preview(stack, store, &RunOptions::default(), false)
+        .await
+        .expect("preview");
+    let ops: BTreeMap<String, iac_dsl::Op> =
+        plan.steps.iter().map(|s| (s.name.clone(), s.op)).collect();
+    move |name| ops[name]
+}
+
 /// Every recorded resource as the engine's refresh asks for it.
 fn requests(store: &StateStore, stack: &Stack) -> Vec<ReadRequest> {
     let state = store.load(stack.id()).expect("state loads");
@@ -287,13 +304,7 @@ async fn a_refresh_reads_each_kind_with_one_call_and_still_finds_what_changed_ou
         ],
         "what changed outside is found"
     );
-    let subnet = store
-        .load(stack.id())
-        .unwrap()
-        .resources
-        .into_iter()
-        .find(|r| r.name == "subnet-c")
-        .unwrap();
+    let subnet = recorded(&store, &stack, "subnet-c");
     assert_eq!(subnet.inputs["tags"]["Name"], "renamed");
     assert_eq!(
         report.calls.get("CloudWatch:ListTagsForResource"),
@@ -301,13 +312,7 @@ async fn a_refresh_reads_each_kind_with_one_call_and_still_finds_what_changed_ou
         "only the alarm whose listed tags differ is asked: {:?}",
         report.calls
     );
-    let alarm = store
-        .load(stack.id())
-        .unwrap()
-        .resources
-        .into_iter()
-        .find(|r| r.name == "alarm-1")
-        .unwrap();
+    let alarm = recorded(&store, &stack, "alarm-1");
     assert_eq!(alarm.inputs["tags"]["team"], "payments");
 
     apply_ok(network(&suffix), &store, true, "destroy").await;
@@ -420,10 +425,7 @@ async fn a_refresh_lists_a_zone_once_and_reads_no_secret_value_that_did_not_chan
         "a new current version is fetched"
     );
     // The next preview puts the declared value back.
-    let plan = engine::preview(&stack, &store, &RunOptions::default(), false)
-        .await
-        .unwrap();
-    let op = |n: &str| plan.steps.iter().find(|s| s.name == n).unwrap().op;
+    let op = planned(&stack, &store).await;
     assert_eq!(op("value"), iac_dsl::Op::Update);
     assert_eq!(op("record-b"), iac_dsl::Op::Create);
     apply_ok(
@@ -651,15 +653,7 @@ async fn global_services_are_listed_once_for_every_region_and_one_call_serves_tw
         "what changed outside is found: {:?}",
         report.calls
     );
-    let recorded = |name: &str| {
-        store
-            .load(stack.id())
-            .unwrap()
-            .resources
-            .into_iter()
-            .find(|r| r.name == name)
-            .unwrap()
-    };
+    let recorded = |name: &str| recorded(&store, &stack, name);
     assert_eq!(recorded("role-b").inputs["description"], "changed outside");
     assert_eq!(recorded("versioning").inputs["status"], "Suspended");
     assert_eq!(
@@ -679,10 +673,7 @@ async fn global_services_are_listed_once_for_every_region_and_one_call_serves_tw
         "the alias is gone: its key is described by id"
     );
     // The next preview plans back what went.
-    let plan = engine::preview(&stack, &store, &RunOptions::default(), false)
-        .await
-        .unwrap();
-    let op = |n: &str| plan.steps.iter().find(|s| s.name == n).unwrap().op;
+    let op = planned(&stack, &store).await;
     for name in ["alias", "attach-b", "inline-a"] {
         assert_eq!(op(name), iac_dsl::Op::Create, "{name}");
     }
