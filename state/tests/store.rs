@@ -259,8 +259,13 @@ fn child_process() {
     };
     let store = StateStore::open_location(&Location::parse(&path), options()).unwrap();
     match role.as_str() {
-        "hold-lock" => {
+        "hold-lock" | "run-and-hold" => {
             let lock = store.lock(&stack(), "child").unwrap();
+            if role == "run-and-hold" {
+                store
+                    .begin_deployment(&stack(), DeploymentKind::Refresh)
+                    .unwrap();
+            }
             println!("locked {}", std::process::id());
             std::io::stdout().flush().unwrap();
             let mut line = String::new();
@@ -366,7 +371,7 @@ fn force_unlock_never_takes_the_lock_of_a_live_run(kind: Kind) {
 fn a_run_killed_while_holding_the_lock_never_blocks_the_next(kind: Kind) {
     let place = Place::new(kind);
     place.open();
-    let mut child = spawn_child("hold-lock", &place);
+    let mut child = spawn_child("run-and-hold", &place);
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let line = wait_for(&mut out, "locked ");
     let pid: u32 = line.trim()["locked ".len()..].parse().unwrap();
@@ -390,6 +395,14 @@ fn a_run_killed_while_holding_the_lock_never_blocks_the_next(kind: Kind) {
         ("parent", std::process::id())
     );
     assert!(lock.is_os_lock());
+    // The dead run's deployment is recorded as interrupted, not left running.
+    let history = store.history(&stack()).unwrap();
+    let results: Vec<_> = history.iter().map(|d| (d.kind, d.result.clone())).collect();
+    assert_eq!(
+        results,
+        [(DeploymentKind::Refresh, Some(DeploymentResult::Interrupted))]
+    );
+    assert_eq!(history[0].finished_at, None, "when it died is not known");
     lock.release().unwrap();
     assert!(store.lock_info(&stack()).unwrap().is_none());
 

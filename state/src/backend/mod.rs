@@ -12,6 +12,11 @@ use crate::StateError;
 use crate::lock::LockInfo;
 use crate::records::{JournalStep, StackId};
 
+/// Why a deployment left unfinished by a run whose process died is recorded as
+/// interrupted: the next run to take the stack's lock finds it so.
+pub(crate) const INTERRUPTED_BY_DEATH: &str =
+    "its process ended before the run did (found when the next run took the lock)";
+
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
@@ -213,8 +218,9 @@ pub(crate) trait Backend: Send + Sync {
     fn lock_row(&self, stack: &StackId) -> Result<Option<LockInfo>, StateError>;
 
     /// Writes the lock row for `info`. With `replace`, a row already there is a dead
-    /// holder's and is replaced; without, a row already there is returned and nothing is
-    /// written (the row alone is the lock).
+    /// holder's and is replaced, and the deployments that holder left unfinished are
+    /// recorded as interrupted ([`INTERRUPTED_BY_DEATH`]); without, a row already there
+    /// is returned and nothing is written (the row alone is the lock).
     fn write_lock_row(
         &self,
         stack: &StackId,

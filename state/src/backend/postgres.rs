@@ -909,6 +909,12 @@ impl Backend for Postgres {
                     return Ok(Some(existing));
                 }
                 tx.execute("DELETE FROM locks WHERE stack_id = $1", &[&id])?;
+                // The dead holder's deployments never finished: they were interrupted.
+                tx.execute(
+                    "UPDATE deployments SET result = 'interrupted', message = $2 \
+                     WHERE stack_id = $1 AND finished_at IS NULL AND result IS NULL",
+                    &[&id, &super::INTERRUPTED_BY_DEATH],
+                )?;
             }
             tx.execute(
                 "INSERT INTO locks (stack_id, holder, pid, host, acquired_at) VALUES ($1, $2, $3, $4, $5)",
