@@ -370,3 +370,40 @@ async fn bad_api_declarations_fail_before_any_request() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_mapping_of_a_domain_without_mappings_is_looked_up_as_not_made() {
+    // A run killed between the domain's create and its mapping's: the emulator answers a
+    // server error for any mapping of a domain that has none, and recovery must still
+    // find out that the mapping was not made.
+    let domain = format!("{}.example.com", iac_tests::unique("nomap").to_lowercase());
+    client()
+        .create_domain_name()
+        .domain_name(&domain)
+        .regional_certificate_arn(CERT)
+        .send()
+        .await
+        .unwrap();
+    let raw = client()
+        .get_base_path_mapping()
+        .domain_name(&domain)
+        .base_path("(none)")
+        .send()
+        .await;
+    assert!(
+        raw.is_err(),
+        "the domain has no mapping: {:?}",
+        raw.map(|_| ())
+    );
+    let aws = aws(REGION);
+    let c = ctx("aws:apigateway/basePathMapping", "mapping");
+    let inputs =
+        json!({"domain_name": domain, "rest_api_id": "abc123", "stage": "prod", "base_path": ""});
+    assert_eq!(lookup(&aws, &c, "tok", inputs).await, None);
+    client()
+        .delete_domain_name()
+        .domain_name(&domain)
+        .send()
+        .await
+        .unwrap();
+}
