@@ -25,6 +25,39 @@ use crate::plan::{Op, Plan, Step};
 use crate::stack::Stack;
 use crate::value::{contains_secret, contains_unknown, redact, reveal, unknown_source};
 
+/// Writes with `$write` (`write` or `writeln`) to `$stream`, dropping what cannot be
+/// written. A closed standard output (`... | head`) makes `println!` panic in the middle
+/// of a run; the CLI prints through [`outln!`], [`out!`], [`errln!`] and [`errout!`]
+/// (`println!`, `print!`, `eprintln!`, `eprint!` that never panic) instead, so that the
+/// command carries on to its end (a deployment finishes, records itself and releases the
+/// lock) with its exit code unchanged.
+macro_rules! quietly {
+    ($write:ident, $stream:expr, $($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = $write!($stream, $($arg)*);
+    }};
+}
+
+/// `println!` that never panics ([`quietly!`]).
+macro_rules! outln {
+    ($($arg:tt)*) => { quietly!(writeln, std::io::stdout(), $($arg)*) };
+}
+
+/// `print!` that never panics ([`quietly!`]).
+macro_rules! out {
+    ($($arg:tt)*) => { quietly!(write, std::io::stdout(), $($arg)*) };
+}
+
+/// `eprintln!` that never panics ([`quietly!`]).
+macro_rules! errln {
+    ($($arg:tt)*) => { quietly!(writeln, std::io::stderr(), $($arg)*) };
+}
+
+/// `eprint!` that never panics ([`quietly!`]).
+macro_rules! errout {
+    ($($arg:tt)*) => { quietly!(write, std::io::stderr(), $($arg)*) };
+}
+
 mod checks;
 
 /// A stack's configuration: loaded from TOML with `--set` overrides, validated before
@@ -171,7 +204,7 @@ impl<C: StackConfig> ExtensionContext<'_, C> {
                 "`{command}` needs confirmation: run it on a terminal, or pass --yes"
             ));
         }
-        eprint!("{question} Only 'yes' will be accepted: ");
+        errout!("{question} Only 'yes' will be accepted: ");
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         Ok(std::io::stdin().read_line(&mut answer).is_ok() && answer.trim() == "yes")
@@ -180,7 +213,7 @@ impl<C: StackConfig> ExtensionContext<'_, C> {
     /// A progress line on standard error (none under `--json`).
     pub fn progress(&self, line: &str) {
         if !self.json {
-            eprintln!("{line}");
+            errln!("{line}");
         }
     }
 
@@ -379,20 +412,56 @@ where
     F: Fn(&C) -> Stack,
     E: Extension<C>,
 {
-    let matches = E::augment_subcommands(Cli::command()).get_matches();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = E::augment_subcommands(Cli::command()).get_matches_from(&args);
     let extension = match matches.subcommand_name() {
         Some(name) if E::has_subcommand(name) => {
             Some(E::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()))
         }
         _ => None,
     };
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let (set, verbose) = repeated_globals(&args);
+    cli.set = set;
+    cli.verbose = cli.verbose.max(verbose);
     init_tracing(cli.verbose);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
     runtime.block_on(dispatch(cli, extension, project, default_config, build))
+}
+
+/// Every `--set` value on the command line, in order, and the `-v` count, wherever they
+/// stand. clap keeps a global option's values from one side of the subcommand only (those
+/// after it replace those before: `--set a=1 up --set b=2` would lose `a=1`), so the
+/// repeatable global options are counted from the arguments themselves, as clap reads
+/// them: up to a bare `--`, `--set VALUE` or `--set=VALUE`, `-v`, `-vv`, ... and
+/// `--verbose`. A malformed line never gets here (clap refused it first).
+fn repeated_globals(args: &[std::ffi::OsString]) -> (Vec<String>, u8) {
+    let mut set = Vec::new();
+    let mut verbose: u8 = 0;
+    let mut words = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(word) = words.next() {
+        match word.as_ref() {
+            "--" => break,
+            "--set" => set.extend(words.next().map(|v| v.into_owned())),
+            "--verbose" => verbose = verbose.saturating_add(1),
+            w if w.starts_with("--set=") => set.push(w["--set=".len()..].to_string()),
+            w if w.len() > 1 && w.starts_with('-') && w[1..].chars().all(|c| c == 'v') => {
+                let n = u8::try_from(w.len() - 1).unwrap_or(u8::MAX);
+                verbose = verbose.saturating_add(n);
+            }
+            _ => {}
+        }
+    }
+    (set, verbose)
+}
+
+/// Writes `message` on a line of standard error for a stack's own notes (a build
+/// starting), never panicking: a closed pipe drops it, as it does the CLI's output.
+pub fn note(message: &str) {
+    errln!("{message}");
 }
 
 fn init_tracing(verbose: u8) {
@@ -412,7 +481,7 @@ fn init_tracing(verbose: u8) {
 }
 
 fn fail(message: &str) -> ExitCode {
-    eprintln!(
+    errln!(
         "{} {message}",
         "error:".if_supports_color(Stream::Stderr, |t| t.red())
     );
@@ -431,12 +500,14 @@ pub fn load_config<C: StackConfig>(path: &Path, overrides: &[String]) -> Result<
         .parse()
         .map_err(|e| vec![format!("{}: not valid TOML: {e}", path.display())])?;
     let mut problems = Vec::new();
+    let mut overridden = std::collections::BTreeSet::new();
     for item in overrides {
         let Some((key, raw)) = item.split_once('=') else {
             problems.push(format!("--set `{item}`: expected NAME=VALUE"));
             continue;
         };
         let key = key.trim();
+        overridden.insert(key.to_string());
         // The value is TOML when it parses as one (numbers, booleans, arrays), else a string.
         let value = format!("v = {raw}")
             .parse::<toml::Table>()
@@ -448,12 +519,35 @@ pub fn load_config<C: StackConfig>(path: &Path, overrides: &[String]) -> Result<
     if !problems.is_empty() {
         return Err(problems);
     }
-    // Render the merged table and parse it again, so that a type error points at the line
-    // and names the key.
-    let merged = toml::to_string(&table).map_err(|e| vec![format!("{}: {e}", path.display())])?;
-    let config: C = toml::from_str(&merged).map_err(|e: toml::de::Error| {
-        vec![format!("{}: {}", path.display(), e.to_string().trim_end())]
-    })?;
+    let config: C = if overridden.is_empty() {
+        // The file as it is: an error shows its own line.
+        toml::from_str(&text).map_err(|e: toml::de::Error| {
+            let key = e.span().and_then(|at| key_at(&text, at.start));
+            let key = key.map(|k| format!(" `{k}`:")).unwrap_or_default();
+            vec![format!(
+                "{}:{key} {}",
+                path.display(),
+                e.to_string().trim_end()
+            )]
+        })?
+    } else {
+        // Render the merged table and read it, naming where a wrong value came from: the
+        // merged text's lines are not the file's, so an error names the key and its source.
+        let merged =
+            toml::to_string(&table).map_err(|e| vec![format!("{}: {e}", path.display())])?;
+        toml::from_str(&merged).map_err(|e: toml::de::Error| {
+            let key = e.span().and_then(|at| key_at(&merged, at.start));
+            let message = e.message().trim_end();
+            vec![match key {
+                Some(key) if overridden.contains(&key) => format!("--set `{key}`: {message}"),
+                Some(key) => match line_of(&text, &key) {
+                    Some(line) => format!("{}: `{key}` (line {line}): {message}", path.display()),
+                    None => format!("{}: `{key}`: {message}", path.display()),
+                },
+                None => format!("{}: {message}", path.display()),
+            }]
+        })?
+    };
     let invalid = config.validate();
     if invalid.is_empty() {
         Ok(config)
@@ -463,6 +557,45 @@ pub fn load_config<C: StackConfig>(path: &Path, overrides: &[String]) -> Result<
             .map(|(field, message)| format!("{}: `{field}`: {message}", path.display()))
             .collect())
     }
+}
+
+/// The dotted key of the line holding byte `at` of `text`, a document written a `key =
+/// value` per line under `[table]` and `[[array]]` headers (as `toml::to_string` writes
+/// one, and most configuration files are); `None` where the line holds no such key.
+fn key_at(text: &str, at: usize) -> Option<String> {
+    let unquote = |k: &str| k.trim().trim_matches('"').to_string();
+    let mut table: Option<String> = None;
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        let end = start + line.len();
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            let header = trimmed.trim_start_matches('[').trim_end_matches(']');
+            table = Some(header.split('.').map(unquote).collect::<Vec<_>>().join("."));
+        }
+        if (start..end).contains(&at) {
+            let (key, _) = trimmed.split_once('=')?;
+            let key = key.split('.').map(unquote).collect::<Vec<_>>().join(".");
+            return Some(match table {
+                Some(table) => format!("{table}.{key}"),
+                None => key,
+            });
+        }
+        start = end;
+    }
+    None
+}
+
+/// The line (from 1) of `text` that sets the dotted `key` ([`key_at`]).
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    let mut start = 0;
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        if key_at(text, start).as_deref() == Some(key) {
+            return Some(n + 1);
+        }
+        start += line.len();
+    }
+    None
 }
 
 fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) {
@@ -504,7 +637,7 @@ fn open_state_with(
     let store = StateStore::open_location(location, OpenOptions { secrets, create })
         .map_err(|e| e.to_string())?;
     if !store.is_wal() {
-        eprintln!(
+        errln!(
             "{} state file {location}: SQLite did not grant WAL mode (the file system may lack shared memory); it keeps a rollback journal, equally durable, but `state`, `history` and `outputs` wait while a run writes",
             "warning:".if_supports_color(Stream::Stderr, |t| t.yellow()),
         );
@@ -536,13 +669,13 @@ where
         match load_config::<C>(&config_path, &cli.set) {
             Ok(c) => Some(c),
             Err(problems) => {
-                eprintln!(
+                errln!(
                     "{} the configuration has {} problem(s):",
                     "error:".if_supports_color(Stream::Stderr, |t| t.red()),
                     problems.len()
                 );
                 for p in problems {
-                    eprintln!("  - {p}");
+                    errln!("  - {p}");
                 }
                 return ExitCode::from(EXIT_ERROR);
             }
@@ -595,7 +728,7 @@ where
                 if cli.json {
                     ui.print_json(&output.json);
                 } else {
-                    println!("{}", output.text);
+                    outln!("{}", output.text);
                 }
                 ExitCode::from(output.code)
             }
@@ -730,8 +863,8 @@ where
                 Err(e) => Err(e.to_string()),
                 Ok(()) => {
                     match format {
-                        GraphFormat::Dot => print!("{}", stack.to_dot()),
-                        GraphFormat::Svg => print!("{}", crate::pictures::graph_svg(&stack)),
+                        GraphFormat::Dot => out!("{}", stack.to_dot()),
+                        GraphFormat::Svg => out!("{}", crate::pictures::graph_svg(&stack)),
                     }
                     Ok(0)
                 }
@@ -805,7 +938,7 @@ fn save_plan(
     let saved = engine::saved::SavedPlan::new(stack, recorded, plan, destroy, targets);
     saved.write(file)?;
     if !ui.json {
-        println!(
+        outln!(
             "\nSaved this plan to {}: `up --plan {}` applies exactly it, and refuses if the state or the declarations change first.",
             file.display(),
             file.display()
@@ -867,7 +1000,7 @@ async fn deploy(
         let cancel = cancel.clone();
         tokio::spawn(async move {
             if interrupts.recv().await.is_some() {
-                eprintln!("\ninterrupted: finishing the running steps (Ctrl-C again to exit now)");
+                errln!("\ninterrupted: finishing the running steps (Ctrl-C again to exit now)");
                 let _ = cancel.send(true);
                 if interrupts.recv().await.is_some() {
                     std::process::exit(i32::from(EXIT_INTERRUPTED));
@@ -898,7 +1031,7 @@ async fn deploy(
         if yes {
             return true;
         }
-        eprint!("Do you want to perform these actions? Only 'yes' will be accepted: ");
+        errout!("Do you want to perform these actions? Only 'yes' will be accepted: ");
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer).is_ok() && answer.trim() == "yes"
@@ -965,8 +1098,8 @@ fn outputs(
             .get(name)
             .ok_or_else(|| format!("stack {id} has no output `{name}`"))?;
         match shown(v) {
-            Value::String(s) if !ui.json => println!("{s}"),
-            other => println!(
+            Value::String(s) if !ui.json => outln!("{s}"),
+            other => outln!(
                 "{}",
                 serde_json::to_string_pretty(&other).unwrap_or_default()
             ),
@@ -977,11 +1110,11 @@ fn outputs(
     if ui.json {
         ui.print_json(&all);
     } else if all.is_empty() {
-        println!("stack {id} has no outputs recorded");
+        outln!("stack {id} has no outputs recorded");
     } else {
         let width = all.keys().map(|k| k.len()).max().unwrap_or(0);
         for (k, v) in all {
-            println!("{k:width$}  {}", display_value(&v));
+            outln!("{k:width$}  {}", display_value(&v));
         }
     }
     Ok(0)
@@ -1049,7 +1182,7 @@ fn history(ui: &Ui, state: &Location, id: &StackId) -> Result<u8, String> {
                 .unwrap_or_default(),
         ]);
     }
-    println!("{table}");
+    outln!("{table}");
     Ok(0)
 }
 
@@ -1151,9 +1284,9 @@ fn state_command(
                     .or_default()
                     .push(r);
             }
-            println!("stack {id}: {} resource(s)", loaded.resources.len());
+            outln!("stack {id}: {} resource(s)", loaded.resources.len());
             for ((provider, service), rows) in groups {
-                println!(
+                outln!(
                     "\n{} / {}",
                     provider.if_supports_color(Stream::Stdout, |t| t.bold()),
                     service
@@ -1169,7 +1302,7 @@ fn state_command(
                         format!("{:?}", r.status).to_lowercase(),
                     ]);
                 }
-                println!("{table}");
+                outln!("{table}");
             }
             Ok(0)
         }
@@ -1186,7 +1319,7 @@ fn state_command(
                 "dependencies": r.dependencies, "options": r.options,
                 "inputs": redact(&r.inputs), "outputs": redact(&r.outputs),
             });
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&shown).unwrap_or_default()
             );
@@ -1223,7 +1356,7 @@ fn state_command(
             match file {
                 Some(path) => std::fs::write(&path, text)
                     .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
-                None => println!("{text}"),
+                None => outln!("{text}"),
             }
             Ok(0)
         }
@@ -1395,12 +1528,12 @@ struct Ui {
 impl Ui {
     fn line(&self, text: &str) {
         if !self.json {
-            println!("{text}");
+            outln!("{text}");
         }
     }
 
     fn print_json<T: Serialize>(&self, value: &T) {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(value).unwrap_or_default()
         );
@@ -1424,10 +1557,10 @@ impl Ui {
         }
         print_references(plan);
         if groups.is_empty() {
-            println!("No changes. The stack matches its declaration.");
+            outln!("No changes. The stack matches its declaration.");
         }
         for ((provider, service), steps) in &groups {
-            println!(
+            outln!(
                 "\n{} / {}",
                 provider.if_supports_color(Stream::Stdout, |t| t.bold()),
                 service
@@ -1444,7 +1577,7 @@ impl Ui {
         };
         for step in plan.steps.iter().filter(|s| !s.excluded) {
             if let Some(warning) = &step.warning {
-                println!(
+                outln!(
                     "\n{} {} is replaced: {warning}",
                     "Warning:".if_supports_color(Stream::Stdout, |t| t.red()),
                     step.name
@@ -1452,7 +1585,7 @@ impl Ui {
             }
         }
         if plan.has_changes() {
-            println!(
+            outln!(
                 "\nPlan: {} to create, {} to update, {} to replace, {} to delete, {} unchanged.",
                 n(&[Op::Create]),
                 n(&[Op::Update]),
@@ -1462,10 +1595,10 @@ impl Ui {
             );
         }
         if !plan.outputs.is_empty() && plan.has_changes() {
-            println!("\nOutputs:");
+            outln!("\nOutputs:");
             let width = plan.outputs.keys().map(|k| k.len()).max().unwrap_or(0);
             for (k, v) in &plan.outputs {
-                println!("  {k:width$}  {}", display_value(&redact(v)));
+                outln!("  {k:width$}  {}", display_value(&redact(v)));
             }
         }
     }
@@ -1493,21 +1626,21 @@ impl Ui {
             return;
         }
         if changes.is_empty() {
-            println!("Refreshed: the cloud matches the recorded state.");
+            outln!("Refreshed: the cloud matches the recorded state.");
         }
         for c in changes {
             match c {
                 engine::RefreshChange::Gone(n) => {
-                    println!("  {n}: deleted outside the stack; the next `up` creates it again")
+                    outln!("  {n}: deleted outside the stack; the next `up` creates it again")
                 }
-                engine::RefreshChange::Drifted(r) => println!(
+                engine::RefreshChange::Drifted(r) => outln!(
                     "  {}: changed outside the stack; recorded what the cloud holds",
                     r.name
                 ),
             }
         }
         let calls = report.total_calls();
-        println!(
+        outln!(
             "Read {} resources with {calls} calls ({:.2} per resource).",
             report.resources,
             calls as f64 / report.resources.max(1) as f64
@@ -1536,9 +1669,9 @@ impl Ui {
                 e.1 += 1;
             }
         }
-        println!("\nSummary by region and service:");
+        outln!("\nSummary by region and service:");
         for ((provider, service), (ok, not)) in &by_group {
-            println!(
+            outln!(
                 "  {provider:<14} {service:<22} {ok} done{}",
                 if *not > 0 {
                     format!(", {not} not done")
@@ -1547,7 +1680,7 @@ impl Ui {
                 }
             );
         }
-        println!(
+        outln!(
             "\nResources: {} created, {} updated, {} replaced, {} deleted in {:.1}s.",
             n(&[Op::Create]),
             n(&[Op::Update]),
@@ -1558,7 +1691,7 @@ impl Ui {
         print_timing(&report.timing);
         let failures = report.failures();
         if !failures.is_empty() {
-            println!("\n{} step(s) failed:", failures.len());
+            outln!("\n{} step(s) failed:", failures.len());
             for f in &failures {
                 let skipped = report
                     .steps
@@ -1566,7 +1699,7 @@ impl Ui {
                     .filter(|s| matches!(&s.status, StepStatus::Skipped { because } if *because == f.name))
                     .count();
                 if let StepStatus::Failed { error } = &f.status {
-                    println!(
+                    outln!(
                         "  {} {} ({}): {error}",
                         "✗".if_supports_color(Stream::Stdout, |t| t.red()),
                         f.name,
@@ -1574,7 +1707,7 @@ impl Ui {
                     );
                 }
                 if skipped > 0 {
-                    println!("      {skipped} dependent step(s) skipped because of it");
+                    outln!("      {skipped} dependent step(s) skipped because of it");
                 }
             }
         }
@@ -1584,15 +1717,13 @@ impl Ui {
                 .iter()
                 .filter(|s| s.status == StepStatus::NotStarted)
                 .count();
-            println!(
-                "\nInterrupted: {not_started} step(s) did not start. Run `up` again to finish."
-            );
+            outln!("\nInterrupted: {not_started} step(s) did not start. Run `up` again to finish.");
         }
         if !report.outputs.is_empty() && report.succeeded() {
-            println!("\nOutputs:");
+            outln!("\nOutputs:");
             let width = report.outputs.keys().map(|k| k.len()).max().unwrap_or(0);
             for (k, v) in &report.outputs {
-                println!("  {k:width$}  {}", display_value(&redact(v)));
+                outln!("  {k:width$}  {}", display_value(&redact(v)));
             }
         }
     }
@@ -1610,7 +1741,7 @@ fn print_timing(timing: &crate::engine::timing::Timing) {
     } else {
         String::new()
     };
-    println!(
+    outln!(
         "Time: {:.2}s wall, {:.2}s on the critical path{share}:",
         secs(timing.wall_ms),
         secs(timing.critical_path_ms)
@@ -1622,7 +1753,7 @@ fn print_timing(timing: &crate::engine::timing::Timing) {
         chain.push("…");
         chain.extend(path.last().map(String::as_str));
     }
-    println!("  {}", chain.join(" → "));
+    outln!("  {}", chain.join(" → "));
     if timing.calls.is_empty() {
         return;
     }
@@ -1633,7 +1764,7 @@ fn print_timing(timing: &crate::engine::timing::Timing) {
             .or_default() += n;
     }
     let services: Vec<String> = by_service.iter().map(|(s, n)| format!("{s} {n}")).collect();
-    println!(
+    outln!(
         "Calls: {} ({}); `--json` lists them by operation.",
         timing.total_calls(),
         services.join(", ")
@@ -1644,7 +1775,7 @@ fn print_timing(timing: &crate::engine::timing::Timing) {
 /// (secrets masked).
 fn print_references(plan: &Plan) {
     for read in &plan.references {
-        println!(
+        outln!(
             "Reads stack {} ({}) as `{}`:",
             read.stack.if_supports_color(Stream::Stdout, |t| t.bold()),
             read.location,
@@ -1652,7 +1783,7 @@ fn print_references(plan: &Plan) {
         );
         let width = read.outputs.keys().map(|k| k.len()).max().unwrap_or(0);
         for (k, v) in &read.outputs {
-            println!("  {k:width$}  {}", display_value(&redact(v)));
+            outln!("  {k:width$}  {}", display_value(&redact(v)));
         }
     }
 }
@@ -1685,9 +1816,9 @@ fn print_step(step: &Step) {
         Op::ReplaceCreateFirst => "  [create, then delete]",
         _ => "",
     };
-    println!("{colored}{note}");
+    outln!("{colored}{note}");
     if let Some(warning) = &step.warning {
-        println!(
+        outln!(
             "        {} {warning}",
             "warning:".if_supports_color(Stream::Stdout, |t| t.red())
         );
@@ -1696,7 +1827,7 @@ fn print_step(step: &Step) {
         && let Some(m) = step.inputs.as_object()
     {
         for (k, v) in m {
-            println!("        {k}: {}", display_value(&redact(v)));
+            outln!("        {k}: {}", display_value(&redact(v)));
         }
     }
     for d in &step.diffs {
@@ -1715,7 +1846,7 @@ fn print_step(step: &Step) {
         } else {
             ""
         };
-        println!("        {}: {old} => {new}{forces}", d.path);
+        outln!("        {}: {old} => {new}{forces}", d.path);
     }
 }
 
@@ -1750,7 +1881,7 @@ impl Progress {
         if self.json {
             // A notice asks something of the user: it goes to stderr beside the JSON.
             if let Event::Notice { name, message } = event {
-                eprintln!("{name}: {message}");
+                errln!("{name}: {message}");
             }
             return;
         }
@@ -1805,7 +1936,7 @@ impl Progress {
             }
             None => {
                 if let Some(l) = line {
-                    eprintln!("{l}");
+                    errln!("{l}");
                 }
             }
         }
@@ -1822,6 +1953,64 @@ impl Progress {
 mod tests {
     use super::*;
     use crate::value::unknown;
+
+    fn globals(line: &[&str]) -> (Vec<String>, u8) {
+        let args: Vec<std::ffi::OsString> = line.iter().map(Into::into).collect();
+        // The line must be one clap accepts; the scan then agrees with clap's reading.
+        let matches = Cli::command()
+            .try_get_matches_from(&args)
+            .unwrap_or_else(|e| panic!("{}: {e}", line.join(" ")));
+        let cli = Cli::from_arg_matches(&matches).expect("parsed");
+        let (set, verbose) = repeated_globals(&args);
+        assert!(
+            set.ends_with(&cli.set),
+            "clap's values are the scan's last ones"
+        );
+        (set, verbose)
+    }
+
+    #[test]
+    fn a_line_of_a_rendered_document_is_named_by_its_dotted_key() {
+        let text = "name = \"dev\"\ncount = 3\n\n[usage]\n\"a.b\" = 1\n\n[[policy.waivers]]\npolicy = \"x\"\n";
+        let at = |needle: &str| key_at(text, text.find(needle).unwrap());
+        assert_eq!(at("count").as_deref(), Some("count"));
+        assert_eq!(at("3").as_deref(), Some("count"));
+        assert_eq!(at("1\n").as_deref(), Some("usage.a.b"));
+        assert_eq!(at("\"x\"").as_deref(), Some("policy.waivers.policy"));
+        assert_eq!(at("[usage]"), None, "a header is no key");
+        assert_eq!(line_of(text, "usage.a.b"), Some(5));
+        assert_eq!(line_of(text, "colour"), None);
+    }
+
+    #[test]
+    fn set_and_verbose_are_kept_from_both_sides_of_the_subcommand() {
+        let (set, verbose) = globals(&[
+            "stack",
+            "--set",
+            "a=1",
+            "-v",
+            "preview",
+            "--set=b=2",
+            "--set",
+            "a=3",
+            "-vv",
+        ]);
+        assert_eq!(
+            set,
+            ["a=1", "b=2", "a=3"],
+            "every value, in the order given"
+        );
+        assert_eq!(verbose, 3);
+        let (set, verbose) = globals(&["stack", "--set", "a=1", "--verbose", "refresh"]);
+        assert_eq!(
+            (set.as_slice(), verbose),
+            (["a=1".to_string()].as_slice(), 1)
+        );
+        let (set, _) = globals(&["stack", "import", "primary/vpc", "vpc-1", "--set", "x=y"]);
+        assert_eq!(set, ["x=y"]);
+        let (set, verbose) = globals(&["stack", "up"]);
+        assert!(set.is_empty() && verbose == 0);
+    }
 
     #[test]
     fn unknowns_deep_inside_lists_and_objects_are_shown_as_known_after_apply() {

@@ -34,7 +34,7 @@ pub(super) fn print_preview(
             policies,
             cost,
         };
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return;
     }
     print_policies(policies);
@@ -46,7 +46,7 @@ pub(super) fn print_preview(
 /// `preview --policy-only`: the policy results alone.
 pub(super) fn print_policy_only(json: bool, policies: &PolicyReport) {
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({ "policies": policies }))
                 .unwrap_or_default()
@@ -60,7 +60,7 @@ fn print_policies(report: &PolicyReport) {
     if report.policies.is_empty() {
         return;
     }
-    println!(
+    outln!(
         "\nPolicies ({} checked{}):",
         report.policies.len(),
         if report.production {
@@ -96,7 +96,7 @@ fn print_policies(report: &PolicyReport) {
         if p.waived > 0 {
             tail.push_str(&format!(", {} waived", p.waived));
         }
-        println!(
+        outln!(
             "  {mark} {:width$}  {:<9}  {}{tail}",
             p.id,
             p.level.to_string(),
@@ -108,23 +108,27 @@ fn print_policies(report: &PolicyReport) {
             (Some(_), _) => "waived".to_string(),
             (None, level) => level.to_string(),
         };
-        println!(
+        outln!(
             "\n  [{tag}] {} on {} ({}), `{}`: {}",
-            f.policy, f.resource, f.type_token, f.field, f.message
+            f.policy,
+            f.resource,
+            f.type_token,
+            f.field,
+            f.message
         );
         match &f.waived {
-            Some(reason) => println!("      waiver: {reason}"),
-            None => println!("      fix: {}", f.hint),
+            Some(reason) => outln!("      waiver: {reason}"),
+            None => outln!("      fix: {}", f.hint),
         }
     }
     let blocking = report.blocking().count();
     if blocking > 0 {
-        println!(
+        outln!(
             "\n{} {blocking} mandatory violation(s): `up` refuses to run until they are fixed or waived.",
             "✗".if_supports_color(Stream::Stdout, |t| t.red())
         );
     } else {
-        println!("\nEvery mandatory policy passes.");
+        outln!("\nEvery mandatory policy passes.");
     }
 }
 
@@ -154,7 +158,7 @@ pub(super) fn change(amount: f64) -> String {
 }
 
 fn print_cost(cost: &CostReport) {
-    println!("\nEstimated monthly cost (on-demand USD):");
+    outln!("\nEstimated monthly cost (on-demand USD):");
     let mut table = Table::new();
     table.load_style(UTF8_BORDERS_ONLY);
     table.set_header(vec![
@@ -187,32 +191,32 @@ fn print_cost(cost: &CostReport) {
     if let Some(column) = table.column_mut(3) {
         column.set_cell_alignment(CellAlignment::Right);
     }
-    println!("{table}");
+    outln!("{table}");
     if free > 0 {
-        println!("  {free} resource(s) at no charge of their own (VPCs, IAM, routes, ...).");
+        outln!("  {free} resource(s) at no charge of their own (VPCs, IAM, routes, ...).");
     }
     for u in &cost.unpriced {
-        println!("  not priced: {} ({}): {}", u.name, u.type_token, u.reason);
+        outln!("  not priced: {} ({}): {}", u.name, u.type_token, u.reason);
     }
     for (region, total) in &cost.regions {
-        println!("  {region:<14} {:>12}", usd(*total));
+        outln!("  {region:<14} {:>12}", usd(*total));
     }
-    println!("  {:<14} {:>12}", "total", usd(cost.total));
-    println!(
+    outln!("  {:<14} {:>12}", "total", usd(cost.total));
+    outln!(
         "  this plan: {} (from {} to {})",
         change(cost.change),
         usd(cost.before),
         usd(cost.total)
     );
     if !cost.assumptions.is_empty() {
-        println!("  usage assumed (the stack's configuration may override each):");
+        outln!("  usage assumed (the stack's configuration may override each):");
         for a in &cost.assumptions {
             let changed = if (a.value - a.default).abs() > f64::EPSILON {
                 format!(" (default {})", trim(a.default))
             } else {
                 String::new()
             };
-            println!(
+            outln!(
                 "    {} = {}{changed}: {}",
                 a.name,
                 trim(a.value),

@@ -467,9 +467,18 @@ struct PhaseTiming {
 }
 
 impl PhaseTiming {
-    /// Adds one phase's critical path.
+    /// Adds one phase's critical path. A step with nothing to do weighs nothing on it
+    /// (its microseconds of passing outputs on would otherwise pull unchanged steps into
+    /// the path of a run that updated a few).
     fn add_phase(&mut self, steps: &[Step], deps: &[Vec<usize>], outcomes: &[(StepStatus, Span)]) {
-        let took: Vec<Duration> = outcomes.iter().map(|(_, s)| s.took).collect();
+        let took: Vec<Duration> = steps
+            .iter()
+            .zip(outcomes)
+            .map(|(step, (_, span))| match step.op {
+                Op::Same => Duration::ZERO,
+                _ => span.took,
+            })
+            .collect();
         let (total, chain) = longest_chain(deps, &took);
         self.critical.0 += total;
         self.critical

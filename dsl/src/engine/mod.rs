@@ -381,7 +381,7 @@ async fn up_locked(
     };
     let deployment = store.begin_deployment(stack.id(), kind)?;
     let journal = Journal::start(store.clone());
-    let report = apply(
+    let mut report = apply(
         stack.clone(),
         state.resources.clone(),
         data,
@@ -395,13 +395,12 @@ async fn up_locked(
         },
     )
     .await;
+    if destroy {
+        // What the deleted resources' outputs were is history, not a result of the run.
+        report.outputs.clear();
+    }
     if options.targets.is_empty() {
-        let outputs = if destroy {
-            BTreeMap::new()
-        } else {
-            report.outputs.clone()
-        };
-        store.set_outputs(stack.id(), &outputs)?;
+        store.set_outputs(stack.id(), &report.outputs)?;
     }
     let result = if report.interrupted {
         DeploymentResult::Interrupted

@@ -234,7 +234,8 @@ pub struct PlanOptions {
 pub struct Plan {
     /// Every step, creates and updates in dependency order, then deletes.
     pub steps: Vec<Step>,
-    /// Stack outputs with the values known now (unknown markers otherwise).
+    /// Stack outputs with the values known now (unknown markers otherwise); none for a
+    /// destroy, which leaves none.
     #[serde(serialize_with = "serialize_redacted_map")]
     pub outputs: BTreeMap<String, Value>,
     /// What the stack references read from other stacks (secrets redacted when shown).
@@ -397,7 +398,13 @@ pub fn plan(
     }
 
     let mut outputs = BTreeMap::new();
-    for (name, node) in &stack.outputs {
+    // A destroy leaves no outputs (and an output that cannot be evaluated never stops one).
+    let declared = if options.destroy {
+        None
+    } else {
+        Some(&stack.outputs)
+    };
+    for (name, node) in declared.into_iter().flatten() {
         match node.eval(&resolver) {
             Ok(v) => {
                 outputs.insert(name.clone(), v);

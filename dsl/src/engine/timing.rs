@@ -40,7 +40,8 @@ impl Timing {
 
 /// The longest chain through `deps` (for each node, the nodes it waits on) weighted by
 /// `took`: its total and its nodes, first to last. Nodes on a cycle (which the walk never
-/// runs) are left out.
+/// runs) are left out, and so are nodes that weigh nothing at either end of the chain (a
+/// step with nothing to do, before or after the ones that took the time).
 pub(crate) fn longest_chain(deps: &[Vec<usize>], took: &[Duration]) -> (Duration, Vec<usize>) {
     let n = deps.len();
     let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
@@ -59,7 +60,7 @@ pub(crate) fn longest_chain(deps: &[Vec<usize>], took: &[Duration]) -> (Duration
             .iter()
             .copied()
             .max_by_key(|&d| best[d])
-            .filter(|_| !deps[i].is_empty());
+            .filter(|&d| best[d] > Duration::ZERO);
         best[i] = before.map(|d| best[d]).unwrap_or_default() + took[i];
         via[i] = before;
         if end.is_none_or(|e| best[i] > best[e]) {
@@ -99,5 +100,18 @@ mod tests {
         let took = vec![ms(2), ms(7), ms(1)];
         assert_eq!(longest_chain(&deps, &took), (ms(8), vec![1, 2]));
         assert_eq!(longest_chain(&[], &[]), (Duration::ZERO, vec![]));
+    }
+
+    #[test]
+    fn steps_that_weigh_nothing_at_either_end_are_left_off_the_chain() {
+        let ms = Duration::from_millis;
+        // 0 -> 1 -> 2 -> 3 -> 4, where only 2 took time (an update among unchanged steps)...
+        let deps = vec![vec![], vec![0], vec![1], vec![2], vec![3]];
+        let took = vec![ms(0), ms(0), ms(9), ms(0), ms(0)];
+        assert_eq!(longest_chain(&deps, &took), (ms(9), vec![2]));
+        // ...while one that weighs nothing between two that took time stays: the second
+        // waited for the first through it.
+        let took = vec![ms(0), ms(4), ms(0), ms(5), ms(0)];
+        assert_eq!(longest_chain(&deps, &took), (ms(9), vec![1, 2, 3]));
     }
 }

@@ -3,13 +3,20 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fake-stack"))
+/// The fake stack binary run in `dir` with `args`, its secrets key set, reading nothing.
+fn fake(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fake-stack"));
+    command
         .args(args)
         .current_dir(dir)
         .env("IAC_PASSPHRASE", "cli test passphrase")
         .env_remove("IAC_STATE")
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    command
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    fake(dir, args)
         .output()
         .expect("the fake stack binary runs")
 }
@@ -103,6 +110,13 @@ fn preview_up_outputs_and_destroy_through_the_cli() {
 
     let destroyed = run(d, &["destroy", "--yes"]);
     assert_eq!(destroyed.status.code(), Some(0), "{}", text(&destroyed));
+    assert!(
+        !text(&destroyed).contains("Outputs:"),
+        "a destroy shows no outputs of what it deleted: {}",
+        text(&destroyed)
+    );
+    let after = run(d, &["outputs", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&after.stdout).trim(), "{}");
     let cloud: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("fake-cloud.json")).unwrap()).unwrap();
     assert_eq!(cloud["objects"], serde_json::json!({}));
@@ -129,6 +143,30 @@ fn bad_configuration_is_reported_whole_and_nothing_is_written() {
     assert_eq!(p.status.code(), Some(1));
     assert!(text(&p).contains("colour"), "{}", text(&p));
 
+    // A wrong value is shown at its own line of the file, with or without a `--set`...
+    write_config(d, "# the fake stack\n\nname = \"dev\"\ncount = \"three\"\n");
+    for args in [&["preview"][..], &["preview", "--set", "name=prod"]] {
+        let p = run(d, args);
+        assert_eq!(p.status.code(), Some(1));
+        assert!(
+            text(&p).contains("fake.toml") && text(&p).contains("`count`"),
+            "{args:?}: {}",
+            text(&p)
+        );
+        assert!(text(&p).contains("line 4"), "{args:?}: {}", text(&p));
+        assert!(
+            !text(&p).contains("line 1,"),
+            "never the merged text's line: {}",
+            text(&p)
+        );
+    }
+    // ...and one given by `--set` is named as such, not as the file's.
+    write_config(d, "name = \"dev\"\ncount = 1\n");
+    let p = run(d, &["preview", "--set", "count=\"three\""]);
+    assert_eq!(p.status.code(), Some(1));
+    assert!(text(&p).contains("--set `count`"), "{}", text(&p));
+    assert!(!text(&p).contains("fake.toml"), "{}", text(&p));
+
     let p = run(d, &["preview", "--config", "missing.toml"]);
     assert_eq!(p.status.code(), Some(1));
     assert!(text(&p).contains("missing.toml"));
@@ -136,6 +174,11 @@ fn bad_configuration_is_reported_whole_and_nothing_is_written() {
     write_config(d, "name = \"dev\"\ncount = 1\n");
     let p = run(d, &["preview", "--set", "count=many"]);
     assert_eq!(p.status.code(), Some(1));
+    assert!(text(&p).contains("count"), "{}", text(&p));
+    // A `--set` before the command counts as much as one after it: clap alone would keep
+    // only those after, and this bad value would go unseen.
+    let p = run(d, &["--set", "count=many", "preview", "--set", "name=dev"]);
+    assert_eq!(p.status.code(), Some(1), "{}", text(&p));
     assert!(text(&p).contains("count"), "{}", text(&p));
 }
 
@@ -198,12 +241,7 @@ fn bad_declarations_exit_1_naming_every_resource_and_write_nothing() {
 }
 
 fn spawn_up(dir: &Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_fake-stack"))
-        .args(["up", "--yes", "--parallelism", "2"])
-        .current_dir(dir)
-        .env("IAC_PASSPHRASE", "cli test passphrase")
-        .env_remove("IAC_STATE")
-        .stdin(Stdio::null())
+    fake(dir, &["up", "--yes", "--parallelism", "2"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -308,11 +346,8 @@ fn a_preview_of_a_stack_without_state_writes_nothing() {
         "no state file, no key file, no folder"
     );
     // Without a passphrase the key file would be made on first use: still not by preview.
-    let p = Command::new(env!("CARGO_BIN_EXE_fake-stack"))
-        .args(["preview"])
-        .current_dir(d)
+    let p = fake(d, &["preview"])
         .env_remove("IAC_PASSPHRASE")
-        .env_remove("IAC_STATE")
         .output()
         .unwrap();
     assert_eq!(p.status.code(), Some(0), "{}", text(&p));
@@ -462,4 +497,46 @@ fn a_reference_is_previewed_masked_and_a_saved_plan_applies_once() {
         "{}",
         text(&again)
     );
+}
+
+/// Runs the fake stack with standard output and standard error already closed at their
+/// far end, as `stack ... 2>&1 | head -0` leaves them: every write fails with EPIPE.
+fn run_into_closed_pipe(dir: &Path, args: &[&str]) -> std::process::ExitStatus {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let err = writer.try_clone().unwrap();
+    fake(dir, args).stdout(writer).stderr(err).status().unwrap()
+}
+
+#[test]
+fn a_closed_output_pipe_never_stops_a_command_halfway() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_config(d, "name = \"dev\"\ncount = 4\n");
+    // `up | head` used to panic on its first line of output, before deploying anything.
+    let up = run_into_closed_pipe(d, &["up", "--yes"]);
+    assert_eq!(up.code(), Some(0), "up carries on to its end");
+    let history = run(d, &["history", "--json"]);
+    let h: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(h[0]["result"], "succeeded", "{h}");
+    assert_eq!(h[0]["counts"]["created"], 4, "{h}");
+    let list = run(d, &["state", "list"]);
+    assert!(text(&list).contains("r3"), "{}", text(&list));
+    for args in [
+        &["state", "list"][..],
+        &["history"],
+        &["outputs"],
+        &["preview"],
+        &["graph", "--format", "svg"],
+    ] {
+        let status = run_into_closed_pipe(d, args);
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "{args:?} exits as it would into a terminal"
+        );
+    }
+    // An error still exits 1 (its message is lost with the pipe).
+    let bad = run_into_closed_pipe(d, &["preview", "--set", "count=many"]);
+    assert_eq!(bad.code(), Some(1));
 }

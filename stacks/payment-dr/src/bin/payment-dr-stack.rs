@@ -17,7 +17,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn build(config: &PaymentDrConfig) -> Stack {
     let mut stack = Stack::new("payment-dr", &config.environment_suffix);
     // Never builds here: the Lambda is built only if a create or a code update needs it.
-    match lambda_package(config, |message| eprintln!("{message}")) {
+    match lambda_package(config, cli::note) {
         Ok(code) => {
             payment_dr(&mut stack, config, &code);
         }
