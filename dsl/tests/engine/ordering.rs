@@ -117,18 +117,26 @@ async fn the_report_names_the_critical_path_and_each_steps_span() {
         _ => 20,
     };
     let fake = FakeProvider::new("fake", FakeCloud::new()).latency(move |op, name| {
-        Duration::from_millis(if op == "create" { slow(name) } else { 0 })
+        Duration::from_millis(match op {
+            "create" => slow(name),
+            "update" => 30,
+            _ => 0,
+        })
     });
     let w = World::with(fake);
-    let declare = |s: &mut iac_dsl::Stack| {
+    let declare_b = |s: &mut iac_dsl::Stack, size: &str| {
         // A long chain of quick steps beside a short chain of slow ones.
         let a = s.add("a", FakeArgs::new());
-        let b = s.add("b", FakeArgs::new().output("up", &a.id()));
+        let b = s.add(
+            "b",
+            FakeArgs::new().output("up", &a.id()).value("size", size),
+        );
         let c = s.add("c", FakeArgs::new().output("up", &b.id()));
         s.add("d", FakeArgs::new().output("up", &c.id()));
         let db = s.add("db", FakeArgs::new());
         s.add("app", FakeArgs::new().output("db", &db.id()));
     };
+    let declare = |s: &mut iac_dsl::Stack| declare_b(s, "small");
     let report = w.up(w.stack(declare)).await.unwrap().report.unwrap();
     assert!(report.succeeded());
     let t = &report.timing;
@@ -154,4 +162,11 @@ async fn the_report_names_the_critical_path_and_each_steps_span() {
         );
     }
     assert!(t.calls.is_empty(), "the fake provider counts no calls");
+
+    // A run that changes one step of the chain: the path is that step, not the unchanged
+    // steps before and after it (which only pass outputs on).
+    let changed = |s: &mut iac_dsl::Stack| declare_b(s, "large");
+    let report = w.up(w.stack(changed)).await.unwrap().report.unwrap();
+    assert!(report.succeeded());
+    assert_eq!(report.timing.critical_path, ["b"], "{:?}", report.timing);
 }
