@@ -797,7 +797,12 @@ where
                             );
                             match out {
                                 Some(file) => save_plan(
-                                    &ui, &file, &stack, &recorded, &plan, destroy, &targets,
+                                    &ui,
+                                    &file,
+                                    (&stack, &recorded, &plan),
+                                    destroy,
+                                    &targets,
+                                    &cli.set,
                                 )
                                 .map(|()| code),
                                 None => Ok(code),
@@ -929,13 +934,13 @@ fn show_preview(
 fn save_plan(
     ui: &Ui,
     file: &Path,
-    stack: &Stack,
-    recorded: &iac_state::StackState,
-    plan: &Plan,
+    (stack, recorded, plan): (&Stack, &iac_state::StackState, &Plan),
     destroy: bool,
     targets: &[String],
+    overrides: &[String],
 ) -> Result<(), String> {
-    let saved = engine::saved::SavedPlan::new(stack, recorded, plan, destroy, targets);
+    let saved = engine::saved::SavedPlan::new(stack, recorded, plan, destroy, targets)
+        .with_overrides(overrides);
     saved.write(file)?;
     if !ui.json {
         outln!(

@@ -79,6 +79,11 @@ pub struct SavedPlan {
     pub declarations: Fingerprint,
     /// The plan, as `preview --json` shows it (secrets redacted).
     pub plan: Value,
+    /// The names of the configuration values the preview was given on its command line
+    /// (`--set NAME=...`), to remind `up --plan` of them when the declarations moved. Names
+    /// only: a value may be a secret, and the file holds none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
 }
 
 /// What changed since a saved plan was made.
@@ -95,6 +100,9 @@ pub struct PlanMoved {
     /// Steps, outputs or references of the plan computed now that differ from the
     /// saved ones (a data source or another stack's outputs read differently).
     pub plan: Vec<String>,
+    /// The configuration names the preview was given with `--set`
+    /// ([`SavedPlan::overrides`]).
+    pub overrides: Vec<String>,
 }
 
 impl PlanMoved {
@@ -126,6 +134,19 @@ impl fmt::Display for PlanMoved {
                 writeln!(f, "  - {what}: {}", names.join(", "))?;
             }
         }
+        let declared_otherwise = !self.declarations.is_empty() || !self.plan.is_empty();
+        if declared_otherwise && !self.overrides.is_empty() {
+            let given: Vec<String> = self
+                .overrides
+                .iter()
+                .map(|n| format!("`--set {n}=...`"))
+                .collect();
+            writeln!(
+                f,
+                "    the preview was given {}: `up --plan` needs the same values (the file keeps only their names)",
+                given.join(", ")
+            )?;
+        }
         write!(f, "run `preview --out FILE` again and review the new plan")
     }
 }
@@ -150,7 +171,23 @@ impl SavedPlan {
             state: state_fingerprint(state),
             declarations: declaration_fingerprint(stack),
             plan: plan_value(plan),
+            overrides: Vec::new(),
         }
+    }
+
+    /// The same plan, noting that its preview was given `--set` overrides (each
+    /// `NAME=VALUE`): their names are kept, never their values.
+    pub fn with_overrides(mut self, overrides: &[String]) -> SavedPlan {
+        self.overrides = overrides
+            .iter()
+            .map(|o| {
+                o.split_once('=')
+                    .map_or(o.as_str(), |(n, _)| n)
+                    .trim()
+                    .to_string()
+            })
+            .collect();
+        self
     }
 
     /// Writes the plan to `path` (replacing it atomically).
@@ -228,6 +265,7 @@ impl SavedPlan {
             state: self.state.moved(&state_fingerprint(state)),
             declarations: self.declarations.moved(&declaration_fingerprint(stack)),
             plan: Vec::new(),
+            overrides: self.overrides.clone(),
         };
         if moved.is_empty() { Ok(()) } else { Err(moved) }
     }
@@ -249,6 +287,7 @@ impl SavedPlan {
             file: file.to_string(),
             stack: stack.to_string(),
             plan: differences,
+            overrides: self.overrides.clone(),
             ..PlanMoved::default()
         })
     }

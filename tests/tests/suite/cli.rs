@@ -96,6 +96,39 @@ fn preview_up_outputs_and_destroy_through_the_cli() {
     assert_eq!(changed.status.code(), Some(2));
     assert!(text(&changed).contains("3 to update"), "{}", text(&changed));
 
+    // A saved plan made with `--set` keeps the names it was given, not the values, and
+    // reminds an `up --plan` that lacks them; with them, it applies.
+    let saved = run(
+        d,
+        &[
+            "preview",
+            "--set",
+            "password=other-secret",
+            "--out",
+            "p.plan",
+        ],
+    );
+    assert_eq!(saved.status.code(), Some(0), "{}", text(&saved));
+    let file = std::fs::read_to_string(d.join("p.plan")).unwrap();
+    assert!(
+        file.contains("\"password\"") && !file.contains("other-secret"),
+        "{file}"
+    );
+    let bare = run(d, &["up", "--plan", "p.plan"]);
+    assert_eq!(bare.status.code(), Some(1));
+    assert!(
+        text(&bare).contains("`--set password=...`") && !text(&bare).contains("other-secret"),
+        "{}",
+        text(&bare)
+    );
+    let with = run(
+        d,
+        &["up", "--plan", "p.plan", "--set", "password=other-secret"],
+    );
+    assert_eq!(with.status.code(), Some(0), "{}", text(&with));
+    let back = run(d, &["up", "--yes"]);
+    assert_eq!(back.status.code(), Some(0), "{}", text(&back));
+
     let list = run(d, &["state", "list"]);
     assert!(
         text(&list).contains("fake / fake:test") && text(&list).contains("r2"),
@@ -104,7 +137,7 @@ fn preview_up_outputs_and_destroy_through_the_cli() {
     );
     let history = run(d, &["history", "--json"]);
     let h: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
-    assert_eq!(h.as_array().map(Vec::len), Some(1));
+    assert_eq!(h.as_array().map(Vec::len), Some(3), "up, up --plan, up: {h}");
     let dot = run(d, &["graph"]);
     assert!(String::from_utf8_lossy(&dot.stdout).contains("\"r0\" -> \"r1\""));
 
