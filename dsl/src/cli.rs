@@ -1609,6 +1609,13 @@ impl Ui {
     }
 
     fn refreshed(&self, report: &engine::RefreshReport) {
+        let keys = |names: &[String]| {
+            if names.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", names.join(", "))
+            }
+        };
         let changes = &report.changes;
         if self.json {
             let rows: Vec<Value> = changes
@@ -1617,9 +1624,14 @@ impl Ui {
                     engine::RefreshChange::Gone(n) => {
                         serde_json::json!({"name": n, "change": "gone"})
                     }
-                    engine::RefreshChange::Drifted(r) => {
-                        serde_json::json!({"name": r.name, "change": "drifted"})
-                    }
+                    engine::RefreshChange::Drifted {
+                        record,
+                        inputs,
+                        outputs,
+                    } => serde_json::json!({
+                        "name": record.name, "change": "drifted",
+                        "inputs": inputs, "outputs": outputs,
+                    }),
                 })
                 .collect();
             self.print_json(&serde_json::json!({
@@ -1638,9 +1650,19 @@ impl Ui {
                 engine::RefreshChange::Gone(n) => {
                     outln!("  {n}: deleted outside the stack; the next `up` creates it again")
                 }
-                engine::RefreshChange::Drifted(r) => outln!(
-                    "  {}: changed outside the stack; recorded what the cloud holds",
-                    r.name
+                engine::RefreshChange::Drifted {
+                    record,
+                    inputs,
+                    outputs,
+                } if inputs.is_empty() => outln!(
+                    "  {}: moved on in the cloud{}; recorded",
+                    record.name,
+                    keys(outputs)
+                ),
+                engine::RefreshChange::Drifted { record, inputs, .. } => outln!(
+                    "  {}: changed outside the stack{}; recorded what the cloud holds, and `preview` shows what `up` would set back",
+                    record.name,
+                    keys(inputs)
                 ),
             }
         }

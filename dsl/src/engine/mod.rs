@@ -34,7 +34,7 @@ use tokio::sync::watch;
 use crate::apply::{ApplyReport, ApplySettings, EventSink, StepStatus, apply, options_record};
 use crate::journal::Journal;
 use crate::output::Resolver;
-use crate::plan::{Op, Plan, PlanErrors, PlanOptions, REPLACED_SUFFIX, plan};
+use crate::plan::{Op, Plan, PlanErrors, PlanOptions, REPLACED_SUFFIX, changed_keys, plan};
 use crate::provider::{InvokeRequest, LookupRequest, ReadRequest, ReadResponse, ResourceContext};
 use crate::stack::{DeclarationErrors, NodeKind, Stack};
 use crate::value::{contains_secret, contains_unknown, mark_echoed_secrets, reveal, secret};
@@ -645,7 +645,16 @@ pub enum RefreshChange {
     /// The object is gone: the record is removed and the next plan creates it again.
     Gone(String),
     /// The object differs from the record.
-    Drifted(ResourceRecord),
+    Drifted {
+        /// The record as the cloud has it now (what the refresh writes).
+        record: ResourceRecord,
+        /// The top-level input keys whose values changed outside the stack: declared
+        /// settings, which the next plan sets back.
+        inputs: Vec<String>,
+        /// The top-level output keys that moved on (a status, a member list): what the
+        /// cloud reports, nothing to set back.
+        outputs: Vec<String>,
+    },
 }
 
 /// Reads every recorded resource; returns the refreshed state and what changed. Each
@@ -731,9 +740,9 @@ pub async fn refresh_state(
     for c in &changes {
         match c {
             RefreshChange::Gone(name) => fresh.resources.retain(|r| &r.name != name),
-            RefreshChange::Drifted(rec) => {
-                if let Some(slot) = fresh.resources.iter_mut().find(|r| r.name == rec.name) {
-                    *slot = rec.clone();
+            RefreshChange::Drifted { record, .. } => {
+                if let Some(slot) = fresh.resources.iter_mut().find(|r| r.name == record.name) {
+                    *slot = record.clone();
                 }
             }
         }
@@ -752,12 +761,14 @@ fn refresh_change(rec: &ResourceRecord, read: Option<ReadResponse>) -> Option<Re
             } else {
                 mark_echoed_secrets(&rec.inputs, read.outputs)
             };
-            (inputs != rec.inputs || outputs != rec.outputs).then(|| {
-                RefreshChange::Drifted(ResourceRecord {
+            (inputs != rec.inputs || outputs != rec.outputs).then(|| RefreshChange::Drifted {
+                inputs: changed_keys(&rec.inputs, &inputs),
+                outputs: changed_keys(&rec.outputs, &outputs),
+                record: ResourceRecord {
                     inputs,
                     outputs,
                     ..rec.clone()
-                })
+                },
             })
         }
     }
@@ -773,7 +784,7 @@ fn write_refresh(
             RefreshChange::Gone(name) => {
                 store.remove_resource(stack.id(), name)?;
             }
-            RefreshChange::Drifted(rec) => store.put_resource(stack.id(), rec)?,
+            RefreshChange::Drifted { record, .. } => store.put_resource(stack.id(), record)?,
         }
     }
     Ok(())

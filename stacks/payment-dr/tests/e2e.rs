@@ -868,6 +868,20 @@ fn refresh_keeps_every_output(d: &Deployed) {
     for op in ["IAM:GetRole", "KMS:ListAliases", "S3:HeadBucket"] {
         assert!(report["calls"][op].is_null(), "{op}: {report}");
     }
+    // Nothing changed outside: what the refresh reports is outputs moving on by themselves
+    // (by key), never a declared setting.
+    for change in report["changes"].as_array().expect("changes") {
+        let name = change["name"].as_str().unwrap_or_default();
+        assert_eq!(change["inputs"], serde_json::json!([]), "{change}");
+        for key in change["outputs"].as_array().expect("output keys") {
+            assert!(
+                MOVING
+                    .iter()
+                    .any(|(resource, moving)| name.ends_with(resource) && key == moving),
+                "{name}'s {key} moved: {change}"
+            );
+        }
+    }
     let calls = report["total_calls"].as_u64().unwrap_or(u64::MAX);
     assert!(
         calls <= 75,

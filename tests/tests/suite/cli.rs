@@ -137,7 +137,11 @@ fn preview_up_outputs_and_destroy_through_the_cli() {
     );
     let history = run(d, &["history", "--json"]);
     let h: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
-    assert_eq!(h.as_array().map(Vec::len), Some(3), "up, up --plan, up: {h}");
+    assert_eq!(
+        h.as_array().map(Vec::len),
+        Some(3),
+        "up, up --plan, up: {h}"
+    );
     let dot = run(d, &["graph"]);
     assert!(String::from_utf8_lossy(&dot.stdout).contains("\"r0\" -> \"r1\""));
 

@@ -94,7 +94,7 @@ fn changes(report: &engine::RefreshReport) -> Vec<String> {
         .iter()
         .map(|c| match c {
             engine::RefreshChange::Gone(n) => format!("gone {n}"),
-            engine::RefreshChange::Drifted(r) => format!("drifted {}", r.name),
+            engine::RefreshChange::Drifted { record, .. } => format!("drifted {}", record.name),
         })
         .collect();
     changes.sort();
@@ -652,6 +652,25 @@ async fn global_services_are_listed_once_for_every_region_and_one_call_serves_tw
         ],
         "what changed outside is found: {:?}",
         report.calls
+    );
+    let drifted_inputs: BTreeMap<&str, &[String]> = report
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            engine::RefreshChange::Drifted { record, inputs, .. } => {
+                Some((record.name.as_str(), inputs.as_slice()))
+            }
+            engine::RefreshChange::Gone(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        drifted_inputs,
+        BTreeMap::from([
+            ("policy", &["document".to_string()][..]),
+            ("role-b", &["description".to_string()][..]),
+            ("versioning", &["status".to_string()][..]),
+        ]),
+        "each drift names the settings that changed"
     );
     let recorded = |name: &str| recorded(&store, &stack, name);
     assert_eq!(recorded("role-b").inputs["description"], "changed outside");
