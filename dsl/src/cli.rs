@@ -1334,11 +1334,19 @@ fn state_command(
             let lock = store
                 .lock(id, &engine::default_holder())
                 .map_err(|e| e.to_string())?;
+            let object = store.load(id).ok().and_then(|state| {
+                state
+                    .resources
+                    .into_iter()
+                    .find(|r| r.name == name)
+                    .map(|r| r.id)
+            });
             let removed = store.remove_resource(id, &name).map_err(|e| e.to_string());
             lock.release().map_err(|e| e.to_string())?;
             if removed? {
+                let object = object.unwrap_or_else(|| "ID".to_string());
                 ui.line(&format!(
-                    "forgot `{name}` (the cloud object, if any, is untouched)"
+                    "forgot `{name}`; the cloud object `{object}` is untouched and no longer managed: the next `up` creates another unless `import {name} {object}` adopts it first"
                 ));
                 Ok(0)
             } else {

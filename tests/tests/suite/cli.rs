@@ -577,3 +577,49 @@ fn a_closed_output_pipe_never_stops_a_command_halfway() {
     let bad = run_into_closed_pipe(d, &["preview", "--set", "count=many"]);
     assert_eq!(bad.code(), Some(1));
 }
+
+/// `state delete` forgets a resource and says how to adopt its object again; `import`
+/// does, after which nothing is to change; neither takes a name it cannot.
+#[test]
+fn state_delete_then_import_adopts_the_object_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_config(d, "name = \"dev\"\ncount = 3\n");
+    assert_eq!(run(d, &["up", "--yes"]).status.code(), Some(0));
+    let shown = run(d, &["--json", "state", "show", "r1"]);
+    let record: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let object = record["id"].as_str().expect("an id").to_string();
+
+    let forgot = run(d, &["state", "delete", "r1"]);
+    assert_eq!(forgot.status.code(), Some(0), "{}", text(&forgot));
+    let hint = format!("import r1 {object}");
+    assert!(text(&forgot).contains(&hint), "{}", text(&forgot));
+    let p = run(d, &["preview", "--detailed-exitcode"]);
+    assert_eq!(
+        p.status.code(),
+        Some(2),
+        "r1 would be created: {}",
+        text(&p)
+    );
+
+    let imported = run(d, &["import", "r1", &object]);
+    assert_eq!(imported.status.code(), Some(0), "{}", text(&imported));
+    let p = run(d, &["preview", "--detailed-exitcode"]);
+    assert_eq!(
+        p.status.code(),
+        Some(0),
+        "adopted as declared: {}",
+        text(&p)
+    );
+
+    let again = run(d, &["import", "r1", &object]);
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "already recorded: {}",
+        text(&again)
+    );
+    let unknown = run(d, &["state", "delete", "r9"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown).contains("r9"), "{}", text(&unknown));
+}
