@@ -161,6 +161,28 @@ def create_subnet_group(self, subnet_name, description, subnets, tags):
 rds.RDSBackend.create_subnet_group = create_subnet_group
 
 
+def modify_db_subnet_group(self, subnet_name, description, subnets):
+    """ModifyDBSubnetGroup changes the group in place and keeps it, as AWS does, and refuses
+    a group that does not exist with DBSubnetGroupNotFoundFault.
+
+    moto 5.2.5 takes the group out of its backend to modify it and never puts it back (and
+    answers a 500, a KeyError, for a missing one): after the stack's zone count changed,
+    its DB subnet groups were gone and the next change of them failed.
+    """
+    from moto.rds.exceptions import DBSubnetGroupNotFoundError
+
+    group = self.subnet_groups.get(subnet_name)
+    if group is None:
+        raise DBSubnetGroupNotFoundError(subnet_name)
+    group.subnets = subnets
+    if description is not None:
+        group.description = description
+    return group
+
+
+rds.RDSBackend.modify_db_subnet_group = modify_db_subnet_group
+
+
 _create_db_cluster = rds.RDSBackend.create_db_cluster
 
 

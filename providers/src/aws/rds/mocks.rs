@@ -1,6 +1,7 @@
 //! The calls the emulator cannot answer, against aws-smithy-mocks: moto 5.2.5 has no
-//! `SwitchoverGlobalCluster` or `FailoverGlobalCluster`, and its `ModifyDBSubnetGroup`
-//! loses the group. Each test drives the provider's own update and proves which call it
+//! `SwitchoverGlobalCluster` or `FailoverGlobalCluster`, and its own `ModifyDBSubnetGroup`
+//! loses the group (`scripts/moto_server.py` corrects that for the suite; the update is
+//! proved here as well). Each test drives the provider's own update and proves which call it
 //! sends, with which identifiers; a call no rule expects fails the test.
 
 use std::sync::{Arc, Mutex};

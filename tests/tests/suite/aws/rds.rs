@@ -3,8 +3,9 @@
 //! moto 5.2.5 keeps every global cluster in us-east-1 and answered `RemoveFromGlobalCluster`
 //! only for clusters of that region; the suite's emulator (`scripts/moto-server`) corrects
 //! that, so a member in another region leaves its global database as on AWS. What moto
-//! lacks altogether (switchover, failover) and gets wrong (`ModifyDBSubnetGroup` loses the
-//! group) is tested with aws-smithy-mocks in `iac-providers` (`aws::rds::mocks`).
+//! lacks altogether (switchover, failover) is tested with aws-smithy-mocks in
+//! `iac-providers` (`aws::rds::mocks`). moto's `ModifyDBSubnetGroup` lost the group; the
+//! suite's emulator corrects that too, so a subnet group's change is tested here.
 
 use std::sync::Arc;
 
@@ -130,7 +131,10 @@ async fn subnet_group_lifecycle() {
         .unwrap()
         .to_string();
     let mut subnets = Vec::new();
-    for (i, zone) in ["us-east-1a", "us-east-1b"].into_iter().enumerate() {
+    for (i, zone) in ["us-east-1a", "us-east-1b", "us-east-1c"]
+        .into_iter()
+        .enumerate()
+    {
         let out = ec2
             .create_subnet()
             .vpc_id(&vpc)
@@ -146,7 +150,7 @@ async fn subnet_group_lifecycle() {
     let name = iac_tests::unique("payments-db");
     let c = ctx("aws:rds/subnetGroup", "db-subnets");
     let inputs = json!({"name": name, "description": "Aurora, two zones",
-        "subnet_ids": subnets, "tags": {"team": "payments"}});
+        "subnet_ids": subnets[..2], "tags": {"team": "payments"}});
     let (created, token) = create(&aws, &c, inputs.clone()).await.expect("create");
     assert_eq!(created.id, name);
     assert_eq!(created.outputs["name"], name.as_str());
@@ -158,7 +162,7 @@ async fn subnet_group_lifecycle() {
     );
     assert_eq!(refresh(&aws, &c, &name, &inputs).await.inputs, inputs);
 
-    // Tags change in place (description and subnets too: see the mocks' test).
+    // Tags change in place.
     let mut retagged = inputs.clone();
     retagged["tags"] = json!({"team": "risk"});
     let mut described = inputs.clone();
@@ -176,6 +180,35 @@ async fn subnet_group_lifecycle() {
     )
     .await;
     assert_eq!(refresh(&aws, &c, &name, &retagged).await.inputs, retagged);
+    // Description and subnets change in place, twice over (as a stack's zones change and
+    // change back), and the group stays.
+    let mut narrowed = retagged.clone();
+    narrowed["description"] = json!("Aurora, zones a and c");
+    narrowed["subnet_ids"] = json!([subnets[0], subnets[2]]);
+    for (old, new) in [(&retagged, &narrowed), (&narrowed, &retagged)] {
+        update(
+            &aws,
+            &c,
+            &name,
+            old.clone(),
+            new.clone(),
+            created.outputs.clone(),
+        )
+        .await;
+        assert_eq!(&refresh(&aws, &c, &name, new).await.inputs, new);
+    }
+    let listed = rds(EAST)
+        .describe_db_subnet_groups()
+        .db_subnet_group_name(&name)
+        .send()
+        .await
+        .expect("the group is still there");
+    let listed: Vec<&str> = listed.db_subnet_groups()[0]
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_identifier())
+        .collect();
+    assert_eq!(listed, [subnets[0].as_str(), subnets[1].as_str()]);
     let mut renamed = retagged.clone();
     renamed["name"] = json!("other-name");
     assert_eq!(replace_keys(&aws, &c, &retagged, &renamed), ["name"]);
