@@ -25,10 +25,15 @@ where
         },
         _ => ErrorKind::Service,
     };
-    let message = err
-        .message()
-        .map(str::to_string)
-        .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
+    let message = match &err {
+        // No answer at all: the chain of causes says why (refused, timed out, DNS), without
+        // the SDK's debug dump of the connector.
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => causes(&err),
+        _ => err
+            .message()
+            .map(str::to_string)
+            .unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
+    };
     ProviderError {
         kind,
         operation: operation.to_string(),
@@ -36,6 +41,21 @@ where
         message,
         ..Default::default()
     }
+}
+
+/// An error and its sources, each once, joined with `: ` (a source whose text its parent
+/// already shows is left out).
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.last().is_some_and(|last| last.contains(&text)) && !text.is_empty() {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// Whether the service answered with a 5xx status.
@@ -117,5 +137,31 @@ mod tests {
         assert_eq!(classify(Some("RequestLimitExceeded")), ErrorKind::Transient);
         assert_eq!(classify(Some("InvalidParameterValue")), ErrorKind::Service);
         assert_eq!(classify(None), ErrorKind::Service);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_endpoint_is_said_plainly() {
+        // A port nothing listens on: the connection is refused at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let conf = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(aws_sdk_sts::config::Region::new("us-east-1"))
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .credentials_provider(aws_sdk_sts::config::Credentials::for_tests())
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        let err = aws_sdk_sts::Client::from_conf(conf)
+            .get_caller_identity()
+            .send()
+            .await
+            .op("GetCallerIdentity")
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Transient);
+        let text = err.to_string();
+        assert!(text.contains("Connection refused"), "{text}");
+        assert!(!text.contains("DispatchFailure"), "no debug dump: {text}");
     }
 }
