@@ -458,6 +458,19 @@ fn repeated_globals(args: &[std::ffi::OsString]) -> (Vec<String>, u8) {
     (set, verbose)
 }
 
+/// Refuses a stack name that could not name one stack everywhere it is shown and kept
+/// (`project/name` in the state, logs and locks): 1 to 128 letters, digits, `-`, `_` or
+/// `.`.
+fn check_stack_name(name: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if name.is_empty() || name.len() > 128 || !name.chars().all(allowed) {
+        return Err(format!(
+            "`{name}` is not a stack name: use 1 to 128 letters, digits, `-`, `_` or `.`"
+        ));
+    }
+    Ok(())
+}
+
 /// Writes `message` on a line of standard error for a stack's own notes (a build
 /// starting), never panicking: a closed pipe drops it, as it does the CLI's output.
 pub fn note(message: &str) {
@@ -688,6 +701,14 @@ where
         .clone()
         .or_else(|| config.as_ref().map(StackConfig::stack_name))
         .unwrap_or_default();
+    if let Err(problem) = check_stack_name(&stack_name) {
+        let from = if cli.stack.is_some() {
+            "`--stack`"
+        } else {
+            "the configuration's stack name"
+        };
+        return fail(&format!("{from}: {problem}"));
+    }
     let id = StackId {
         project: project.to_string(),
         name: stack_name,

@@ -236,17 +236,16 @@ impl StateStore {
     /// over; `state force-unlock` removes it).
     pub fn lock(&self, stack: &StackId, holder: &str) -> Result<StackLock, StateError> {
         let s = &self.shared;
-        let held = match s.backend.try_lock(stack)? {
-            TryLock::Held(held) => Some(held),
-            TryLock::Busy => {
+        let held = match self.system_lock(stack)? {
+            Ok(held) => held,
+            Err(info) => {
                 return Err(StateError::Locked {
                     stack: stack.clone(),
-                    info: self.live_holder(stack)?,
+                    info,
                     stale: false,
                     os_lock: true,
                 });
             }
-            TryLock::Unsupported => None,
         };
         let info = LockInfo {
             holder: holder.to_string(),
@@ -271,22 +270,35 @@ impl StateStore {
         })
     }
 
-    /// The holder named by the row of a stack whose system lock is held. The holder
-    /// writes its row right after taking the lock: give it a moment before saying it is
-    /// unnamed.
-    fn live_holder(&self, stack: &StackId) -> Result<LockInfo, StateError> {
+    /// The system's lock of `stack` (`None` where there is none to take), or the live
+    /// holder that has it. A holder writes its row right after taking the lock, so a busy
+    /// lock without a row is tried again for a second before it is called unnamed: its
+    /// holder may be about to name itself, or the lock may be held for a moment by a copy
+    /// of a released one (a process forked while the lock file was open keeps the lock
+    /// until it runs its program, which closes the file). Two runs one after the other in
+    /// one process, while another thread starts a program, met the second case.
+    fn system_lock(
+        &self,
+        stack: &StackId,
+    ) -> Result<Result<Option<HeldLock>, LockInfo>, StateError> {
         for _ in 0..20 {
-            if let Some(info) = self.lock_info(stack)? {
-                return Ok(info);
+            match self.shared.backend.try_lock(stack)? {
+                TryLock::Held(held) => return Ok(Ok(Some(held))),
+                TryLock::Unsupported => return Ok(Ok(None)),
+                TryLock::Busy => {
+                    if let Some(info) = self.lock_info(stack)? {
+                        return Ok(Err(info));
+                    }
+                }
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        Ok(LockInfo {
+        Ok(Err(LockInfo {
             holder: "a process that has not named itself".to_string(),
             pid: 0,
             host: host_name(),
             acquired_at: OffsetDateTime::now_utc(),
-        })
+        }))
     }
 
     /// Removes the lock row of `stack` that no live process holds; returns who held it.
@@ -296,15 +308,14 @@ impl StateStore {
     /// locks a dead run's row is replaced by the next run anyway; this is for file
     /// systems without file locks, and for rows left by older versions.
     pub fn force_unlock(&self, stack: &StackId) -> Result<Option<LockInfo>, StateError> {
-        let held: Option<HeldLock> = match self.shared.backend.try_lock(stack)? {
-            TryLock::Busy => {
+        let held: Option<HeldLock> = match self.system_lock(stack)? {
+            Ok(held) => held,
+            Err(info) => {
                 return Err(StateError::LockedByLiveRun {
                     stack: stack.clone(),
-                    info: self.live_holder(stack)?,
+                    info,
                 });
             }
-            TryLock::Held(held) => Some(held),
-            TryLock::Unsupported => None,
         };
         let removed = self.shared.backend.delete_lock_row(stack, None);
         drop(held);

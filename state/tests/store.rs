@@ -148,6 +148,41 @@ both!(
     a_drill_keeps_its_report_beside_its_deployment,
 );
 
+/// A run that releases the lock while another thread of the process starts a program, and
+/// locks again at once, gets the lock. The new process holds a copy of every open file,
+/// the lock file's included, from its fork until it runs its program, and with it the
+/// lock: two engine runs one after the other in one test process met this in CI and the
+/// second was refused, by an unnamed holder. The copy is played here by the lock file
+/// locked apart for 300 ms (what a fork's copy does, without `unsafe` to delay an exec).
+#[test]
+fn a_lock_held_a_moment_by_a_copy_of_the_released_one_is_taken_again() {
+    let place = Place::new(Kind::Sqlite);
+    let store = place.open();
+    store
+        .lock(&stack(), "first")
+        .expect("free")
+        .release()
+        .unwrap();
+    let locks = place._dir.path().join("state.db.locks");
+    let file = std::fs::read_dir(&locks)
+        .expect("the lock folder")
+        .next()
+        .expect("the stack's lock file")
+        .unwrap()
+        .path();
+    let copy = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+    copy.try_lock().expect("the copy takes the lock");
+    let closing = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(copy);
+    });
+    let again = store
+        .lock(&stack(), "second")
+        .expect("taken once the copy is closed");
+    closing.join().unwrap();
+    again.release().unwrap();
+}
+
 fn a_drill_keeps_its_report_beside_its_deployment(kind: Kind) {
     let store = Place::new(kind).open();
     let up = store

@@ -619,6 +619,11 @@ fn state_delete_then_import_adopts_the_object_again() {
         "already recorded: {}",
         text(&again)
     );
+    for bad in ["", "a/b", "dev prod"] {
+        let p = run(d, &["--stack", bad, "state", "list"]);
+        assert_eq!(p.status.code(), Some(1), "{bad:?}: {}", text(&p));
+        assert!(text(&p).contains("`--stack`"), "{}", text(&p));
+    }
     let unknown = run(d, &["state", "delete", "r9"]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(text(&unknown).contains("r9"), "{}", text(&unknown));
