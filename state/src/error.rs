@@ -138,6 +138,17 @@ pub enum StateError {
         /// The file.
         path: PathBuf,
     },
+    /// The key file the state's secrets were sealed with is gone. Never replaced by a new
+    /// one: a new key would leave the recorded secrets unreadable for good.
+    #[error(
+        "state file {path}: its secrets were sealed with the key file {key}, which is missing: restore it (or set IAC_KEY_FILE to a copy, or IAC_PASSPHRASE if the state was made with one); nothing was written"
+    )]
+    MissingKeyFile {
+        /// The state file (or URL).
+        path: PathBuf,
+        /// The key file looked for.
+        key: PathBuf,
+    },
     /// Secrets are involved but no key was given.
     #[error(
         "state file {path} holds secrets but no key was given: set IAC_PASSPHRASE, or use the key file the state was created with"

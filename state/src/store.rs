@@ -88,6 +88,17 @@ impl StateStore {
             Location::Postgres(url) => Box::new(backend::postgres::Postgres::open(url)?),
         };
         let has_key = !matches!(options.secrets, SecretsKey::None);
+        // A state already sealed with a key file whose file is gone: say so, and make no
+        // new key in its place.
+        if let SecretsKey::KeyFile(key) = &options.secrets
+            && !key.exists()
+            && backend.meta_get("secrets.verifier")?.is_some()
+        {
+            return Err(StateError::MissingKeyFile {
+                path: backend.location().to_path_buf(),
+                key: key.clone(),
+            });
+        }
         let salt = match backend.meta_get("secrets.salt")? {
             Some(s) => hex_bytes(&s),
             None if has_key => {

@@ -146,6 +146,7 @@ both!(
     history_outputs_and_stacks_read_back,
     one_batch_of_steps_keeps_their_order_and_is_all_or_nothing,
     a_drill_keeps_its_report_beside_its_deployment,
+    a_missing_key_file_is_named_and_never_replaced,
 );
 
 /// A run that releases the lock while another thread of the process starts a program, and
@@ -584,6 +585,41 @@ fn a_wrong_passphrase_is_refused_at_open(kind: Kind) {
     .unwrap_err();
     assert!(matches!(err, StateError::WrongKey { .. }), "{err:?}");
     assert!(err.to_string().contains(&place.location.to_string()));
+}
+
+/// A state sealed with a key file whose file went missing is refused saying so, and no
+/// new key file is made in its place (it would leave the recorded secrets unreadable for
+/// good, and the next open would call the restored one wrong).
+fn a_missing_key_file_is_named_and_never_replaced(kind: Kind) {
+    let place = Place::new(kind);
+    let key = place._dir.path().join("team.key");
+    let with_key = |create| OpenOptions {
+        secrets: SecretsKey::KeyFile(key.clone()),
+        create,
+    };
+    let store = place.open_with(with_key(true));
+    store
+        .put_resource(
+            &stack(),
+            &record("db", &[], json!({"pw": {"$secret": "hunter2"}})),
+        )
+        .unwrap();
+    drop(store);
+    let saved = std::fs::read(&key).expect("the key file was made on first use");
+    std::fs::remove_file(&key).unwrap();
+
+    let err = StateStore::open_location(&place.location, with_key(false)).unwrap_err();
+    assert!(matches!(err, StateError::MissingKeyFile { .. }), "{err:?}");
+    assert!(err.to_string().contains("team.key"), "{err}");
+    assert!(!key.exists(), "no new key file in its place");
+
+    std::fs::write(&key, saved).unwrap();
+    let store = place.open_with(with_key(false));
+    assert_eq!(
+        store.load(&stack()).unwrap().resources[0].inputs["pw"],
+        json!({"$secret": "hunter2"}),
+        "the restored key reads the secrets"
+    );
 }
 
 #[test]
