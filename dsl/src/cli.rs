@@ -1496,11 +1496,14 @@ fn migrate(
     }
     dest_lock.release().map_err(|e| e.to_string())?;
     source_lock.release().map_err(|e| e.to_string())?;
-    let key = match &secrets {
+    let mut key = match &secrets {
         SecretsKey::Passphrase(_) => "IAC_PASSPHRASE".to_string(),
         SecretsKey::KeyFile(file) => format!("the key file {}", file.display()),
         SecretsKey::None => "no key".to_string(),
     };
+    if let Some(note) = key_beside_copy(from, to, &secrets)? {
+        key = format!("{key}; {note}");
+    }
     let secrets_count = original
         .resources
         .iter()
@@ -1521,6 +1524,54 @@ fn migrate(
         ));
     }
     Ok(0)
+}
+
+/// Where a state file's own key file is the key (no `IAC_PASSPHRASE`, no `IAC_KEY_FILE`),
+/// a copy into another state file needs that key beside it too, where a run with `--state
+/// COPY` looks: copies it there (mode 0600) when nothing is there yet, and says what it
+/// did, or what the user has to do when another key is there already.
+fn key_beside_copy(
+    from: &Location,
+    to: &Location,
+    secrets: &SecretsKey,
+) -> Result<Option<String>, String> {
+    let (Location::File(_), Location::File(dest), SecretsKey::KeyFile(key)) = (from, to, secrets)
+    else {
+        return Ok(None);
+    };
+    let Ok(SecretsKey::KeyFile(default)) = engine::reference::secrets_key(to) else {
+        return Ok(None);
+    };
+    if default == *key {
+        return Ok(None);
+    }
+    let bytes =
+        std::fs::read(key).map_err(|e| format!("reading the key file {}: {e}", key.display()))?;
+    match std::fs::read(&default) {
+        Ok(there) if there == bytes => Ok(None),
+        Ok(_) => Ok(Some(format!(
+            "{} holds another key, so open the copy with IAC_KEY_FILE={}",
+            default.display(),
+            key.display()
+        ))),
+        Err(_) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&default)
+                .map_err(|e| format!("copying the key file to {}: {e}", default.display()))?;
+            file.write_all(&bytes)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| format!("copying the key file to {}: {e}", default.display()))?;
+            Ok(Some(format!(
+                "copied to {} beside the copy of {}, where `--state` finds it",
+                default.display(),
+                dest.display()
+            )))
+        }
+    }
 }
 
 /// `aws:ec2/vpc` -> `aws:ec2`.

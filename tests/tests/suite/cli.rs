@@ -628,3 +628,48 @@ fn state_delete_then_import_adopts_the_object_again() {
     assert_eq!(unknown.status.code(), Some(1));
     assert!(text(&unknown).contains("r9"), "{}", text(&unknown));
 }
+
+/// A state file sealed with its own key file, migrated to another file, opens there with
+/// no more said: the key is copied beside the copy (mode 0600), where `--state` looks.
+#[test]
+fn a_migrated_state_file_finds_its_key_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_config(
+        d,
+        "name = \"dev\"\ncount = 2\npassword = \"hunter2-secret\"\n",
+    );
+    let keyless = |args: &[&str]| {
+        fake(d, args)
+            .env_remove("IAC_PASSPHRASE")
+            .env_remove("IAC_KEY_FILE")
+            .output()
+            .unwrap()
+    };
+    assert_eq!(keyless(&["up", "--yes"]).status.code(), Some(0));
+    assert!(d.join(".iac/state.db.key").exists());
+    let moved = keyless(&["state", "migrate", "--to", "copy.db"]);
+    assert_eq!(moved.status.code(), Some(0), "{}", text(&moved));
+    assert!(
+        text(&moved).contains("copied to copy.db.key"),
+        "{}",
+        text(&moved)
+    );
+    let key = std::fs::metadata(d.join("copy.db.key")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777,
+        0o600
+    );
+    let shown = keyless(&[
+        "--state",
+        "copy.db",
+        "outputs",
+        "password",
+        "--show-secrets",
+    ]);
+    assert_eq!(shown.status.code(), Some(0), "{}", text(&shown));
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout).trim(),
+        "hunter2-secret"
+    );
+}
