@@ -279,6 +279,8 @@ pub struct Stack {
     /// The dependency graph over indices, built once for the declarations as they are
     /// (validation and every plan use it) and dropped when a declaration is added.
     resolved: OnceLock<Resolved>,
+    /// How a user of this stack lifts `protect` ([`Stack::unprotect_hint`]).
+    pub(crate) unprotect: Option<String>,
 }
 
 /// The declared graph over node indices.
@@ -323,6 +325,7 @@ impl Stack {
             edges: Vec::new(),
             later: Vec::new(),
             resolved: OnceLock::new(),
+            unprotect: None,
         }
     }
 
@@ -646,6 +649,14 @@ impl Stack {
     /// Marks the stack as production: the policies' production rules apply.
     pub fn set_production(&mut self, production: bool) {
         self.policy.production = production;
+    }
+
+    /// Says how a user of this stack lifts `protect` (e.g. "`up --set
+    /// protect_data=false` first"): a plan refused because it would delete or replace a
+    /// protected resource ends with it, once, where the engine alone can only say "remove
+    /// `protect`".
+    pub fn unprotect_hint(&mut self, how: impl Into<String>) {
+        self.unprotect = Some(how.into());
     }
 
     /// Overrides the usage assumption `name` of the cost estimate (validation refuses a

@@ -173,6 +173,12 @@ pub enum PlanError {
         /// What is wrong.
         message: String,
     },
+    /// Not a problem of its own: how this stack's user lifts `protect`, after the
+    /// [`PlanError::Protected`] refusals ([`crate::Stack::unprotect_hint`]).
+    Unprotect {
+        /// What to do.
+        how: String,
+    },
 }
 
 impl fmt::Display for PlanError {
@@ -198,6 +204,7 @@ impl fmt::Display for PlanError {
             PlanError::UnknownTarget { name } => {
                 write!(f, "--target `{name}` is not a resource of this stack")
             }
+            PlanError::Unprotect { how } => write!(f, "to lift `protect` here: {how}"),
             PlanError::DataSource { name, message } => write!(f, "data source {name}: {message}"),
         }
     }
@@ -209,9 +216,14 @@ pub struct PlanErrors(pub Vec<PlanError>);
 
 impl fmt::Display for PlanErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "the plan cannot be made ({} problem(s)):", self.0.len())?;
-        for e in &self.0 {
+        let hints = |e: &&PlanError| matches!(e, PlanError::Unprotect { .. });
+        let problems = self.0.iter().filter(|e| !hints(e)).count();
+        writeln!(f, "the plan cannot be made ({problems} problem(s)):")?;
+        for e in self.0.iter().filter(|e| !hints(e)) {
             writeln!(f, "  - {e}")?;
+        }
+        for e in self.0.iter().filter(hints) {
+            writeln!(f, "{e}")?;
         }
         Ok(())
     }
@@ -423,6 +435,12 @@ pub fn plan(
             references: Vec::new(),
         })
     } else {
+        let protected = errors
+            .iter()
+            .any(|e| matches!(e, PlanError::Protected { .. }));
+        if let (true, Some(how)) = (protected, &stack.unprotect) {
+            errors.push(PlanError::Unprotect { how: how.clone() });
+        }
         Err(PlanErrors(errors))
     }
 }

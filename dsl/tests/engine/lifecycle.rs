@@ -210,6 +210,22 @@ async fn protected_resources_cannot_be_deleted_or_replaced() {
     );
     let delete = w.destroy(w.stack(|_| {})).await.unwrap_err();
     assert!(delete.to_string().contains("db is protected"), "{delete}");
+    // A stack that says how its user lifts `protect` has it said once, after the list.
+    let hinted = w
+        .destroy(w.stack(|s| s.unprotect_hint("set keep_data = false first")))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        hinted.contains("(1 problem(s))"),
+        "the hint is no problem: {hinted}"
+    );
+    assert!(
+        hinted
+            .trim_end()
+            .ends_with("to lift `protect` here: set keep_data = false first"),
+        "{hinted}"
+    );
     assert_eq!(w.mutations(), vec!["create db"], "nothing was called");
     assert_eq!(w.state(), before, "nothing was written");
 }

@@ -144,6 +144,11 @@ pub fn payment_dr_with(
 ) -> PaymentDr {
     let s = config.environment_suffix.as_str();
     stack.provider_or_register("random", Random::new);
+    if config.protects_data() {
+        stack.unprotect_hint(
+            "`up --set protect_data=false` first (or `protect_data = false` in the configuration), then this again",
+        );
+    }
     let on = |p: &ProviderRef| ResourceOptions::default().provider(p);
 
     // Global: the database password, its secret (replicated), IAM.
