@@ -1574,6 +1574,34 @@ fn key_beside_copy(
     }
 }
 
+/// One line of what a refresh found: gone, declared settings changed (by key), or outputs
+/// that moved on by themselves; with what comes of it where the refresh was recorded
+/// (`refresh`), bare before a plan (which shows what comes of it).
+fn drift_line(d: &crate::plan::Drift, recorded: bool) -> String {
+    let keys = |names: &[String]| {
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", names.join(", "))
+        }
+    };
+    let (what, then) = match d.change {
+        "gone" => (
+            "deleted outside the stack".to_string(),
+            "; the next `up` creates it again",
+        ),
+        "moved" => (
+            format!("moved on in the cloud{}", keys(&d.outputs)),
+            "; recorded",
+        ),
+        _ => (
+            format!("changed outside the stack{}", keys(&d.inputs)),
+            "; recorded what the cloud holds, and `preview` shows what `up` would set back",
+        ),
+    };
+    format!("{}: {what}{}", d.name, if recorded { then } else { "" })
+}
+
 /// `aws:ec2/vpc` -> `aws:ec2`.
 fn service_of(type_token: &str) -> String {
     type_token
@@ -1641,6 +1669,12 @@ impl Ui {
                 .push(step);
         }
         print_references(plan);
+        if !plan.drift.is_empty() {
+            outln!("Changed outside the stack, found by the refresh (the plan starts from it):");
+            for d in &plan.drift {
+                outln!("  {}", drift_line(d, false));
+            }
+        }
         if groups.is_empty() {
             outln!("No changes. The stack matches its declaration.");
         }
@@ -1689,31 +1723,9 @@ impl Ui {
     }
 
     fn refreshed(&self, report: &engine::RefreshReport) {
-        let keys = |names: &[String]| {
-            if names.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", names.join(", "))
-            }
-        };
         let changes = &report.changes;
         if self.json {
-            let rows: Vec<Value> = changes
-                .iter()
-                .map(|c| match c {
-                    engine::RefreshChange::Gone(n) => {
-                        serde_json::json!({"name": n, "change": "gone"})
-                    }
-                    engine::RefreshChange::Drifted {
-                        record,
-                        inputs,
-                        outputs,
-                    } => serde_json::json!({
-                        "name": record.name, "change": "drifted",
-                        "inputs": inputs, "outputs": outputs,
-                    }),
-                })
-                .collect();
+            let rows = engine::drift_of(changes);
             self.print_json(&serde_json::json!({
                 "changes": rows,
                 "resources": report.resources,
@@ -1725,26 +1737,8 @@ impl Ui {
         if changes.is_empty() {
             outln!("Refreshed: the cloud matches the recorded state.");
         }
-        for c in changes {
-            match c {
-                engine::RefreshChange::Gone(n) => {
-                    outln!("  {n}: deleted outside the stack; the next `up` creates it again")
-                }
-                engine::RefreshChange::Drifted {
-                    record,
-                    inputs,
-                    outputs,
-                } if inputs.is_empty() => outln!(
-                    "  {}: moved on in the cloud{}; recorded",
-                    record.name,
-                    keys(outputs)
-                ),
-                engine::RefreshChange::Drifted { record, inputs, .. } => outln!(
-                    "  {}: changed outside the stack{}; recorded what the cloud holds, and `preview` shows what `up` would set back",
-                    record.name,
-                    keys(inputs)
-                ),
-            }
+        for d in engine::drift_of(changes) {
+            outln!("  {}", drift_line(&d, true));
         }
         let calls = report.total_calls();
         outln!(

@@ -201,8 +201,9 @@ pub(crate) async fn preview_validated(
 ) -> Result<Plan, EngineError> {
     // Other stacks' outputs first: a missing one stops the preview before any request.
     let reads = references_for(stack, current, destroy)?;
+    let mut changes = Vec::new();
     if options.refresh {
-        state = refresh_state(stack, &state, options.parallelism).await?.0;
+        (state, changes) = refresh_state(stack, &state, options.parallelism).await?;
     }
     let mut data = evaluate_data(stack, options.parallelism).await?;
     data.extend(reference::as_data(&reads));
@@ -216,6 +217,7 @@ pub(crate) async fn preview_validated(
         },
     )?;
     planned.references = reads;
+    planned.drift = drift_of(&changes);
     Ok(planned)
 }
 
@@ -335,10 +337,12 @@ async fn up_locked(
             .map_err(EngineError::PlanMoved)?;
     }
     let mut state = drop_stale_copies(loaded);
+    let mut drift = Vec::new();
     if options.refresh {
         let (fresh, changes) = refresh_state(&stack, &state, options.parallelism).await?;
         write_refresh(&store, &stack, &changes)?;
         state = fresh;
+        drift = drift_of(&changes);
     }
     let mut data = evaluate_data(&stack, options.parallelism).await?;
     data.extend(reference::as_data(&reads));
@@ -352,6 +356,7 @@ async fn up_locked(
         },
     )?;
     planned.references = reads;
+    planned.drift = drift;
     if let Some((saved, file)) = expected {
         saved
             .refuse_other_plan(file, stack.id(), &planned)
@@ -748,6 +753,35 @@ pub async fn refresh_state(
         }
     }
     Ok((fresh, changes))
+}
+
+/// What a refresh found, as a plan shows it.
+pub(crate) fn drift_of(changes: &[RefreshChange]) -> Vec<crate::plan::Drift> {
+    changes
+        .iter()
+        .map(|c| match c {
+            RefreshChange::Gone(name) => crate::plan::Drift {
+                name: name.clone(),
+                change: "gone",
+                inputs: Vec::new(),
+                outputs: Vec::new(),
+            },
+            RefreshChange::Drifted {
+                record,
+                inputs,
+                outputs,
+            } => crate::plan::Drift {
+                name: record.name.clone(),
+                change: if inputs.is_empty() {
+                    "moved"
+                } else {
+                    "drifted"
+                },
+                inputs: inputs.clone(),
+                outputs: outputs.clone(),
+            },
+        })
+        .collect()
 }
 
 /// What one read says of its record: gone, drifted, or `None` when it matches.

@@ -253,6 +253,27 @@ pub struct Plan {
     /// What the stack references read from other stacks (secrets redacted when shown).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub references: Vec<crate::engine::reference::ReferenceRead>,
+    /// What a refresh before the plan (`--refresh`) found changed outside the stack: the
+    /// plan starts from what the cloud holds, so a step that sets a value back shows here
+    /// why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Drift>,
+}
+
+/// One resource a refresh found changed outside the stack ([`Plan::drift`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    /// The resource.
+    pub name: String,
+    /// `gone` (deleted outside), `drifted` (declared settings changed) or `moved` (only
+    /// outputs the cloud reports moved on).
+    pub change: &'static str,
+    /// The input keys that changed outside.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<String>,
+    /// The output keys that moved on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<String>,
 }
 
 pub(crate) fn serialize_redacted_map<S: serde::Serializer>(
@@ -433,6 +454,7 @@ pub fn plan(
             steps,
             outputs,
             references: Vec::new(),
+            drift: Vec::new(),
         })
     } else {
         let protected = errors

@@ -495,6 +495,26 @@ async fn refresh_turns_out_of_band_changes_into_a_plan() {
         s.add("kept", FakeArgs::new().value("size", 1));
         s.add("gone", FakeArgs::new());
     });
+    // A refreshed preview says what it found before its plan, by key.
+    let options = iac_dsl::RunOptions {
+        refresh: true,
+        ..Default::default()
+    };
+    let refreshed = iac_dsl::engine::preview(&stack, &w.store, &options, false)
+        .await
+        .unwrap();
+    let drift: Vec<(String, &str, Vec<String>)> = refreshed
+        .drift
+        .iter()
+        .map(|d| (d.name.clone(), d.change, d.inputs.clone()))
+        .collect();
+    assert_eq!(
+        drift,
+        [
+            ("gone".to_string(), "gone", vec![]),
+            ("kept".to_string(), "drifted", vec!["size".to_string()]),
+        ]
+    );
     let report = iac_dsl::engine::refresh(&stack, &w.store, &Default::default())
         .await
         .unwrap();
