@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use crate::apply::{ApplyReport, Event, StepStatus};
 use crate::engine::{self, EngineError, RunOptions};
-use crate::plan::{Op, Plan, Step};
+use crate::plan::{DriftKind, Op, Plan, Step};
 use crate::stack::Stack;
 use crate::value::{contains_secret, contains_unknown, redact, reveal, unknown_source};
 
@@ -1555,16 +1555,7 @@ fn key_beside_copy(
             key.display()
         ))),
         Err(_) => {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&default)
-                .map_err(|e| format!("copying the key file to {}: {e}", default.display()))?;
-            file.write_all(&bytes)
-                .and_then(|()| file.sync_all())
-                .map_err(|e| format!("copying the key file to {}: {e}", default.display()))?;
+            iac_state::write_key_file(&default, &bytes).map_err(|e| e.to_string())?;
             Ok(Some(format!(
                 "copied to {} beside the copy of {}, where `--state` finds it",
                 default.display(),
@@ -1586,15 +1577,15 @@ fn drift_line(d: &crate::plan::Drift, recorded: bool) -> String {
         }
     };
     let (what, then) = match d.change {
-        "gone" => (
+        DriftKind::Gone => (
             "deleted outside the stack".to_string(),
             "; the next `up` creates it again",
         ),
-        "moved" => (
+        DriftKind::Moved => (
             format!("moved on in the cloud{}", keys(&d.outputs)),
             "; recorded",
         ),
-        _ => (
+        DriftKind::Drifted => (
             format!("changed outside the stack{}", keys(&d.inputs)),
             "; recorded what the cloud holds, and `preview` shows what `up` would set back",
         ),

@@ -32,7 +32,9 @@ pub use apply::{ApplyReport, Event, EventSink, StepReport, StepStatus, notice};
 pub use cost::{CostModel, CostReport};
 pub use engine::{Deployment, EngineError, RunOptions};
 pub use output::{Input, Output};
-pub use plan::{Drift, Op, Plan, PlanError, PlanErrors, PlanOptions, PropertyDiff, Step};
+pub use plan::{
+    Drift, DriftKind, Op, Plan, PlanError, PlanErrors, PlanOptions, PropertyDiff, Step,
+};
 pub use policy::{Level, Policy, PolicyReport, Violation, Waiver};
 pub use provider::{
     CreateRequest, CreateResponse, DeleteRequest, DiffRequest, DiffResponse, ErrorKind,

@@ -51,7 +51,7 @@ pub use records::{
     StackId, StackState, StackSummary, StepCounts, StepOutcome,
 };
 pub use schema::SCHEMA_VERSION;
-pub use secrets::SecretsKey;
+pub use secrets::{SecretsKey, write_key_file};
 pub use store::{OpenOptions, StateStore};
 
 /// JSON values as stored.

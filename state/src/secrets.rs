@@ -243,19 +243,30 @@ fn read_or_create_key_file(file: &Path) -> Result<Zeroizing<[u8; 32]>, StateErro
             let mut key = Zeroizing::new([0u8; 32]);
             rand::rng().fill_bytes(key.as_mut());
             let hex = Zeroizing::new(key.iter().map(|b| format!("{b:02x}")).collect::<String>());
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(file)
-                .map_err(|e| io("creating the key file", e))?;
-            f.write_all(hex.as_bytes())
-                .map_err(|e| io("writing the key file", e))?;
-            f.sync_all().map_err(|e| io("writing the key file", e))?;
+            write_key_file(file, hex.as_bytes())?;
             Ok(key)
         }
         Err(e) => Err(io("reading the key file", e)),
     }
+}
+
+/// Writes a new key file at `file` holding `text` (a key file's contents), readable by its
+/// owner only (mode 0600); refuses to replace a file that is there. For a key made on
+/// first use, and for a copy of a state file's key beside a copy of the state.
+pub fn write_key_file(file: &Path, text: &[u8]) -> Result<(), StateError> {
+    let io = |source: std::io::Error| StateError::Io {
+        path: file.to_path_buf(),
+        context: "writing the key file".to_string(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .map_err(io)?;
+    f.write_all(text).map_err(io)?;
+    f.sync_all().map_err(io)
 }
 
 fn hex_decode(s: &str) -> Option<Zeroizing<[u8; 32]>> {

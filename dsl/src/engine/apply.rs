@@ -399,9 +399,11 @@ pub(crate) async fn apply(
     let outputs = {
         let live = exec.outputs.read().map(|m| m.clone()).unwrap_or_default();
         let resolver = LiveResolver(&live);
+        // The outputs the plan has (none for a destroy, which leaves none).
         exec.stack
             .outputs
             .iter()
+            .filter(|(name, _)| plan.outputs.contains_key(name))
             .filter_map(|(name, node)| {
                 let v = node.eval(&resolver).ok()?;
                 (!contains_unknown(&v)).then(|| (name.clone(), v))

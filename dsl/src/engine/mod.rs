@@ -386,7 +386,7 @@ async fn up_locked(
     };
     let deployment = store.begin_deployment(stack.id(), kind)?;
     let journal = Journal::start(store.clone());
-    let mut report = apply(
+    let report = apply(
         stack.clone(),
         state.resources.clone(),
         data,
@@ -400,10 +400,6 @@ async fn up_locked(
         },
     )
     .await;
-    if destroy {
-        // What the deleted resources' outputs were is history, not a result of the run.
-        report.outputs.clear();
-    }
     if options.targets.is_empty() {
         store.set_outputs(stack.id(), &report.outputs)?;
     }
@@ -762,7 +758,7 @@ pub(crate) fn drift_of(changes: &[RefreshChange]) -> Vec<crate::plan::Drift> {
         .map(|c| match c {
             RefreshChange::Gone(name) => crate::plan::Drift {
                 name: name.clone(),
-                change: "gone",
+                change: crate::plan::DriftKind::Gone,
                 inputs: Vec::new(),
                 outputs: Vec::new(),
             },
@@ -773,9 +769,9 @@ pub(crate) fn drift_of(changes: &[RefreshChange]) -> Vec<crate::plan::Drift> {
             } => crate::plan::Drift {
                 name: record.name.clone(),
                 change: if inputs.is_empty() {
-                    "moved"
+                    crate::plan::DriftKind::Moved
                 } else {
-                    "drifted"
+                    crate::plan::DriftKind::Drifted
                 },
                 inputs: inputs.clone(),
                 outputs: outputs.clone(),

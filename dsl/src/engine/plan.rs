@@ -260,14 +260,25 @@ pub struct Plan {
     pub drift: Vec<Drift>,
 }
 
+/// What a refresh found of one resource (`gone`, `drifted` or `moved` in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftKind {
+    /// Deleted outside the stack: the next plan creates it again.
+    Gone,
+    /// Declared settings changed outside the stack: the next plan sets them back.
+    Drifted,
+    /// Only outputs the cloud reports moved on (a status): nothing to set back.
+    Moved,
+}
+
 /// One resource a refresh found changed outside the stack ([`Plan::drift`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Drift {
     /// The resource.
     pub name: String,
-    /// `gone` (deleted outside), `drifted` (declared settings changed) or `moved` (only
-    /// outputs the cloud reports moved on).
-    pub change: &'static str,
+    /// What happened to it.
+    pub change: DriftKind,
     /// The input keys that changed outside.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<String>,

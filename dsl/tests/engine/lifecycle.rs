@@ -503,7 +503,8 @@ async fn refresh_turns_out_of_band_changes_into_a_plan() {
     let refreshed = iac_dsl::engine::preview(&stack, &w.store, &options, false)
         .await
         .unwrap();
-    let drift: Vec<(String, &str, Vec<String>)> = refreshed
+    use iac_dsl::DriftKind;
+    let drift: Vec<(String, DriftKind, Vec<String>)> = refreshed
         .drift
         .iter()
         .map(|d| (d.name.clone(), d.change, d.inputs.clone()))
@@ -511,8 +512,12 @@ async fn refresh_turns_out_of_band_changes_into_a_plan() {
     assert_eq!(
         drift,
         [
-            ("gone".to_string(), "gone", vec![]),
-            ("kept".to_string(), "drifted", vec!["size".to_string()]),
+            ("gone".to_string(), DriftKind::Gone, vec![]),
+            (
+                "kept".to_string(),
+                DriftKind::Drifted,
+                vec!["size".to_string()]
+            ),
         ]
     );
     let report = iac_dsl::engine::refresh(&stack, &w.store, &Default::default())
