@@ -324,5 +324,72 @@ def route53_create_refuses_an_existing_record():
 
 route53_create_refuses_an_existing_record()
 
+def aurora_instances_carry_their_clusters_subnet_group():
+    """An Aurora instance is described with its cluster's DB subnet group, as AWS does.
+
+    moto 5.2.5 gives an instance created into a cluster without `DBSubnetGroupName` no
+    subnet group, so DescribeDBInstances leaves `DBSubnetGroup` out. In AWS the instances
+    of an Aurora cluster use the cluster's group, and DescribeDBInstances embeds it whole
+    (name, description, VPC, subnets). The refresh reads a subnet group from that answer
+    when an instance of the refresh uses it.
+    """
+    clustered = rds.DBInstanceClustered.__init__
+
+    def init(self, db_cluster_identifier, promotion_tier=1, **kwargs):
+        clustered(self, db_cluster_identifier, promotion_tier=promotion_tier, **kwargs)
+        name = getattr(self.cluster, "db_subnet_group_name", None)
+        if self._db_subnet_group_name is None and name in self.backend.subnet_groups:
+            self.db_subnet_group_name = name
+
+    rds.DBInstanceClustered.__init__ = init
+
+
+aurora_instances_carry_their_clusters_subnet_group()
+
+
+def tagging_lists_subnet_groups_and_addresses():
+    """The Resource Groups Tagging API lists DB subnet groups (`rds:subgrp`) and Elastic IP
+    addresses (`ec2:elastic-ip`) with their tags, as AWS does.
+
+    moto 5.2.5 lists neither, so a refresh asked each of them for its tags on its own
+    (ListTagsForResource, DescribeAddresses) where on AWS the one listing per region
+    answers. ARNs as AWS makes them: `arn:aws:rds:REGION:ACCOUNT:subgrp:NAME` and
+    `arn:aws:ec2:REGION:ACCOUNT:elastic-ip/ALLOCATION-ID`.
+    """
+    from moto.core.resource_tagging import TaggedResource
+    from moto.ec2 import models as ec2
+
+    rds_listed = rds.RDSBackend.iter_tagged_resources
+
+    def rds_resources(self):
+        yield from rds_listed(self)
+        for group in self.subnet_groups.values():
+            yield TaggedResource(
+                arn=group.arn,
+                tags={tag["Key"]: tag["Value"] for tag in group.get_tags()},
+                resource_type="rds:subgrp",
+            )
+
+    rds.RDSBackend.iter_tagged_resources = rds_resources
+
+    ec2_listed = ec2.EC2Backend.iter_tagged_resources
+
+    def ec2_resources(self):
+        yield from ec2_listed(self)
+        for address in self.addresses:
+            if address.allocation_id is None:
+                continue
+            yield TaggedResource(
+                arn=f"arn:{self.partition}:ec2:{self.region_name}:{self.account_id}"
+                f":elastic-ip/{address.allocation_id}",
+                tags=dict(self.tags.get(address.allocation_id, {})),
+                resource_type="ec2:elastic-ip",
+            )
+
+    ec2.EC2Backend.iter_tagged_resources = ec2_resources
+
+
+tagging_lists_subnet_groups_and_addresses()
+
 if __name__ == "__main__":
     sys.exit(main())

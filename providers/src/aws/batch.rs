@@ -220,6 +220,40 @@ impl ReadBatch {
     }
 }
 
+/// Answers `reqs` in order: each from `known` where it has the answer already (from
+/// another type's listing), the rest together by one `rest` (a batched read of them).
+pub(crate) async fn known_or<K, R, RF>(reqs: Vec<ReadRequest>, known: K, rest: R) -> Vec<ReadResult>
+where
+    K: Fn(&ReadRequest) -> Option<ReadResult>,
+    R: FnOnce(Vec<ReadRequest>) -> RF,
+    RF: Future<Output = Vec<ReadResult>>,
+{
+    let mut unknown = Vec::new();
+    let answers: Vec<Option<ReadResult>> = reqs
+        .into_iter()
+        .map(|r| {
+            let answer = known(&r);
+            if answer.is_none() {
+                unknown.push(r);
+            }
+            answer
+        })
+        .collect();
+    let mut read = rest(unknown).await.into_iter();
+    answers
+        .into_iter()
+        .map(|answer| {
+            answer.or_else(|| read.next()).unwrap_or_else(|| {
+                Err(ProviderError::new(
+                    iac_dsl::ErrorKind::Service,
+                    "read",
+                    "a batched read answered fewer reads than it was asked",
+                ))
+            })
+        })
+        .collect()
+}
+
 /// A read's answer from a listing that holds the object's inputs and outputs whole: a
 /// [`ReadBatch::pick`] shape.
 pub(crate) fn whole<I: serde::Serialize, O: serde::Serialize>(
@@ -234,8 +268,9 @@ pub(crate) fn failed_all(reqs: &[ReadRequest], e: &ProviderError) -> Vec<ReadRes
     reqs.iter().map(|_| Err(e.clone())).collect()
 }
 
-/// How a request names its object's ARN.
-type ArnOf = fn(&ReadRequest) -> Option<String>;
+/// How a request names its object's ARN, given the provider (its region and, when known,
+/// its account).
+type ArnOf = fn(&ReadRequest, &Aws) -> Option<String>;
 
 /// Types whose service keeps tags apart from its describe call (one more call per object),
 /// and how a request of each names its object's ARN.
@@ -246,22 +281,28 @@ const TAGGED_APART: &[(&str, ArnOf)] = &[
     ("aws:kms/key", output_arn),
     ("aws:rds/subnetGroup", output_arn),
     ("aws:s3/bucket", bucket_arn),
+    ("aws:ec2/eip", super::ec2::eip::arn_of),
 ];
 
-fn output_arn(r: &ReadRequest) -> Option<String> {
+fn output_arn(r: &ReadRequest, _: &Aws) -> Option<String> {
     r.outputs["arn"].as_str().map(str::to_string)
 }
 
-fn id_arn(r: &ReadRequest) -> Option<String> {
+fn id_arn(r: &ReadRequest, _: &Aws) -> Option<String> {
     r.id.starts_with("arn:").then(|| r.id.clone())
 }
 
-fn bucket_arn(r: &ReadRequest) -> Option<String> {
+fn bucket_arn(r: &ReadRequest, _: &Aws) -> Option<String> {
     Some(format!("arn:aws:s3:::{}", r.id))
 }
 
 /// The most ARNs one GetResources of the tagging API takes.
 const ARNS_PER_CALL: usize = 100;
+
+/// The most tags a page of GetResources may hold (AWS allows 100 to 500). Pages end at
+/// 100 tags unless asked for more, which with the stack's and engine's tags on every
+/// object is about fifteen objects: a region's listing took two pages.
+const TAGS_PER_PAGE: i32 = 500;
 
 /// What the Resource Groups Tagging API lists for a refresh's objects whose tags live
 /// apart, by ARN, beside what the record says their own tags are. A hint, never the last
@@ -281,7 +322,7 @@ impl TagHints {
                 .iter()
                 .find(|(token, _)| *token == r.ctx.type_token)
                 .map(|(_, arn_of)| arn_of);
-            if let Some(arn) = arn_of.and_then(|arn_of| arn_of(r)) {
+            if let Some(arn) = arn_of.and_then(|arn_of| arn_of(r, aws)) {
                 recorded.insert(arn, r.inputs["tags"].clone());
             }
         }
@@ -297,6 +338,7 @@ impl TagHints {
                 let out = client
                     .get_resources()
                     .set_resource_arn_list(Some(chunk.to_vec()))
+                    .tags_per_page(TAGS_PER_PAGE)
                     .set_pagination_token(token.take())
                     .send()
                     .await

@@ -171,10 +171,23 @@ impl Aws {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<BTreeMap<String, String>, ProviderError>>,
     {
-        if let Some(tags) = self.hints.as_ref().and_then(|h| h.agreeing(self, arn)) {
+        if let Some(tags) = self.listed_tags(arn) {
             return Ok(tags);
         }
         fetch().await
+    }
+
+    /// In a refresh, every tag the Resource Groups Tagging API listed for the object
+    /// `arn`, when its own tags among them are what the record says; `None` otherwise
+    /// (the service is then asked). See [`Aws::tags_or`].
+    pub(crate) fn listed_tags(&self, arn: &str) -> Option<BTreeMap<String, String>> {
+        self.hints.as_ref().and_then(|h| h.agreeing(self, arn))
+    }
+
+    /// The account, when it is known without a call (read from a recorded ARN or asked
+    /// before); `None` otherwise.
+    pub(crate) fn known_account(&self) -> Option<&str> {
+        self.inner.account.get().map(String::as_str)
     }
 
     /// The region this provider manages.

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{DomainType, ResourceType};
+use aws_sdk_ec2::types::{DomainType, NatGatewayAddressStatus, NatGatewayState, ResourceType};
 use iac_dsl::{
     CreateRequest, CreateResponse, DeleteRequest, Input, LookupRequest, Props, ProviderError,
     ReadRequest, ReadResponse, ResourceArgs, UpdateRequest, UpdateResponse,
@@ -11,7 +11,7 @@ use iac_dsl::{
 use serde::{Deserialize, Serialize};
 
 use super::{Kind, create_tagged, lookup_tagged, read_by_filter, tag_map, tag_spec, update_tags};
-use crate::aws::batch::{ReadBatch, ReadResult};
+use crate::aws::batch::{ReadBatch, ReadResult, known_or};
 use crate::aws::error::none_if_not_found;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
 
@@ -108,11 +108,7 @@ impl ResourceImpl for ElasticIpImpl {
         let id = made.id;
         // The answer holds the address; only an adopted one is read.
         let outputs = match made.answer {
-            Some(public_ip) => ElasticIpOutputs {
-                id: id.clone(),
-                allocation_id: id.clone(),
-                public_ip,
-            },
+            Some(public_ip) => outputs(&id, &public_ip),
             None => {
                 describe(aws, &id)
                     .await?
@@ -140,18 +136,33 @@ impl ResourceImpl for ElasticIpImpl {
         batch: &ReadBatch,
         reqs: Vec<ReadRequest>,
     ) -> Vec<ReadResult> {
-        let describe = |client: aws_sdk_ec2::Client, by| async move {
-            let out = client.describe_addresses().filters(by).send().await;
-            Ok(out.op("DescribeAddresses")?.addresses().to_vec())
+        // An address that a NAT gateway of the refresh holds is in that gateway's answer
+        // (its public IP), and its tags are in the tagging listing: no DescribeAddresses
+        // for it. The others are described together.
+        let held = held_by_nat_gateways(aws, batch).await;
+        let known = |r: &ReadRequest| {
+            let public_ip = held.get(&r.id)?;
+            let tags = aws.listed_tags(&arn_of(r, aws)?)?;
+            let inputs = EipInputs {
+                tags: aws.own_tags(tags),
+            };
+            Some(Ok(found(&r.id, Some((inputs, outputs(&r.id, public_ip))))))
         };
-        let id_of = aws_sdk_ec2::types::Address::allocation_id;
-        let shape = |r: &ReadRequest, x: &_| Ok(found(&r.id, Some(shape(aws, &r.id, x))));
-        let (key, filter) = ("ec2:addresses", "allocation-id");
-        let single = |r| self.read(aws, r);
-        read_by_filter(
-            aws, batch, reqs, key, filter, describe, id_of, shape, single,
-        )
-        .await
+        let described = |rest: Vec<ReadRequest>| async move {
+            let describe = |client: aws_sdk_ec2::Client, by| async move {
+                let out = client.describe_addresses().filters(by).send().await;
+                Ok(out.op("DescribeAddresses")?.addresses().to_vec())
+            };
+            let id_of = aws_sdk_ec2::types::Address::allocation_id;
+            let shape = |r: &ReadRequest, x: &_| Ok(found(&r.id, Some(shape(aws, &r.id, x))));
+            let (key, filter) = ("ec2:addresses", "allocation-id");
+            let single = |r| self.read(aws, r);
+            read_by_filter(
+                aws, batch, rest, key, filter, describe, id_of, shape, single,
+            )
+            .await
+        };
+        known_or(reqs, known, described).await
     }
 
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
@@ -187,6 +198,41 @@ impl ResourceImpl for ElasticIpImpl {
     }
 }
 
+/// The ARN of the address a request reads, for the tagging listing; `None` while the
+/// account is unknown.
+pub(crate) fn arn_of(r: &ReadRequest, aws: &Aws) -> Option<String> {
+    let (region, account) = (aws.region_name(), aws.known_account()?);
+    Some(format!(
+        "arn:aws:ec2:{region}:{account}:elastic-ip/{}",
+        r.id
+    ))
+}
+
+/// The public IP of each address (by allocation id) that an available NAT gateway of the
+/// refresh holds, from the gateways' shared listing. An address is held only while
+/// allocated, so the gateway's answer shows it exists; empty when the listing failed
+/// (the addresses are then described).
+async fn held_by_nat_gateways(aws: &Aws, batch: &ReadBatch) -> BTreeMap<String, String> {
+    let Ok(gateways) = super::nat_gateway::refresh_listing(aws, batch).await else {
+        return BTreeMap::new();
+    };
+    gateways
+        .values()
+        .filter(|g| g.state() == Some(&NatGatewayState::Available))
+        .flat_map(|g| g.nat_gateway_addresses())
+        .filter(|a| matches!(a.status(), None | Some(NatGatewayAddressStatus::Succeeded)))
+        .filter_map(|a| Some((a.allocation_id()?.to_string(), a.public_ip()?.to_string())))
+        .collect()
+}
+
+fn outputs(id: &str, public_ip: &str) -> ElasticIpOutputs {
+    ElasticIpOutputs {
+        id: id.to_string(),
+        allocation_id: id.to_string(),
+        public_ip: public_ip.to_string(),
+    }
+}
+
 async fn describe(
     aws: &Aws,
     id: &str,
@@ -212,10 +258,6 @@ fn shape(aws: &Aws, id: &str, a: &aws_sdk_ec2::types::Address) -> (EipInputs, El
         EipInputs {
             tags: aws.own_tags(tag_map(a.tags())),
         },
-        ElasticIpOutputs {
-            id: id.to_string(),
-            allocation_id: id.to_string(),
-            public_ip: a.public_ip().unwrap_or_default().to_string(),
-        },
+        outputs(id, a.public_ip().unwrap_or_default()),
     )
 }

@@ -1,7 +1,7 @@
 //! EC2: networking resources and the availability-zones data source.
 
 mod azs;
-mod eip;
+pub(crate) mod eip;
 mod internet_gateway;
 mod nat_gateway;
 mod route_table;

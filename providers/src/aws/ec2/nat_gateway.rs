@@ -1,6 +1,7 @@
 //! `aws:ec2/natGateway`: a NAT gateway in a public subnet, giving private subnets a way out.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,7 +13,7 @@ use iac_dsl::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Kind, filter, lookup_tagged, read_by_filter, tag_map, tag_spec, update_tags};
+use super::{Kind, filter, listed, lookup_tagged, tag_map, tag_spec, update_tags};
 use crate::aws::batch::{ReadBatch, ReadResult};
 use crate::aws::error::none_if_not_found;
 use crate::aws::idempotent::{create_or_adopt, existing_by_tags};
@@ -202,18 +203,11 @@ impl ResourceImpl for NatGatewayImpl {
         batch: &ReadBatch,
         reqs: Vec<ReadRequest>,
     ) -> Vec<ReadResult> {
-        let describe = |client: aws_sdk_ec2::Client, by| async move {
-            let out = client.describe_nat_gateways().filter(by).send().await;
-            Ok(out.op("DescribeNatGateways")?.nat_gateways().to_vec())
-        };
-        let id_of = aws_sdk_ec2::types::NatGateway::nat_gateway_id;
         let shape = |r: &ReadRequest, x: &_| Ok(found(&r.id, shape(aws, &r.id, x)));
-        let (key, filter) = ("ec2:nat-gateways", "nat-gateway-id");
         let single = |r| self.read(aws, r);
-        read_by_filter(
-            aws, batch, reqs, key, filter, describe, id_of, shape, single,
-        )
-        .await
+        batch
+            .pick(reqs, refresh_listing(aws, batch).await, shape, single)
+            .await
     }
 
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
@@ -263,6 +257,30 @@ impl ResourceImpl for NatGatewayImpl {
 /// EC2 client tokens are at most 64 ASCII characters.
 fn client_token(token: &str) -> String {
     token.chars().take(64).collect()
+}
+
+/// The NAT gateways of a refresh (every one the batch reads), by id, from one
+/// DescribeNatGateways with an id filter. Shared: the Elastic IPs of the refresh find
+/// their public addresses in the same answer.
+pub(super) async fn refresh_listing(
+    aws: &Aws,
+    batch: &ReadBatch,
+) -> Result<Arc<BTreeMap<String, aws_sdk_ec2::types::NatGateway>>, ProviderError> {
+    let client = aws.ec2().await;
+    let ids = batch.of_type(TYPE).map(|r| r.id.clone()).collect();
+    listed(batch, "ec2:nat-gateways", "nat-gateway-id", ids, |by| {
+        let client = client.clone();
+        async move {
+            let out = client.describe_nat_gateways().filter(by).send().await;
+            let out = out.op("DescribeNatGateways")?;
+            Ok(out
+                .nat_gateways()
+                .iter()
+                .filter_map(|g| Some((g.nat_gateway_id()?.to_string(), g.clone())))
+                .collect())
+        }
+    })
+    .await
 }
 
 async fn describe(

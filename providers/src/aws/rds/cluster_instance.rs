@@ -275,21 +275,16 @@ impl ResourceImpl for ClusterInstanceImpl {
         batch: &ReadBatch,
         reqs: Vec<ReadRequest>,
     ) -> Vec<ReadResult> {
-        let client = aws.rds().await;
-        let ids: Vec<String> = reqs.iter().map(|r| r.id.clone()).collect();
-        let listed = batch
-            .shared("rds:instances", || describe_many(&client, &ids))
-            .await
-            .map(|all| {
-                let of = |r: &ReadRequest| {
-                    let same = |i: &&DbInstance| {
-                        i.db_instance_identifier()
-                            .is_some_and(|x| x.eq_ignore_ascii_case(&r.id))
-                    };
-                    Some((r.id.clone(), all.iter().find(same)?.clone()))
+        let listed = refresh_listing(aws, batch).await.map(|all| {
+            let of = |r: &ReadRequest| {
+                let same = |i: &&DbInstance| {
+                    i.db_instance_identifier()
+                        .is_some_and(|x| x.eq_ignore_ascii_case(&r.id))
                 };
-                Arc::new(reqs.iter().filter_map(of).collect::<BTreeMap<_, _>>())
-            });
+                Some((r.id.clone(), all.iter().find(same)?.clone()))
+            };
+            Arc::new(reqs.iter().filter_map(of).collect::<BTreeMap<_, _>>())
+        });
         let shape = |r: &ReadRequest, i: &DbInstance| {
             let gone = matches!(i.db_instance_status(), Some("deleting" | "deleted"));
             let pair = (!gone).then(|| (inputs_of(aws, i, &r.inputs), outputs_of(i)));
@@ -405,6 +400,20 @@ async fn describe(client: &Client, id: &str) -> Result<Option<DbInstance>, Provi
             })
             .cloned()
     }))
+}
+
+/// The instances of a refresh (every one the batch reads), from one DescribeDBInstances
+/// per 100 of them. Shared: the refresh's DB subnet groups are described whole in the
+/// answer of each instance that uses one.
+pub(super) async fn refresh_listing(
+    aws: &Aws,
+    batch: &ReadBatch,
+) -> Result<Arc<Vec<DbInstance>>, ProviderError> {
+    let client = aws.rds().await;
+    let ids: Vec<String> = batch.of_type(TYPE).map(|r| r.id.clone()).collect();
+    batch
+        .shared("rds:instances", || describe_many(&client, &ids))
+        .await
 }
 
 /// The instances among `ids`, for a refresh batch: one DescribeDBInstances per 100 ids

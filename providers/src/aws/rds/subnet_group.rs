@@ -1,9 +1,11 @@
 //! `aws:rds/subnetGroup`: the subnets (in at least two zones) a cluster's instances use.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_rds::Client;
+use aws_sdk_rds::types::DbSubnetGroup as Described;
 use iac_dsl::{
     CreateRequest, CreateResponse, DeleteRequest, FieldErrors, Input, LookupRequest, Props,
     ProviderError, ReadRequest, ReadResponse, ResourceArgs, ResourceOptions, UpdateRequest,
@@ -11,8 +13,10 @@ use iac_dsl::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::cluster_instance;
 use super::rules::{Arg, check_subnet_group_name};
 use super::{already_exists, keep_order, list_tags, managed_by, not_managed, rds_tags, sync_tags};
+use crate::aws::batch::{ReadBatch, ReadResult};
 use crate::aws::error::none_if_not_found;
 use crate::aws::{Aws, ErrorContext, ResourceImpl, decode, found, to_json, vanished};
 
@@ -184,6 +188,49 @@ impl ResourceImpl for SubnetGroupImpl {
         ))
     }
 
+    async fn read_many(
+        &self,
+        aws: &Aws,
+        batch: &ReadBatch,
+        reqs: Vec<ReadRequest>,
+    ) -> Vec<ReadResult> {
+        // AWS describes an instance's DB subnet group whole in the instance's answer: a
+        // group that an instance of the refresh uses needs no DescribeDBSubnetGroups. The
+        // others (or all, when the instances could not be listed) are read on their own.
+        let listed = cluster_instance::refresh_listing(aws, batch)
+            .await
+            .map(|all| {
+                let live = all
+                    .iter()
+                    .filter(|i| !matches!(i.db_instance_status(), Some("deleting" | "deleted")));
+                let groups: Vec<&Described> = live.filter_map(|i| i.db_subnet_group()).collect();
+                let of = |r: &ReadRequest| {
+                    let named = |g: &&&Described| {
+                        g.db_subnet_group_name()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(&r.id))
+                    };
+                    Some((r.id.clone(), (*groups.iter().find(named)?).clone()))
+                };
+                reqs.iter().filter_map(of).collect::<BTreeMap<_, _>>()
+            })
+            .unwrap_or_default();
+        let complete = |r: ReadRequest, group: Described| async move {
+            let arn = group
+                .db_subnet_group_arn()
+                .or(r.outputs["arn"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            let client = aws.rds().await;
+            let tags = aws.tags_or(&arn, || list_tags(&client, &arn)).await?;
+            let (inputs, outputs, _) = shape(aws, &group, &r.id, &r.inputs, arn, tags);
+            Ok(found(&r.id, Some((inputs, outputs))))
+        };
+        let single = |r| self.read(aws, r);
+        batch
+            .pick_then(reqs, Ok(Arc::new(listed)), complete, single)
+            .await
+    }
+
     async fn update(&self, aws: &Aws, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         update(aws, &aws.rds().await, req).await
     }
@@ -351,13 +398,30 @@ async fn describe(
     };
     let arn = group.db_subnet_group_arn().unwrap_or_default().to_string();
     let tags = aws.tags_or(&arn, || list_tags(client, &arn)).await?;
+    Ok(Some(shape(aws, &group, name, recorded, arn, tags)))
+}
+
+/// The group's inputs (as recorded where RDS reorders), outputs and tags, from its
+/// description (DescribeDBSubnetGroups, or the one embedded in an instance's answer).
+fn shape(
+    aws: &Aws,
+    group: &Described,
+    name: &str,
+    recorded: &Value,
+    arn: String,
+    tags: BTreeMap<String, String>,
+) -> (
+    SubnetGroupInputs,
+    DbSubnetGroupOutputs,
+    BTreeMap<String, String>,
+) {
     let cloud_name = group.db_subnet_group_name().unwrap_or(name).to_string();
     let subnets = group
         .subnets()
         .iter()
         .filter_map(|s| s.subnet_identifier().map(str::to_string))
         .collect();
-    Ok(Some((
+    (
         SubnetGroupInputs {
             name: cloud_name.clone(),
             description: group
@@ -373,5 +437,5 @@ async fn describe(
             arn,
         },
         tags,
-    )))
+    )
 }

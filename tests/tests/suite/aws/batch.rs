@@ -10,13 +10,14 @@ use iac_providers::aws::Aws;
 use iac_providers::aws::apigateway::{ApiResourceArgs, IntegrationArgs, MethodArgs, RestApiArgs};
 use iac_providers::aws::cloudwatch::MetricAlarmArgs;
 use iac_providers::aws::ec2::{
-    InternetGatewayArgs, Route, RouteTableArgs, RouteTableAssociationArgs, SecurityGroupArgs,
-    SecurityGroupRule, SubnetArgs, VpcArgs,
+    ElasticIpArgs, InternetGatewayArgs, NatGatewayArgs, Route, RouteTableArgs,
+    RouteTableAssociationArgs, SecurityGroupArgs, SecurityGroupRule, SubnetArgs, VpcArgs,
 };
 use iac_providers::aws::iam::{
     PolicyArgs, PolicyDocument, RoleArgs, RolePolicyArgs, RolePolicyAttachmentArgs, Statement,
 };
 use iac_providers::aws::kms::{AliasArgs, KeyArgs};
+use iac_providers::aws::rds::{ClusterArgs, ClusterInstanceArgs, DbSubnetGroupArgs};
 use iac_providers::aws::route53::{HostedZoneArgs, RecordArgs};
 use iac_providers::aws::s3::{
     BucketArgs, BucketEncryptionArgs, BucketPublicAccessBlockArgs, BucketVersioningArgs,
@@ -137,6 +138,28 @@ fn requests(store: &StateStore, stack: &Stack) -> Vec<ReadRequest> {
         .collect()
 }
 
+/// The id of the resource `name` among `reqs`.
+fn id_in(reqs: &[ReadRequest], name: &str) -> String {
+    let found = reqs.iter().find(|r| r.ctx.name == name);
+    found
+        .map(|r| r.id.clone())
+        .unwrap_or_else(|| panic!("{name} is read"))
+}
+
+/// Sets the EC2 object `id`'s `Name` tag to `renamed`, outside the stack.
+async fn rename(ec2: &aws_sdk_ec2::Client, id: &str) {
+    let tag = aws_sdk_ec2::types::Tag::builder()
+        .key("Name")
+        .value("renamed")
+        .build();
+    ec2.create_tags()
+        .resources(id)
+        .tags(tag)
+        .send()
+        .await
+        .expect("CreateTags");
+}
+
 /// Each operation of `once` was called exactly once; none of `never` was (another call
 /// answered it).
 fn calls_once_and_never(calls: &BTreeMap<String, u64>, once: &[&str], never: &[&str]) {
@@ -230,28 +253,13 @@ async fn a_refresh_reads_each_kind_with_one_call_and_still_finds_what_changed_ou
     // Outside the stack: one association is removed, one alarm deleted, a subnet retagged.
     let config = iac_tests::Moto::shared().sdk_config(REGION);
     let ec2 = aws_sdk_ec2::Client::new(&config);
-    let id_of = |name: &str| {
-        reqs.iter()
-            .find(|r| r.ctx.name == name)
-            .map(|r| r.id.clone())
-            .unwrap()
-    };
+    let id_of = |name: &str| id_in(&reqs, name);
     ec2.disassociate_route_table()
         .association_id(id_of("assoc-b"))
         .send()
         .await
         .unwrap();
-    ec2.create_tags()
-        .resources(id_of("subnet-c"))
-        .tags(
-            aws_sdk_ec2::types::Tag::builder()
-                .key("Name")
-                .value("renamed")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    rename(&ec2, &id_of("subnet-c")).await;
     aws_sdk_cloudwatch::Client::new(&config)
         .delete_alarms()
         .alarm_names(id_of("alarm-2"))
@@ -316,6 +324,134 @@ async fn a_refresh_reads_each_kind_with_one_call_and_still_finds_what_changed_ou
     assert_eq!(alarm.inputs["tags"]["team"], "payments");
 
     apply_ok(network(&suffix), &store, true, "destroy").await;
+}
+
+/// Two NAT gateways holding their Elastic IPs, and an Aurora cluster with one instance in
+/// a DB subnet group over the same two subnets.
+fn egress_and_database(suffix: &str) -> Stack {
+    let mut stack = Stack::new("tests", &format!("batch-held-{suffix}"));
+    stack.provider("aws", aws(REGION));
+    let vpc = stack.add("vpc", VpcArgs::new("10.41.0.0/16"));
+    let mut subnets = Vec::new();
+    for (i, zone) in ["a", "b"].iter().enumerate() {
+        let subnet = stack.add(
+            &format!("subnet-{zone}"),
+            SubnetArgs::new(
+                vpc.id(),
+                format!("10.41.{i}.0/24"),
+                format!("{REGION}{zone}"),
+            ),
+        );
+        let eip = stack.add(
+            &format!("eip-{zone}"),
+            ElasticIpArgs::new().tag("Name", format!("nat-{zone}")),
+        );
+        stack.add(
+            &format!("nat-{zone}"),
+            NatGatewayArgs::new(subnet.id(), eip.id()),
+        );
+        subnets.push(subnet.id().into());
+    }
+    let group = stack.add(
+        "db-subnets",
+        DbSubnetGroupArgs::new(format!("batch-held-{suffix}"), subnets).description("two zones"),
+    );
+    let cluster = stack.add(
+        "cluster",
+        ClusterArgs::new(format!("batch-held-{suffix}"))
+            .master_username("dbadmin")
+            .master_password("Str0ng-Passw0rd!")
+            .db_subnet_group_name(group.name())
+            .storage_encrypted(true)
+            .skip_final_snapshot(true),
+    );
+    stack.add(
+        "instance",
+        ClusterInstanceArgs::new(
+            format!("batch-held-{suffix}-1"),
+            cluster.id(),
+            "db.r6g.large",
+        ),
+    );
+    stack
+}
+
+#[tokio::test]
+async fn an_address_held_by_a_nat_gateway_and_a_group_used_by_an_instance_are_read_from_their_answers()
+ {
+    let suffix = iac_tests::unique("h").to_lowercase();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    apply_ok(egress_and_database(&suffix), &store, false, "up").await;
+    let stack = egress_and_database(&suffix);
+
+    let report = engine::refresh(&stack, &store, &RunOptions::default())
+        .await
+        .expect("refresh");
+    assert!(report.changes.is_empty(), "{:?}", report.changes);
+    // The gateways' answer holds their addresses, and the instance's answer its subnet
+    // group whole; the tags of both come from the one tagging listing.
+    calls_once_and_never(
+        &report.calls,
+        &[
+            "EC2:DescribeNatGateways",
+            "RDS:DescribeDBInstances",
+            "Resource Groups Tagging API:GetResources",
+        ],
+        &[
+            "EC2:DescribeAddresses",
+            "RDS:DescribeDBSubnetGroups",
+            "RDS:ListTagsForResource",
+        ],
+    );
+
+    // The answers are those of one read per object.
+    let reqs = requests(&store, &stack);
+    batched_equals_single(&aws(REGION), reqs.clone()).await;
+
+    // Outside the stack: one address is retagged, the other's gateway deleted (the address
+    // stays allocated), and the subnet group's description changed.
+    let config = iac_tests::Moto::shared().sdk_config(REGION);
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let id_of = |name: &str| id_in(&reqs, name);
+    rename(&ec2, &id_of("eip-a")).await;
+    ec2.delete_nat_gateway()
+        .nat_gateway_id(id_of("nat-b"))
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_rds::Client::new(&config)
+        .modify_db_subnet_group()
+        .db_subnet_group_name(id_of("db-subnets"))
+        .db_subnet_group_description("changed by hand")
+        .set_subnet_ids(Some(vec![id_of("subnet-a"), id_of("subnet-b")]))
+        .send()
+        .await
+        .unwrap();
+    let report = engine::refresh(&stack, &store, &RunOptions::default())
+        .await
+        .expect("refresh");
+    assert_eq!(
+        changes(&report),
+        ["drifted db-subnets", "drifted eip-a", "gone nat-b"],
+        "what changed outside is found; the address of the deleted gateway is still there"
+    );
+    assert_eq!(
+        recorded(&store, &stack, "eip-a").inputs["tags"]["Name"],
+        "renamed"
+    );
+    assert_eq!(
+        recorded(&store, &stack, "db-subnets").inputs["description"],
+        "changed by hand"
+    );
+    assert_eq!(
+        report.calls.get("EC2:DescribeAddresses"),
+        Some(&1),
+        "the retagged address and the one no gateway holds are described together: {:?}",
+        report.calls
+    );
+
+    apply_ok(egress_and_database(&suffix), &store, true, "destroy").await;
 }
 
 /// A hosted zone with three records, and a secret with its value.
