@@ -1075,7 +1075,8 @@ async fn deploy(
         EngineError::State(s) => s.to_string(),
         other => other.to_string(),
     })?;
-    if !deployment.recovered.is_empty() {
+    // Shown with the plan; said here when no plan was shown (nothing to change).
+    if !deployment.recovered.is_empty() && !deployment.plan.has_changes() {
         ui.line(&format!(
             "reconciled {} operation(s) an interrupted run left: {}",
             deployment.recovered.len(),
@@ -1170,6 +1171,8 @@ fn history(ui: &Ui, state: &Location, id: &StackId) -> Result<u8, String> {
         ui.print_json(&rows);
         return Ok(0);
     }
+    let holder = store.lock_info(id).map_err(|e| e.to_string())?;
+    let live_run = holder.is_some_and(|h| !h.is_stale());
     let mut table = Table::new();
     table.load_style(UTF8_BORDERS_ONLY);
     table.set_header([
@@ -1184,15 +1187,19 @@ fn history(ui: &Ui, state: &Location, id: &StackId) -> Result<u8, String> {
         table.add_row([
             r.id.to_string(),
             format!("{:?}", r.kind).to_lowercase(),
-            r.started_at.to_string(),
-            r.finished_at
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_else(|| "-".into()),
-            r.result
-                .as_ref()
-                .map(|x| format!("{x:?}"))
-                .unwrap_or_else(|| "running".into()),
+            utc_time(r.started_at),
+            r.finished_at.map(utc_time).unwrap_or_else(|| "-".into()),
+            match &r.result {
+                // Unfinished: its process holds the lock while it runs; when the holder
+                // is a process of this host that is gone (or none holds it), it was
+                // killed, and the next run reconciles what it left.
+                None if !live_run => "interrupted",
+                None => "running",
+                Some(iac_state::DeploymentResult::Succeeded) => "succeeded",
+                Some(iac_state::DeploymentResult::Failed(_)) => "failed",
+                Some(iac_state::DeploymentResult::Interrupted) => "interrupted",
+            }
+            .to_string(),
             reports
                 .get(&r.id.0)
                 .and_then(|report| report["summary"].as_str())
@@ -1210,6 +1217,15 @@ fn history(ui: &Ui, state: &Location, id: &StackId) -> Result<u8, String> {
     }
     outln!("{table}");
     Ok(0)
+}
+
+/// A time as a user reads it in a table: to the second, in UTC, said so.
+fn utc_time(t: time::OffsetDateTime) -> String {
+    let shown =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(shown)
+        .unwrap_or_else(|_| t.to_string())
 }
 
 /// How `graph` prints the dependency graph.
@@ -1660,6 +1676,20 @@ impl Ui {
                 .push(step);
         }
         print_references(plan);
+        if !plan.recovered.is_empty() {
+            outln!(
+                "An interrupted run left {} operation(s) unfinished; reconciled with the cloud before this plan (adopted what exists, forgot what does not):",
+                plan.recovered.len()
+            );
+            outln!("  {}", plan.recovered.join(", "));
+        }
+        if !plan.unfinished.is_empty() {
+            outln!(
+                "An earlier run left {} operation(s) unfinished: {}. `up` first reconciles them with the cloud (adopting an object that exists), so it may have less to do than this plan shows.",
+                plan.unfinished.len(),
+                plan.unfinished.join(", ")
+            );
+        }
         if !plan.drift.is_empty() {
             outln!("Changed outside the stack, found by the refresh (the plan starts from it):");
             for d in &plan.drift {

@@ -393,9 +393,19 @@ impl StateStore {
             .collect())
     }
 
-    /// Every deployment of `stack`, oldest first.
+    /// Every deployment of `stack`, oldest first. A deployment that never finished (its
+    /// process died or is still running) has its counts from its journal: what its steps
+    /// did so far, with what a later run reconciled for it.
     pub fn history(&self, stack: &StackId) -> Result<Vec<DeploymentRecord>, StateError> {
-        self.shared.deployments(stack, None)
+        let mut records = self.shared.deployments(stack, None)?;
+        for r in &mut records {
+            let unfinished = matches!(r.result, None | Some(DeploymentResult::Interrupted));
+            if r.counts.is_none() && unfinished {
+                let steps = self.journal_steps(stack, r.id)?;
+                r.counts = (!steps.is_empty()).then(|| journal_counts(&steps));
+            }
+        }
+        Ok(records)
     }
 
     /// Records intents, durably, in one transaction; returns their ids in order.
@@ -798,6 +808,23 @@ impl Shared {
             )
             .collect())
     }
+}
+
+/// What a deployment's journal says its steps did: a create or update that wrote its
+/// record, a delete that removed it, a step that failed. A replacement shows as its
+/// create and its delete.
+fn journal_counts(steps: &[JournalStep]) -> StepCounts {
+    let mut c = StepCounts::default();
+    for s in steps {
+        match (s.operation.as_str(), s.outcome.as_deref()) {
+            (_, Some("failed")) => c.failed += 1,
+            ("create", Some("written")) => c.created += 1,
+            ("update", Some("written")) => c.updated += 1,
+            (_, Some("deleted")) => c.deleted += 1,
+            _ => {}
+        }
+    }
+    c
 }
 
 fn hex_bytes(s: &str) -> Vec<u8> {

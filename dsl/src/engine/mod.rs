@@ -218,6 +218,16 @@ pub(crate) async fn preview_validated(
     )?;
     planned.references = reads;
     planned.drift = drift_of(&changes);
+    if let Some(store) = current {
+        let mut unfinished: Vec<String> = store
+            .pending_intents(stack.id())?
+            .into_iter()
+            .map(|i| i.resource)
+            .collect();
+        unfinished.sort();
+        unfinished.dedup();
+        planned.unfinished = unfinished;
+    }
     Ok(planned)
 }
 
@@ -357,6 +367,7 @@ async fn up_locked(
     )?;
     planned.references = reads;
     planned.drift = drift;
+    planned.recovered = recovered.clone();
     if let Some((saved, file)) = expected {
         saved
             .refuse_other_plan(file, stack.id(), &planned)

@@ -258,6 +258,16 @@ pub struct Plan {
     /// why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<Drift>,
+    /// The resources whose operations an interrupted run left unfinished, reconciled
+    /// with the cloud before this plan (adopted where the object exists, forgotten where
+    /// it does not): the plan starts from what that found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recovered: Vec<String>,
+    /// In a preview: the resources whose operations an earlier run left unfinished
+    /// (killed, or still running). `up` reconciles them with the cloud before it plans,
+    /// so it may have less to do than this plan shows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unfinished: Vec<String>,
 }
 
 /// What a refresh found of one resource (`gone`, `drifted` or `moved` in JSON).
@@ -466,6 +476,8 @@ pub fn plan(
             outputs,
             references: Vec::new(),
             drift: Vec::new(),
+            recovered: Vec::new(),
+            unfinished: Vec::new(),
         })
     } else {
         let protected = errors

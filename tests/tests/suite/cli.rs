@@ -325,9 +325,46 @@ fn a_run_killed_with_sigkill_never_blocks_the_next_and_a_live_one_is_never_unloc
     child.kill().unwrap();
     child.wait().unwrap();
 
-    // No person does anything: a plain `up` runs, reconciles and finishes.
+    // Before anyone runs again, the history calls the dead run interrupted (not running),
+    // and a preview says what it left unfinished.
+    let table = text(&run(d, &["history"]));
+    assert!(
+        table.contains("interrupted") && !table.contains("running"),
+        "{table}"
+    );
+    let shown = text(&run(d, &["preview"]));
+    assert!(shown.contains("An earlier run left"), "{shown}");
+
+    // No person does anything: a plain `up` runs, reconciles and finishes. It says what
+    // it reconciled before its plan, once.
     let again = run(d, &["up", "--yes"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let said = text(&again);
+    let reconciled = said.find("An interrupted run left").expect(&said);
+    assert!(reconciled < said.find("Plan:").expect(&said), "{said}");
+    assert!(
+        !said.contains("operation(s) an interrupted run left"),
+        "{said}"
+    );
+    // The killed run is in the history as interrupted, with what it did before it died
+    // (the objects the next run adopted for it included): the two made the 20 between
+    // them.
+    let history = run(d, &["history", "--json"]);
+    let h: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(h[0]["result"], "interrupted", "{h}");
+    assert_eq!(h[1]["result"], "succeeded", "{h}");
+    let created = |i: usize| h[i]["counts"]["created"].as_u64().expect("counted");
+    assert!(created(0) >= 1, "{h}");
+    assert_eq!(created(0) + created(1), 20, "{h}");
+    let table = text(&run(d, &["history"]));
+    assert!(
+        table.contains("interrupted") && table.contains(" UTC "),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("+{} ~0", created(0))),
+        "the killed run's changes: {table}"
+    );
     let list = run(d, &["state", "list", "--json"]);
     let recorded = serde_json::from_slice::<serde_json::Value>(&list.stdout)
         .unwrap()
