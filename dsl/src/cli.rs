@@ -1088,7 +1088,7 @@ async fn deploy(
             if ui.json {
                 ui.print_json(&serde_json::json!({"changes": false}));
             } else {
-                ui.line("No changes. The stack matches its declaration.");
+                ui.line(&no_changes_line(&deployment.plan));
             }
             Ok(0)
         }
@@ -1217,6 +1217,25 @@ fn history(ui: &Ui, state: &Location, id: &StackId) -> Result<u8, String> {
     }
     outln!("{table}");
     Ok(0)
+}
+
+/// What a plan without resource changes says: that the stack matches, or which outputs
+/// still change (a new or removed output, a data source that moved).
+fn no_changes_line(plan: &Plan) -> String {
+    let outputs: Vec<&str> = plan
+        .outputs_changed
+        .iter()
+        .chain(&plan.outputs_removed)
+        .map(String::as_str)
+        .collect();
+    if outputs.is_empty() {
+        "No changes. The stack matches its declaration.".to_string()
+    } else {
+        format!(
+            "No changes to resources; outputs that change: {}.",
+            outputs.join(", ")
+        )
+    }
 }
 
 /// A time as a user reads it in a table: to the second, in UTC, said so.
@@ -1697,7 +1716,7 @@ impl Ui {
             }
         }
         if groups.is_empty() {
-            outln!("No changes. The stack matches its declaration.");
+            outln!("{}", no_changes_line(plan));
         }
         for ((provider, service), steps) in &groups {
             outln!(
@@ -1734,11 +1753,17 @@ impl Ui {
                 n(&[Op::Same]),
             );
         }
-        if !plan.outputs.is_empty() && plan.has_changes() {
-            outln!("\nOutputs:");
-            let width = plan.outputs.keys().map(|k| k.len()).max().unwrap_or(0);
-            for (k, v) in &plan.outputs {
-                outln!("  {k:width$}  {}", display_value(&redact(v)));
+        // Only the outputs the plan changes; the apply's report lists them all.
+        if !(plan.outputs_changed.is_empty() && plan.outputs_removed.is_empty()) {
+            outln!("\nChanges to outputs:");
+            let names = plan.outputs_changed.iter().chain(&plan.outputs_removed);
+            let width = names.map(String::len).max().unwrap_or(0);
+            for k in &plan.outputs_changed {
+                let v = plan.outputs.get(k).map(redact).unwrap_or_default();
+                outln!("  {k:width$}  {}", display_value(&v));
+            }
+            for k in &plan.outputs_removed {
+                outln!("  {k:width$}  (removed)");
             }
         }
     }
@@ -2089,6 +2114,28 @@ mod tests {
             "clap's values are the scan's last ones"
         );
         (set, verbose)
+    }
+
+    #[test]
+    fn a_plan_without_resource_changes_names_the_outputs_that_still_change() {
+        let plan = |changed: &[&str], removed: &[&str]| Plan {
+            steps: Vec::new(),
+            outputs: BTreeMap::new(),
+            references: Vec::new(),
+            drift: Vec::new(),
+            recovered: Vec::new(),
+            unfinished: Vec::new(),
+            outputs_changed: changed.iter().map(|s| s.to_string()).collect(),
+            outputs_removed: removed.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(
+            no_changes_line(&plan(&[], &[])),
+            "No changes. The stack matches its declaration."
+        );
+        assert_eq!(
+            no_changes_line(&plan(&["extra"], &["dropped"])),
+            "No changes to resources; outputs that change: extra, dropped."
+        );
     }
 
     #[test]

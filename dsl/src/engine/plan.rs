@@ -268,6 +268,13 @@ pub struct Plan {
     /// so it may have less to do than this plan shows.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unfinished: Vec<String>,
+    /// The outputs this plan changes: new, with another value than the one recorded, or
+    /// known only after the apply. A plan shows only these (the others stay as they are).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outputs_changed: Vec<String>,
+    /// Outputs recorded that the stack no longer declares: the apply drops them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outputs_removed: Vec<String>,
 }
 
 /// What a refresh found of one resource (`gone`, `drifted` or `moved` in JSON).
@@ -471,6 +478,18 @@ pub fn plan(
     }
 
     if errors.is_empty() {
+        let outputs_changed = outputs
+            .iter()
+            .filter(|(name, v)| contains_unknown(v) || state.outputs.get(*name) != Some(*v))
+            .map(|(name, _)| name.clone())
+            .collect();
+        // A destroy leaves no outputs: none is said to be removed one by one.
+        let outputs_removed = if options.destroy {
+            Vec::new()
+        } else {
+            let gone = state.outputs.keys().filter(|k| !outputs.contains_key(*k));
+            gone.cloned().collect()
+        };
         Ok(Plan {
             steps,
             outputs,
@@ -478,6 +497,8 @@ pub fn plan(
             drift: Vec::new(),
             recovered: Vec::new(),
             unfinished: Vec::new(),
+            outputs_changed,
+            outputs_removed,
         })
     } else {
         let protected = errors

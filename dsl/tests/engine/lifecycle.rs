@@ -755,3 +755,42 @@ async fn a_delete_first_replacement_keeps_its_unchanged_dependents_and_says_its_
     assert_eq!(state.resources.len(), 2);
     w.store.check(&id()).expect("the state stays consistent");
 }
+
+#[tokio::test]
+async fn a_plan_names_only_the_outputs_it_changes() {
+    let w = World::new();
+    let declare = |label: &'static str, second: bool| {
+        move |s: &mut iac_dsl::Stack| {
+            let pw = s.add("pw", FakeArgs::new().value("length", 16));
+            let secret = pw
+                .out::<u32>("length")
+                .map(|n| format!("p@ss-{n}-word"))
+                .into_secret();
+            s.export_output("password", &secret);
+            s.export_output("pw_id", &pw.id());
+            s.export::<String>("label", label.to_string());
+            if second {
+                s.export::<u32>("extra", 1);
+            } else {
+                s.export::<u32>("dropped", 1);
+            }
+        }
+    };
+    let first = w.preview(&w.stack(declare("one", false))).await.unwrap();
+    assert_eq!(
+        first.outputs_changed,
+        ["dropped", "label", "password", "pw_id"],
+        "before the first deploy every output is new"
+    );
+    assert!(w.up(w.stack(declare("one", false))).await.is_ok());
+    let same = w.preview(&w.stack(declare("one", false))).await.unwrap();
+    assert!(
+        same.outputs_changed.is_empty() && same.outputs_removed.is_empty(),
+        "recorded values, the secret's included, are not changes: {:?}",
+        same.outputs_changed
+    );
+    let moved = w.preview(&w.stack(declare("two", true))).await.unwrap();
+    assert!(!moved.has_changes(), "no resource changes");
+    assert_eq!(moved.outputs_changed, ["extra", "label"]);
+    assert_eq!(moved.outputs_removed, ["dropped"]);
+}

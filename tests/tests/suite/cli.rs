@@ -58,6 +58,16 @@ fn preview_up_outputs_and_destroy_through_the_cli() {
         !out.contains("hunter2-secret"),
         "secrets are redacted in the plan"
     );
+    let outputs_shown = |out: &str| -> Vec<String> {
+        let Some((_, after)) = out.split_once("Changes to outputs:\n") else {
+            return Vec::new();
+        };
+        let lines = after.lines().take_while(|l| l.starts_with("  "));
+        lines
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(outputs_shown(&out), ["first_id", "password"], "{out}");
 
     let up = run(d, &["up"]);
     assert_eq!(
@@ -95,6 +105,12 @@ fn preview_up_outputs_and_destroy_through_the_cli() {
     );
     assert_eq!(changed.status.code(), Some(2));
     assert!(text(&changed).contains("3 to update"), "{}", text(&changed));
+    // Updates in place change no output: the plan lists none (it listed them all).
+    assert!(
+        !text(&changed).contains("Changes to outputs") && !text(&changed).contains("Outputs:"),
+        "{}",
+        text(&changed)
+    );
 
     // A saved plan made with `--set` keeps the names it was given, not the values, and
     // reminds an `up --plan` that lacks them; with them, it applies.
@@ -109,6 +125,12 @@ fn preview_up_outputs_and_destroy_through_the_cli() {
         ],
     );
     assert_eq!(saved.status.code(), Some(0), "{}", text(&saved));
+    assert_eq!(
+        outputs_shown(&text(&saved)),
+        ["password"],
+        "{}",
+        text(&saved)
+    );
     let file = std::fs::read_to_string(d.join("p.plan")).unwrap();
     assert!(
         file.contains("\"password\"") && !file.contains("other-secret"),
