@@ -1171,8 +1171,6 @@ fn history(ui: &Ui, state: &Location, id: &StackId) -> Result<u8, String> {
         ui.print_json(&rows);
         return Ok(0);
     }
-    let holder = store.lock_info(id).map_err(|e| e.to_string())?;
-    let live_run = holder.is_some_and(|h| !h.is_stale());
     let mut table = Table::new();
     table.load_style(UTF8_BORDERS_ONLY);
     table.set_header([
@@ -1190,10 +1188,6 @@ fn history(ui: &Ui, state: &Location, id: &StackId) -> Result<u8, String> {
             utc_time(r.started_at),
             r.finished_at.map(utc_time).unwrap_or_else(|| "-".into()),
             match &r.result {
-                // Unfinished: its process holds the lock while it runs; when the holder
-                // is a process of this host that is gone (or none holds it), it was
-                // killed, and the next run reconciles what it left.
-                None if !live_run => "interrupted",
                 None => "running",
                 Some(iac_state::DeploymentResult::Succeeded) => "succeeded",
                 Some(iac_state::DeploymentResult::Failed(_)) => "failed",

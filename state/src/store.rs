@@ -395,10 +395,16 @@ impl StateStore {
 
     /// Every deployment of `stack`, oldest first. A deployment that never finished (its
     /// process died or is still running) has its counts from its journal: what its steps
-    /// did so far, with what a later run reconciled for it.
+    /// did so far, with what a later run reconciled for it. One whose process is gone
+    /// (the lock row names a process of this host that no longer runs, or no row is
+    /// left) is `Interrupted` even before the next run records it so.
     pub fn history(&self, stack: &StackId) -> Result<Vec<DeploymentRecord>, StateError> {
         let mut records = self.shared.deployments(stack, None)?;
+        let holder_gone = self.lock_info(stack)?.is_none_or(|h| h.is_stale());
         for r in &mut records {
+            if r.result.is_none() && holder_gone {
+                r.result = Some(DeploymentResult::Interrupted);
+            }
             let unfinished = matches!(r.result, None | Some(DeploymentResult::Interrupted));
             if r.counts.is_none() && unfinished {
                 let steps = self.journal_steps(stack, r.id)?;

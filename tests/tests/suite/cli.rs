@@ -354,6 +354,9 @@ fn a_run_killed_with_sigkill_never_blocks_the_next_and_a_live_one_is_never_unloc
         table.contains("interrupted") && !table.contains("running"),
         "{table}"
     );
+    let rows = run(d, &["history", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&rows.stdout).unwrap();
+    assert_eq!(rows[0]["result"], "interrupted", "{rows}");
     let shown = text(&run(d, &["preview"]));
     assert!(shown.contains("An earlier run left"), "{shown}");
 
