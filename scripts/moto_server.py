@@ -324,6 +324,7 @@ def route53_create_refuses_an_existing_record():
 
 route53_create_refuses_an_existing_record()
 
+
 def aurora_instances_carry_their_clusters_subnet_group():
     """An Aurora instance is described with its cluster's DB subnet group, as AWS does.
 

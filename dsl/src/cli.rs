@@ -1184,16 +1184,13 @@ fn history(ui: &Ui, state: &Location, id: &StackId) -> Result<u8, String> {
     for r in &records {
         table.add_row([
             r.id.to_string(),
-            format!("{:?}", r.kind).to_lowercase(),
+            r.kind.as_str().to_string(),
             utc_time(r.started_at),
             r.finished_at.map(utc_time).unwrap_or_else(|| "-".into()),
-            match &r.result {
-                None => "running",
-                Some(iac_state::DeploymentResult::Succeeded) => "succeeded",
-                Some(iac_state::DeploymentResult::Failed(_)) => "failed",
-                Some(iac_state::DeploymentResult::Interrupted) => "interrupted",
-            }
-            .to_string(),
+            r.result
+                .as_ref()
+                .map_or("running", |x| x.as_str())
+                .to_string(),
             reports
                 .get(&r.id.0)
                 .and_then(|report| report["summary"].as_str())

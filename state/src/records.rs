@@ -156,7 +156,9 @@ pub enum DeploymentKind {
 }
 
 impl DeploymentKind {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// Its word in the state and in `history` (`up`, `destroy`, `refresh`, `import`,
+    /// `state_edit`, `drill`).
+    pub fn as_str(self) -> &'static str {
         match self {
             DeploymentKind::Up => "up",
             DeploymentKind::Destroy => "destroy",
@@ -190,6 +192,17 @@ pub enum DeploymentResult {
     Failed(String),
     /// Ctrl-C stopped it.
     Interrupted,
+}
+
+impl DeploymentResult {
+    /// Its word in the state and in `history`: `succeeded`, `failed` or `interrupted`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DeploymentResult::Succeeded => "succeeded",
+            DeploymentResult::Failed(_) => "failed",
+            DeploymentResult::Interrupted => "interrupted",
+        }
+    }
 }
 
 /// How many steps of each kind a deployment ran.

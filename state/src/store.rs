@@ -357,10 +357,10 @@ impl StateStore {
         result: DeploymentResult,
         counts: &StepCounts,
     ) -> Result<(), StateError> {
-        let (word, message) = match &result {
-            DeploymentResult::Succeeded => ("succeeded", None),
-            DeploymentResult::Failed(m) => ("failed", Some(m.clone())),
-            DeploymentResult::Interrupted => ("interrupted", None),
+        let word = result.as_str();
+        let message = match &result {
+            DeploymentResult::Failed(m) => Some(m.clone()),
+            _ => None,
         };
         let counts = serde_json::to_string(counts).unwrap_or_default();
         self.shared

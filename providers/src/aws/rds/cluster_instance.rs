@@ -286,8 +286,7 @@ impl ResourceImpl for ClusterInstanceImpl {
             Arc::new(reqs.iter().filter_map(of).collect::<BTreeMap<_, _>>())
         });
         let shape = |r: &ReadRequest, i: &DbInstance| {
-            let gone = matches!(i.db_instance_status(), Some("deleting" | "deleted"));
-            let pair = (!gone).then(|| (inputs_of(aws, i, &r.inputs), outputs_of(i)));
+            let pair = (!gone(i)).then(|| (inputs_of(aws, i, &r.inputs), outputs_of(i)));
             Ok(found(&r.id, pair))
         };
         batch.pick(reqs, listed, shape, |r| self.read(aws, r)).await
@@ -396,10 +395,16 @@ async fn describe(client: &Client, id: &str) -> Result<Option<DbInstance>, Provi
             .find(|i| {
                 i.db_instance_identifier()
                     .is_some_and(|x| x.eq_ignore_ascii_case(id))
-                    && !matches!(i.db_instance_status(), Some("deleting" | "deleted"))
+                    && !gone(i)
             })
             .cloned()
     }))
+}
+
+/// Whether a described instance is on its way out (deleting, or deleted and still listed):
+/// a read calls it gone.
+pub(super) fn gone(i: &DbInstance) -> bool {
+    matches!(i.db_instance_status(), Some("deleting" | "deleted"))
 }
 
 /// The instances of a refresh (every one the batch reads), from one DescribeDBInstances

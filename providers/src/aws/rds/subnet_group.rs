@@ -200,9 +200,7 @@ impl ResourceImpl for SubnetGroupImpl {
         let listed = cluster_instance::refresh_listing(aws, batch)
             .await
             .map(|all| {
-                let live = all
-                    .iter()
-                    .filter(|i| !matches!(i.db_instance_status(), Some("deleting" | "deleted")));
+                let live = all.iter().filter(|i| !cluster_instance::gone(i));
                 let groups: Vec<&Described> = live.filter_map(|i| i.db_subnet_group()).collect();
                 let of = |r: &ReadRequest| {
                     let named = |g: &&&Described| {

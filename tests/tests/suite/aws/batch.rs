@@ -450,6 +450,12 @@ async fn an_address_held_by_a_nat_gateway_and_a_group_used_by_an_instance_are_re
         "the retagged address and the one no gateway holds are described together: {:?}",
         report.calls
     );
+    assert_eq!(
+        report.calls.get("RDS:DescribeDBSubnetGroups"),
+        None,
+        "the changed description was found in the instance's answer: {:?}",
+        report.calls
+    );
 
     apply_ok(egress_and_database(&suffix), &store, true, "destroy").await;
 }
